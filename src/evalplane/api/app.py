@@ -1,0 +1,119 @@
+"""The application factory: wires settings, storage, auth and routers together."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from evalplane import __version__
+from evalplane.api import problems
+from evalplane.api.deps import RateLimited, State
+from evalplane.api.middleware import BodyGuard
+from evalplane.api.routers import projects, spaces, tasks
+from evalplane.api.state import AppState, PrincipalCache, RateLimiter
+from evalplane.api.wire import JSONResponse
+from evalplane.core.cursors import CursorCodec
+from evalplane.db import migrate
+from evalplane.db.engine import Database
+from evalplane.domains.access import service as access
+from evalplane.settings import Settings
+
+log = logging.getLogger("evalplane")
+
+ROUTERS = (tasks.router, spaces.router, projects.router)
+
+
+async def start(settings: Settings, *, auto_migrate: bool = True) -> AppState:
+    """Open the database, migrate it, bootstrap an empty one, and build the shared state."""
+    db = Database(settings.resolved_database_url())
+    if auto_migrate:
+        await migrate.upgrade(db.engine)
+    async with db.session() as session:
+        if db.dialect_name == "postgresql":
+            await session.execute(text("SELECT pg_advisory_xact_lock(727002)"))
+        boot = await access.bootstrap(session, settings.bootstrap_api_key)
+        cursor_secret = await access.server_secret(session, "cursor_secret")
+    if boot.created:
+        announce_bootstrap(boot.api_key, from_env=settings.bootstrap_api_key is not None)
+    return AppState(
+        settings=settings,
+        db=db,
+        cursors=CursorCodec(bytes.fromhex(cursor_secret)),
+        limiter=RateLimiter(settings.rate_limit, settings.rate_limit_burst),
+        principals=PrincipalCache(),
+        secret_key=settings.resolved_secret_key(),
+    )
+
+
+def announce_bootstrap(api_key: str | None, *, from_env: bool) -> None:
+    if from_env:
+        print("evalplane: created the admin user with the key from EVALPLANE_BOOTSTRAP_API_KEY", file=sys.stderr)
+        return
+    print(
+        "\n"
+        "  evalplane: new database — an admin API key was created. It is shown only once:\n\n"
+        f"      {api_key}\n\n"
+        "  Use it as 'Authorization: Bearer <key>' or ArizeClient(api_key=...).\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await start(settings)
+        app.state.evalplane = state
+        try:
+            yield
+        finally:
+            await state.db.dispose()
+
+    app = FastAPI(
+        title="evalplane",
+        version=__version__,
+        description="Arize AX v2 Tasks API, self-hosted, with an engine that runs the tasks.",
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+    )
+    problems.install(app)
+
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(request: Request, exc: RateLimited) -> Response:
+        return problems.problem(
+            429, exc.detail, instance=request.url.path, headers={"Retry-After": str(exc.retry_after)}
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> Response:
+        # A uniqueness race lost to a concurrent writer: the same outcome as the pre-check.
+        return problems.problem(409, "The request conflicts with an existing resource.", instance=request.url.path)
+
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(state: State) -> Response:
+        try:
+            async with state.db.session() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            return problems.problem(503, f"database unavailable: {type(exc).__name__}")
+        return JSONResponse({"status": "ready"})
+
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    return app

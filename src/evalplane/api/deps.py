@@ -1,0 +1,59 @@
+"""Request dependencies: the app state, the caller, the dialect, and the unit of work."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from evalplane.api import dialect as wire_dialect
+from evalplane.api.state import AppState
+from evalplane.core.errors import DomainError, Unauthenticated
+from evalplane.domains.access import service as access
+from evalplane.domains.access.principal import Principal
+
+
+class RateLimited(DomainError):
+    title = "Rate limit exceeded"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many requests for this API key; retry in {retry_after} s.")
+        self.retry_after = retry_after
+
+
+def app_state(request: Request) -> AppState:
+    return request.app.state.evalplane
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "").strip()
+    if not header:
+        raise Unauthenticated("Authentication is required: send 'Authorization: Bearer <api-key>'.")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    return header
+
+
+async def current_principal(request: Request, state: Annotated[AppState, Depends(app_state)]) -> Principal:
+    token = bearer_token(request)
+    token_hash = access.hash_token(token)
+    principal = state.principals.get(token_hash)
+    if principal is None:
+        async with state.db.session() as session:
+            principal = await access.authenticate(session, token)
+        state.principals.put(token_hash, principal)
+    if principal.api_key_id is not None:
+        wait = state.limiter.retry_after(principal.api_key_id)
+        if wait is not None:
+            raise RateLimited(wait)
+    return principal
+
+
+def current_dialect(request: Request, state: Annotated[AppState, Depends(app_state)]) -> wire_dialect.Dialect:
+    return wire_dialect.choose(request, state.settings.api_dialect == "current")
+
+
+State = Annotated[AppState, Depends(app_state)]
+Caller = Annotated[Principal, Depends(current_principal)]
+WireDialect = Annotated[wire_dialect.Dialect, Depends(current_dialect)]

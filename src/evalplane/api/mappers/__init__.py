@@ -1,0 +1,1 @@
+"""Domain rows to wire dictionaries, per dialect. Wire shapes never leave ``api``."""

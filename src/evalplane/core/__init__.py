@@ -1,0 +1,1 @@
+"""Framework-free building blocks: domain errors, identifiers, cursors, time."""

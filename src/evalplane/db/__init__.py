@@ -1,0 +1,1 @@
+"""Storage: portable column types, engine and unit of work, ORM models, migrations."""

@@ -1,0 +1,43 @@
+"""ORM models, one module per aggregate. Importing this package registers every table."""
+
+from evalplane.db.models.base import Base
+from evalplane.db.models.identity import ApiKey, Organization, Role, RoleBinding, ServerState, Space, User
+from evalplane.db.models.resources import (
+    AiIntegration,
+    AiIntegrationScoping,
+    Dataset,
+    DatasetExample,
+    DatasetVersion,
+    DatasetVersionExample,
+    Evaluator,
+    EvaluatorVersion,
+    Experiment,
+    ExperimentRun,
+    Project,
+)
+from evalplane.db.models.tasks import Task, TaskEvaluator, TaskRun
+
+__all__ = [
+    "AiIntegration",
+    "AiIntegrationScoping",
+    "ApiKey",
+    "Base",
+    "Dataset",
+    "DatasetExample",
+    "DatasetVersion",
+    "DatasetVersionExample",
+    "Evaluator",
+    "EvaluatorVersion",
+    "Experiment",
+    "ExperimentRun",
+    "Organization",
+    "Project",
+    "Role",
+    "RoleBinding",
+    "ServerState",
+    "Space",
+    "Task",
+    "TaskEvaluator",
+    "TaskRun",
+    "User",
+]

@@ -1,0 +1,51 @@
+"""Lookups every domain needs: resolving a visible space, project or dataset by id."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, func
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from evalplane.core.errors import NotFound
+from evalplane.db.dialect import like_escape
+from evalplane.db.models import Dataset, Project, Space
+from evalplane.domains.access.principal import Principal
+
+M = TypeVar("M")
+
+
+async def get_visible(session: AsyncSession, model: type[M], row_id: int, principal: Principal, what: str) -> M:
+    """The row if it exists in a space the caller can see; NotFound otherwise."""
+    row = await session.get(model, row_id)
+    if row is None:
+        raise NotFound(f"{what} was not found.")
+    space_id = row.id if isinstance(row, Space) else row.space_id  # type: ignore[attr-defined]
+    principal.require_read(space_id, what)
+    return row
+
+
+async def visible_space(session: AsyncSession, space_id: int, principal: Principal) -> Space:
+    return await get_visible(session, Space, space_id, principal, "Space")
+
+
+async def visible_project(session: AsyncSession, project_id: int, principal: Principal) -> Project:
+    return await get_visible(session, Project, project_id, principal, "Project")
+
+
+async def visible_dataset(session: AsyncSession, dataset_id: int, principal: Principal) -> Dataset:
+    return await get_visible(session, Dataset, dataset_id, principal, "Dataset")
+
+
+def contains_ci(column: InstrumentedAttribute[Any] | ColumnElement[Any], text: str) -> ColumnElement[bool]:
+    """Case-insensitive substring match with LIKE wildcards in ``text`` taken literally."""
+    return func.lower(column).like(f"%{like_escape(text.lower())}%", escape="\\")
+
+
+def space_scope(column: InstrumentedAttribute[int], principal: Principal) -> ColumnElement[bool] | None:
+    """A WHERE clause limiting rows to the caller's spaces, or None for account admins."""
+    visible = principal.visible_space_ids()
+    if visible is None:
+        return None
+    return column.in_(sorted(visible)) if visible else column.in_([-1])

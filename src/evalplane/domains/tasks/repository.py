@@ -1,0 +1,42 @@
+"""Queries over tasks and their evaluators."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from evalplane.db.models import Evaluator, Task, TaskEvaluator
+
+
+@dataclass(frozen=True, slots=True)
+class AttachedEvaluator:
+    link: TaskEvaluator
+    evaluator_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskView:
+    """A task with everything its wire form needs, loaded up front."""
+
+    task: Task
+    evaluators: list[AttachedEvaluator] = field(default_factory=list)
+
+
+async def load_views(session: AsyncSession, tasks: Sequence[Task]) -> list[TaskView]:
+    """Attach evaluators to a page of tasks with one query."""
+    if not tasks:
+        return []
+    rows = await session.execute(
+        select(TaskEvaluator, Evaluator.name)
+        .join(Evaluator, Evaluator.id == TaskEvaluator.evaluator_id)
+        .where(TaskEvaluator.task_id.in_([t.id for t in tasks]))
+        .order_by(TaskEvaluator.task_id, TaskEvaluator.position)
+    )
+    by_task: dict[int, list[AttachedEvaluator]] = defaultdict(list)
+    for link, name in rows.all():
+        by_task[link.task_id].append(AttachedEvaluator(link=link, evaluator_name=name))
+    return [TaskView(task=t, evaluators=by_task.get(t.id, [])) for t in tasks]

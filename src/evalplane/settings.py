@@ -1,0 +1,59 @@
+"""Server configuration, read once from the environment and passed down explicitly."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DialectDefault(StrEnum):
+    SEED = "seed"
+    CURRENT = "current"
+
+
+class Settings(BaseSettings):
+    """Every knob of the server. Environment variables use the ``EVALPLANE_`` prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="EVALPLANE_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".evalplane")
+    database_url: str | None = None
+    bootstrap_api_key: str | None = None
+    secret_key: str | None = None
+    rate_limit: float = 1000.0
+    rate_limit_burst: int | None = None
+    host: str = "127.0.0.1"
+    port: int = 8787
+    api_dialect: DialectDefault = DialectDefault.SEED
+    max_body_bytes: int = 5 * 1024 * 1024
+    log_level: str = "info"
+
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy async URL to use; a SQLite file under ``home`` unless set."""
+        url = self.database_url or f"sqlite:///{self.home / 'evalplane.db'}"
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://") :]
+        if url.startswith("postgresql://"):
+            url = "postgresql+asyncpg://" + url[len("postgresql://") :]
+        elif url.startswith("sqlite:///"):
+            url = "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+        return url
+
+    def resolved_secret_key(self) -> str:
+        """The key that encrypts stored provider credentials; created once under ``home``."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.home / "secret.key"
+        if path.exists():
+            return path.read_text().strip()
+        self.home.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key

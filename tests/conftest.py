@@ -1,0 +1,61 @@
+"""Every API test runs against a real server process, once on SQLite and once on PostgreSQL.
+
+Choose databases with EVALPLANE_TEST_DATABASES=sqlite,postgres (the default is both).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import Api, Server, create_pg_database, drop_pg_database
+
+DATABASES = [d.strip() for d in os.environ.get("EVALPLANE_TEST_DATABASES", "sqlite,postgres").split(",") if d.strip()]
+
+
+def start_server(backend: str, home: Path, **env: str) -> tuple[Server, str | None]:
+    pg_name = None
+    if backend == "sqlite":
+        url = f"sqlite:///{home / 'evalplane.db'}"
+    elif backend == "postgres":
+        pg_name, url = create_pg_database()
+    else:
+        raise ValueError(backend)
+    server = Server(backend=backend, database_url=url, home=home, admin_key="ep_test_" + secrets.token_hex(16), env=env)
+    server.start()
+    return server, pg_name
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One shared server per database for the whole run; tests isolate themselves by space."""
+    srv, pg_name = start_server(request.param, tmp_path_factory.mktemp(f"home-{request.param}"))
+    yield srv
+    srv.stop()
+    if pg_name:
+        drop_pg_database(pg_name)
+
+
+@pytest.fixture
+def fresh_server(request: pytest.FixtureRequest, server: Server, tmp_path: Path) -> Iterator[Server]:
+    """A server of its own on an empty database of the same kind, for tests that need one."""
+    srv, pg_name = start_server(server.backend, tmp_path / "home")
+    yield srv
+    srv.stop()
+    if pg_name:
+        drop_pg_database(pg_name)
+
+
+@pytest.fixture
+def http(server: Server):
+    with server.http() as client:
+        yield client
+
+
+@pytest.fixture
+def api(http) -> Api:
+    return Api(http)

@@ -1,0 +1,152 @@
+"""Test support: a real evalplane server process per database, and clients for it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+PG_ADMIN_DSN = os.environ.get("EVALPLANE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def create_pg_database() -> tuple[str, str]:
+    """A fresh, empty PostgreSQL database; returns (name, url)."""
+    name = f"evalplane_test_{uuid.uuid4().hex[:12]}"
+    _psql(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
+    return name, f"{base}/{name}"
+
+
+def drop_pg_database(name: str) -> None:
+    _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _psql(sql: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@dataclass
+class Server:
+    """A running ``evalplane serve`` subprocess on a loopback port."""
+
+    backend: str
+    database_url: str
+    home: Path
+    admin_key: str
+    port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        env = {
+            **os.environ,
+            "EVALPLANE_HOME": str(self.home),
+            "EVALPLANE_DATABASE_URL": self.database_url,
+            "EVALPLANE_BOOTSTRAP_API_KEY": self.admin_key,
+            "EVALPLANE_LOG_LEVEL": "warning",
+            **self.env,
+        }
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.home / f"server-{self.port}.log"
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "evalplane.cli", "serve", "--port", str(self.port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not become ready:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path and self.log_path.exists() else ""
+
+    def http(self, key: str | None = None, **headers: str) -> httpx.Client:
+        """A plain HTTP client; sends the admin key unless another (or '') is given."""
+        key = self.admin_key if key is None else key
+        all_headers = {"Authorization": f"Bearer {key}"} if key else {}
+        all_headers.update(headers)
+        return httpx.Client(base_url=self.base_url, headers=all_headers, timeout=30.0)
+
+    def sdk(self, key: str | None = None) -> Any:
+        """The official ``arize`` SDK pointed at this server."""
+        from arize import ArizeClient
+
+        return ArizeClient(
+            api_key=key or self.admin_key, api_scheme="http", api_host="127.0.0.1", api_port=self.port
+        )
+
+
+class Api:
+    """Thin helpers over raw HTTP for arranging test data (the SDK is used for what is tested)."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+
+    def ok(self, response: httpx.Response, status: int | tuple[int, ...] = (200, 201)) -> Any:
+        expected = (status,) if isinstance(status, int) else status
+        assert response.status_code in expected, f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+        return response.json() if response.content else None
+
+    def default_org_id(self) -> str:
+        spaces = self.ok(self.client.get("/v2/spaces", params={"name": "default"}))["spaces"]
+        return next(s["organization_id"] for s in spaces if s["name"] == "default")
+
+    def space(self, name: str | None = None) -> dict[str, Any]:
+        body = {"name": name or unique("space"), "organization_id": self.default_org_id()}
+        return self.ok(self.client.post("/v2/spaces", json=body), 201)
+
+    def project(self, space_id: str, name: str | None = None) -> dict[str, Any]:
+        return self.ok(self.client.post("/v2/projects", json={"space_id": space_id, "name": name or unique("proj")}), 201)
