@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     api_dialect: DialectDefault = DialectDefault.SEED
     max_body_bytes: int = 5 * 1024 * 1024
     log_level: str = "info"
+    # Connections per process on PostgreSQL (doubled under burst); keep the sum of all
+    # processes below the server's max_connections.
+    db_pool_size: int = 5
 
     def resolved_database_url(self) -> str:
         """The SQLAlchemy async URL to use; a SQLite file under ``home`` unless set."""

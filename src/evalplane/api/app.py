@@ -17,7 +17,20 @@ from evalplane import __version__
 from evalplane.api import problems
 from evalplane.api.deps import RateLimited, State
 from evalplane.api.middleware import BodyGuard
-from evalplane.api.routers import projects, spaces, tasks
+from evalplane.api.routers import (
+    ai_integrations,
+    api_keys,
+    datasets,
+    evaluators,
+    experiments,
+    organizations,
+    projects,
+    role_bindings,
+    roles,
+    spaces,
+    tasks,
+    users,
+)
 from evalplane.api.state import AppState, PrincipalCache, RateLimiter
 from evalplane.api.wire import JSONResponse
 from evalplane.core.cursors import CursorCodec
@@ -28,12 +41,25 @@ from evalplane.settings import Settings
 
 log = logging.getLogger("evalplane")
 
-ROUTERS = (tasks.router, spaces.router, projects.router)
+ROUTERS = (
+    tasks.router,
+    spaces.router,
+    projects.router,
+    organizations.router,
+    users.router,
+    api_keys.router,
+    roles.router,
+    role_bindings.router,
+    evaluators.router,
+    ai_integrations.router,
+    datasets.router,
+    experiments.router,
+)
 
 
 async def start(settings: Settings, *, auto_migrate: bool = True) -> AppState:
     """Open the database, migrate it, bootstrap an empty one, and build the shared state."""
-    db = Database(settings.resolved_database_url())
+    db = Database(settings.resolved_database_url(), settings.db_pool_size)
     if auto_migrate:
         await migrate.upgrade(db.engine)
     async with db.session() as session:

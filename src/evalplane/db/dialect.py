@@ -20,10 +20,10 @@ def insert_for(dialect_name: str, table: Any) -> Any:
     return sqlite_insert(table) if dialect_name == "sqlite" else pg_insert(table)
 
 
-def engine_options(url: str) -> dict[str, Any]:
+def engine_options(url: str, pool_size: int = 5) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
-    return {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True}
+    return {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
 
 
 def configure(engine: AsyncEngine) -> None:

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from evalplane.db import dialect
 
 
-def make_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(url, **dialect.engine_options(url))
+def make_engine(url: str, pool_size: int = 5) -> AsyncEngine:
+    engine = create_async_engine(url, **dialect.engine_options(url, pool_size))
     dialect.configure(engine)
     return engine
 
@@ -19,9 +19,9 @@ def make_engine(url: str) -> AsyncEngine:
 class Database:
     """Owns the engine and hands out sessions; services never commit, the edge does."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 5) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
     @property

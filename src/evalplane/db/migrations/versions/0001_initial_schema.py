@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 17:09:15.124268
+Create Date: 2026-11-29 17:13:00.226399
 """
 
 from __future__ import annotations

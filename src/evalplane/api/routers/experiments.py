@@ -1,0 +1,7 @@
+"""Experiments."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v2", tags=["Experiments"])

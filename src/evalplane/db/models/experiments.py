@@ -1,0 +1,36 @@
+"""Experiments over dataset versions and their per-example runs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from evalplane.db.models.base import Base, IdMixin, TimestampsMixin
+from evalplane.db.types import JSONValue, UtcDateTime
+
+
+class Experiment(IdMixin, TimestampsMixin, Base):
+    __tablename__ = "experiments"
+    __table_args__ = (UniqueConstraint("dataset_id", "name"), Index("ix_experiments_space_id_id", "space_id", "id"))
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), nullable=False)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False)
+    dataset_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+
+class ExperimentRun(IdMixin, TimestampsMixin, Base):
+    __tablename__ = "experiment_runs"
+    __table_args__ = (Index("ix_experiment_runs_experiment_id_id", "experiment_id", "id"),)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False)
+    example_id: Mapped[int | None] = mapped_column(Integer)
+    output: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False, default=dict)
+    annotations: Mapped[list[Any]] = mapped_column(JSONValue, nullable=False, default=list)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
