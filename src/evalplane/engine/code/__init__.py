@@ -1,0 +1,1 @@
+"""Code evaluators: the managed ones run in-process; custom Python runs in a sandbox."""
