@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Api, Server, create_pg_database, drop_pg_database
+from tests.support import Api, LlmServer, Server, create_pg_database, drop_pg_database
 
 DATABASES = [d.strip() for d in os.environ.get("EVALPLANE_TEST_DATABASES", "sqlite,postgres").split(",") if d.strip()]
 
@@ -59,3 +59,12 @@ def http(server: Server):
 @pytest.fixture
 def api(http) -> Api:
     return Api(http)
+
+
+@pytest.fixture(scope="session")
+def llm() -> Iterator[LlmServer]:
+    """A local OpenAI- and Anthropic-compatible judge server (a real HTTP process)."""
+    server = LlmServer()
+    server.start()
+    yield server
+    server.stop()

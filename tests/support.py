@@ -150,3 +150,50 @@ class Api:
 
     def project(self, space_id: str, name: str | None = None) -> dict[str, Any]:
         return self.ok(self.client.post("/v2/projects", json={"space_id": space_id, "name": name or unique("proj")}), 201)
+
+
+@dataclass
+class LlmServer:
+    """The local OpenAI/Anthropic-compatible server from tests/llm_server.py, as a process."""
+
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"{self.base_url}/v1"
+
+    def start(self, latency_ms: int = 0) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.llm_server", "--port", str(self.port), "--latency-ms", str(latency_ms)],
+            cwd=Path(__file__).resolve().parent.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base_url}/v1/models", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("the local LLM server did not start")
+
+    def control(self, **settings: Any) -> None:
+        httpx.post(f"{self.base_url}/_control", json=settings, timeout=5).raise_for_status()
+
+    def stats(self) -> dict[str, int]:
+        return httpx.get(f"{self.base_url}/_stats", timeout=5).json()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()

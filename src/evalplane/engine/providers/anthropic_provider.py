@@ -1,0 +1,70 @@
+"""Anthropic's Messages API through the `anthropic` SDK."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+
+from evalplane.engine.providers.base import ChatRequest, ChatResult, ProviderConfig, TransientProviderError, Usage
+from evalplane.engine.providers.openai_compat import classify_status
+
+_PASSTHROUGH = {"temperature", "top_p", "top_k", "stop_sequences", "metadata"}
+
+
+class AnthropicProvider:
+    def __init__(self, config: ProviderConfig) -> None:
+        self.client = anthropic.AsyncAnthropic(
+            api_key=config.api_key or "unused",
+            base_url=config.base_url or None,
+            default_headers=config.headers or None,
+            max_retries=0,
+            timeout=config.timeout_seconds,
+        )
+        self.function_calling = config.function_calling
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        system = "\n\n".join(str(m.get("content") or "") for m in request.messages if m.get("role") == "system")
+        messages = [
+            {"role": "assistant" if m.get("role") == "assistant" else "user", "content": m.get("content") or ""}
+            for m in request.messages
+            if m.get("role") != "system"
+        ]
+        kwargs: dict[str, Any] = {k: v for k, v in request.params.items() if k in _PASSTHROUGH and v is not None}
+        if "stop" in request.params and request.params["stop"]:
+            kwargs["stop_sequences"] = list(request.params["stop"])
+        max_tokens = request.params.get("max_tokens") or request.params.get("max_completion_tokens") or 1024
+        if system:
+            kwargs["system"] = system
+        if request.tool is not None and self.function_calling:
+            kwargs["tools"] = [{"name": request.tool.name, "description": request.tool.description,
+                                "input_schema": request.tool.parameters}]
+            kwargs["tool_choice"] = {"type": "tool", "name": request.tool.name}
+        try:
+            response = await self.client.messages.create(
+                model=request.model, messages=messages, max_tokens=int(max_tokens), **kwargs
+            )
+        except anthropic.APIStatusError as exc:
+            body = exc.body if isinstance(exc.body, dict) else {}
+            error = body.get("error") if isinstance(body.get("error"), dict) else {}
+            message = str(error.get("message") or exc.message)[:500]
+            raise classify_status(exc.status_code, message, exc.response.headers if exc.response else None) from None
+        except anthropic.APITimeoutError:
+            raise TransientProviderError("the provider did not answer in time") from None
+        except anthropic.APIConnectionError as exc:
+            raise TransientProviderError(f"could not reach the provider: {exc}") from None
+        text_parts, arguments = [], None
+        for block in response.content:
+            if block.type == "text":
+                text_parts.append(block.text)
+            elif block.type == "tool_use" and request.tool is not None and block.name == request.tool.name:
+                arguments = block.input if isinstance(block.input, dict) else None
+        usage = response.usage
+        return ChatResult(
+            text="".join(text_parts) or None,
+            tool_arguments=arguments,
+            usage=Usage(usage.input_tokens or 0, usage.output_tokens or 0),
+        )
+
+    async def close(self) -> None:
+        await self.client.close()

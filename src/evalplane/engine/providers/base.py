@@ -1,0 +1,109 @@
+"""The provider interface and its error taxonomy.
+
+Errors come in two kinds, because the engine treats them differently: a transient error
+(rate limit, overload, timeout, 5xx) is retried after a pause and never counts against a
+unit's attempts; a fatal one (bad credentials, unknown model, a request the provider
+rejects) stops the run at once with a reason the user can act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    """What the engine knows about an AI integration, with its key already decrypted."""
+
+    provider: str
+    api_key: str | None = None
+    base_url: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    function_calling: bool = True
+    timeout_seconds: float = 60.0
+    integration_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """One function the model is asked to call, with a JSON-schema for its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    model: str
+    messages: list[dict[str, Any]]
+    params: dict[str, Any] = field(default_factory=dict)
+    tool: ToolSpec | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class ChatResult:
+    text: str | None
+    tool_arguments: dict[str, Any] | None
+    usage: Usage
+
+
+class ProviderError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TransientProviderError(ProviderError):
+    """Worth retrying later; ``retry_after`` is the provider's own hint in seconds."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class FatalProviderError(ProviderError):
+    """Retrying cannot help: the run should fail with this reason."""
+
+
+class Provider(Protocol):
+    async def chat(self, request: ChatRequest) -> ChatResult: ...
+
+    async def close(self) -> None: ...
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """Read ``Retry-After`` (seconds or HTTP date) or ``retry-after-ms`` from response headers."""
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+        from datetime import UTC, datetime
+
+        try:
+            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+        except (TypeError, ValueError):
+            return None

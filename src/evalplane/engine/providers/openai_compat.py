@@ -1,0 +1,99 @@
+"""Every OpenAI-compatible endpoint (OpenAI, Azure OpenAI, custom base URLs, LiteLLM,
+Together, Fireworks, NVIDIA NIM, Gemini's OpenAI endpoint) through the `openai` SDK."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import openai
+
+from evalplane.engine.providers.base import (
+    ChatRequest,
+    ChatResult,
+    FatalProviderError,
+    ProviderConfig,
+    TransientProviderError,
+    Usage,
+    retry_after_seconds,
+)
+
+# Parameters the chat completions endpoint understands; others stay out of the request.
+_PASSTHROUGH = {
+    "temperature", "max_tokens", "max_completion_tokens", "top_p", "frequency_penalty", "presence_penalty",
+    "stop", "seed", "response_format", "reasoning_effort", "verbosity", "logit_bias", "n", "user",
+}
+
+
+class OpenAICompatible:
+    def __init__(self, config: ProviderConfig) -> None:
+        common: dict[str, Any] = {
+            "api_key": config.api_key or "unused",
+            "max_retries": 0,  # the engine owns retries, so it can honour Retry-After and budgets
+            "timeout": config.timeout_seconds,
+            "default_headers": config.headers or None,
+        }
+        if config.provider == "AZURE_OPEN_AI":
+            self.client: openai.AsyncOpenAI = openai.AsyncAzureOpenAI(
+                azure_endpoint=config.base_url or "",
+                api_version=str(config.metadata.get("api_version") or "2024-10-21"),
+                **common,
+            )
+        else:
+            self.client = openai.AsyncOpenAI(base_url=config.base_url or None, **common)
+        self.function_calling = config.function_calling
+
+    async def chat(self, request: ChatRequest) -> ChatResult:
+        kwargs: dict[str, Any] = {k: v for k, v in request.params.items() if k in _PASSTHROUGH and v is not None}
+        if request.tool is not None and self.function_calling:
+            kwargs["tools"] = [{"type": "function", "function": {
+                "name": request.tool.name, "description": request.tool.description, "parameters": request.tool.parameters,
+            }}]
+            kwargs["tool_choice"] = {"type": "function", "function": {"name": request.tool.name}}
+        try:
+            response = await self.client.chat.completions.create(model=request.model, messages=request.messages, **kwargs)
+        except openai.APIStatusError as exc:
+            raise classify_status(exc.status_code, _message(exc), exc.response.headers if exc.response else None) from None
+        except openai.APITimeoutError:
+            raise TransientProviderError("the provider did not answer in time") from None
+        except openai.APIConnectionError as exc:
+            raise TransientProviderError(f"could not reach the provider: {exc}") from None
+        if not response.choices:
+            raise TransientProviderError("the provider returned no choices")
+        message = response.choices[0].message
+        arguments = None
+        for call in message.tool_calls or []:
+            function = getattr(call, "function", None)
+            if function is not None and request.tool is not None and function.name == request.tool.name:
+                try:
+                    arguments = json.loads(function.arguments or "{}")
+                except json.JSONDecodeError:
+                    arguments = None
+                break
+        usage = response.usage
+        return ChatResult(
+            text=message.content,
+            tool_arguments=arguments if isinstance(arguments, dict) else None,
+            usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else Usage(),
+        )
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error", body) if isinstance(body, dict) else {}
+    text = error.get("message") if isinstance(error, dict) else None
+    return str(text or exc.message or exc)[:500]
+
+
+def classify_status(status: int, message: str, headers: Any) -> Exception:
+    """Map a provider's HTTP status to the engine's transient/fatal split."""
+    if status in (408, 409, 425, 429) or status >= 500:
+        return TransientProviderError(f"provider answered {status}: {message}", retry_after_seconds(headers))
+    if status in (401, 403):
+        return FatalProviderError(f"the AI integration's credentials were rejected ({status}): {message}")
+    if status == 404:
+        return FatalProviderError(f"the provider does not know this model or endpoint (404): {message}")
+    return FatalProviderError(f"the provider rejected the request ({status}): {message}")
