@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Api, LlmServer, Server, create_pg_database, drop_pg_database
+from tests.support import Api, LlmServer, Server, create_pg_database, drop_pg_database, migrated_database
 
 DATABASES = [d.strip() for d in os.environ.get("EVALPLANE_TEST_DATABASES", "sqlite,postgres").split(",") if d.strip()]
 
@@ -68,3 +68,13 @@ def llm() -> Iterator[LlmServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(params=DATABASES)
+async def database(request: pytest.FixtureRequest, tmp_path: Path):
+    """A migrated database of each kind, without a server, for engine-level tests."""
+    db, pg_name = await migrated_database(request.param, tmp_path)
+    yield db
+    await db.dispose()
+    if pg_name:
+        drop_pg_database(pg_name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import socket
 import subprocess
@@ -51,7 +52,9 @@ def _psql(sql: str) -> None:
         finally:
             await conn.close()
 
-    asyncio.run(run())
+    # A thread of its own, so this works inside a running event loop (async fixtures) too.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 @dataclass
@@ -197,3 +200,20 @@ class LlmServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+async def migrated_database(backend: str, home: Path) -> tuple[Any, str | None]:
+    """A Database on a fresh, migrated SQLite file or PostgreSQL database (for engine tests)."""
+    from evalplane.db import migrate
+    from evalplane.db.engine import Database
+    from evalplane.settings import Settings
+
+    pg_name = None
+    if backend == "sqlite":
+        url = f"sqlite:///{home / 'engine.db'}"
+    else:
+        pg_name, url = create_pg_database()
+    settings = Settings(database_url=url, home=home)
+    database = Database(settings.resolved_database_url())
+    await migrate.upgrade(database.engine)
+    return database, pg_name

@@ -8,6 +8,7 @@ from evalplane.db.models.evaluators import Evaluator, EvaluatorVersion
 from evalplane.db.models.experiments import Experiment, ExperimentRun
 from evalplane.db.models.projects import Project
 from evalplane.db.models.tasks import Task, TaskEvaluator, TaskRun
+from evalplane.db.models.work_units import WorkUnit
 
 __all__ = [
     "AiIntegration",
@@ -32,4 +33,5 @@ __all__ = [
     "TaskEvaluator",
     "TaskRun",
     "User",
+    "WorkUnit",
 ]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 17:13:00.226399
+Create Date: 2026-11-29 17:27:40.493870
 """
 
 from __future__ import annotations
@@ -343,9 +343,42 @@ def upgrade() -> None:
         batch_op.create_index('ix_task_runs_task_id_id', ['task_id', 'id'], unique=False)
         batch_op.create_index('uq_task_runs_one_active', ['task_id'], unique=True, sqlite_where=sa.text("status IN ('PENDING', 'RUNNING')"), postgresql_where=sa.text("status IN ('PENDING', 'RUNNING')"))
 
+    op.create_table('work_units',
+    sa.Column('run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('task_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('evaluator_key', sa.BigInteger(), nullable=False),
+    sa.Column('target_kind', sa.String(length=16), nullable=False),
+    sa.Column('target_id', sa.BigInteger(), nullable=False),
+    sa.Column('fingerprint', sa.String(length=32), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('not_before', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('lease_owner', sa.String(length=64), nullable=True),
+    sa.Column('lease_expires_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('detail', sa.Text(), nullable=True),
+    sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('created_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['run_id'], ['task_runs.id'], name=op.f('fk_work_units_run_id_task_runs'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], name=op.f('fk_work_units_task_id_tasks'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_work_units')),
+    sa.UniqueConstraint('task_id', 'evaluator_key', 'target_kind', 'target_id', 'fingerprint', name=op.f('uq_work_units_task_id_evaluator_key_target_kind_target_id_fingerprint'))
+    )
+    with op.batch_alter_table('work_units', schema=None) as batch_op:
+        batch_op.create_index('ix_work_units_claimable', ['not_before', 'id'], unique=False, sqlite_where=sa.text("state = 'PENDING'"), postgresql_where=sa.text("state = 'PENDING'"))
+        batch_op.create_index('ix_work_units_leased', ['lease_expires_at'], unique=False, sqlite_where=sa.text("state = 'LEASED'"), postgresql_where=sa.text("state = 'LEASED'"))
+        batch_op.create_index('ix_work_units_run_id_state', ['run_id', 'state'], unique=False)
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('work_units', schema=None) as batch_op:
+        batch_op.drop_index('ix_work_units_run_id_state')
+        batch_op.drop_index('ix_work_units_leased', sqlite_where=sa.text("state = 'LEASED'"), postgresql_where=sa.text("state = 'LEASED'"))
+        batch_op.drop_index('ix_work_units_claimable', sqlite_where=sa.text("state = 'PENDING'"), postgresql_where=sa.text("state = 'PENDING'"))
+
+    op.drop_table('work_units')
     with op.batch_alter_table('task_runs', schema=None) as batch_op:
         batch_op.drop_index('uq_task_runs_one_active', sqlite_where=sa.text("status IN ('PENDING', 'RUNNING')"), postgresql_where=sa.text("status IN ('PENDING', 'RUNNING')"))
         batch_op.drop_index('ix_task_runs_task_id_id')

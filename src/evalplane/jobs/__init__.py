@@ -1,0 +1,1 @@
+"""Durable work units: enqueue in the caller's transaction; claim, heartbeat, finish, reap."""

@@ -1,0 +1,227 @@
+"""The work-unit queue on either database.
+
+Claiming is one statement: on PostgreSQL it skips rows other workers have locked
+(``FOR UPDATE SKIP LOCKED``), so any number of workers share the queue without blocking;
+on SQLite the database's single writer serializes claims. Every later change to a unit is a
+compare-and-set on its state and lease owner, so a worker whose lease expired (and whose
+unit was handed to another worker) cannot also record it: results are written by exactly
+one worker, and run counters move exactly once per unit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from evalplane.core.clock import utcnow
+from evalplane.db.dialect import insert_for
+from evalplane.db.models import WorkUnit
+
+PENDING, LEASED = "PENDING", "LEASED"
+SUCCEEDED, ERRORED, SKIPPED = "SUCCEEDED", "ERRORED", "SKIPPED"
+SAMPLED_OUT, FILTERED_OUT, CANCELLED = "SAMPLED_OUT", "FILTERED_OUT", "CANCELLED"
+FINAL = frozenset({SUCCEEDED, ERRORED, SKIPPED, SAMPLED_OUT, FILTERED_OUT, CANCELLED})
+
+
+def fingerprint(config: Any) -> str:
+    """A stable digest of an evaluator configuration; a changed config evaluates again."""
+    return hashlib.blake2s(orjson.dumps(config, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class NewUnit:
+    evaluator_key: int
+    target_kind: str
+    target_id: int
+    fingerprint: str
+    state: str = PENDING
+    detail: str | None = None
+    payload: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    run_id: int
+    task_id: int
+    evaluator_key: int
+    target_kind: str
+    target_id: int
+    attempts: int
+    payload: dict[str, Any] | None
+
+
+async def enqueue(
+    session: AsyncSession, *, run_id: int, task_id: int, units: Iterable[NewUnit], override: bool = False
+) -> int:
+    """Insert units for a run in the caller's transaction; return how many are new to it.
+
+    A target already covered by a unit of this task with the same evaluator config is left
+    alone — unless ``override``, when that unit is reset and moved to this run.
+    """
+    now = utcnow()
+    rows = [
+        {
+            "run_id": run_id, "task_id": task_id, "evaluator_key": u.evaluator_key, "target_kind": u.target_kind,
+            "target_id": u.target_id, "fingerprint": u.fingerprint, "state": u.state, "attempts": 0,
+            "not_before": now, "detail": u.detail, "payload": u.payload, "created_at": now, "updated_at": now,
+        }
+        for u in units
+    ]
+    if not rows:
+        return 0
+    dialect = session.bind.dialect.name  # type: ignore[union-attr]
+    inserted = 0
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        stmt = insert_for(dialect, WorkUnit.__table__).values(chunk)
+        keys = ["task_id", "evaluator_key", "target_kind", "target_id", "fingerprint"]
+        if override:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=keys,
+                set_={
+                    "run_id": stmt.excluded.run_id, "state": stmt.excluded.state, "attempts": 0,
+                    "not_before": stmt.excluded.not_before, "lease_owner": None, "lease_expires_at": None,
+                    "detail": stmt.excluded.detail, "payload": stmt.excluded.payload, "updated_at": now,
+                },
+                # A unit another run is working on right now is not taken over.
+                where=WorkUnit.__table__.c.state != LEASED,
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+        result = await session.execute(stmt.returning(WorkUnit.__table__.c.id))
+        inserted += len(result.all())
+    return inserted
+
+
+async def claim(
+    session: AsyncSession, *, worker: str, limit: int, lease: timedelta, run_ids: Sequence[int] | None = None
+) -> list[Claimed]:
+    """Lease up to ``limit`` claimable units to ``worker`` (oldest first)."""
+    now = utcnow()
+    candidates = (
+        select(WorkUnit.id)
+        .where(WorkUnit.state == PENDING, WorkUnit.not_before <= now)
+        .order_by(WorkUnit.not_before, WorkUnit.id)
+        .limit(limit)
+    )
+    if run_ids is not None:
+        candidates = candidates.where(WorkUnit.run_id.in_(list(run_ids)))
+    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+        candidates = candidates.with_for_update(skip_locked=True)
+    # A materialized CTE: PostgreSQL may otherwise re-run a LIMITed subquery inside IN (...)
+    # and lease more rows than asked for.
+    chosen = candidates.cte("claimable").prefix_with("MATERIALIZED", dialect="postgresql")
+    stmt = (
+        update(WorkUnit)
+        .where(WorkUnit.id == chosen.c.id, WorkUnit.state == PENDING)
+        .values(
+            state=LEASED, lease_owner=worker, lease_expires_at=now + lease,
+            attempts=WorkUnit.attempts + 1, updated_at=now,
+        )
+        .returning(
+            WorkUnit.id, WorkUnit.run_id, WorkUnit.task_id, WorkUnit.evaluator_key, WorkUnit.target_kind,
+            WorkUnit.target_id, WorkUnit.attempts, WorkUnit.payload,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await session.execute(stmt)).all()
+    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+
+
+async def heartbeat(session: AsyncSession, *, worker: str, unit_ids: Sequence[int], lease: timedelta) -> int:
+    """Extend the leases this worker still holds; returns how many it still holds."""
+    if not unit_ids:
+        return 0
+    result = await session.execute(
+        update(WorkUnit)
+        .where(WorkUnit.id.in_(list(unit_ids)), WorkUnit.lease_owner == worker, WorkUnit.state == LEASED)
+        .values(lease_expires_at=utcnow() + lease)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+async def finish(session: AsyncSession, *, worker: str, unit_id: int, state: str, detail: str | None = None) -> bool:
+    """Record a unit's final state if this worker still holds its lease (compare-and-set)."""
+    assert state in FINAL
+    result = await session.execute(
+        update(WorkUnit)
+        .where(WorkUnit.id == unit_id, WorkUnit.lease_owner == worker, WorkUnit.state == LEASED)
+        .values(state=state, detail=detail, lease_owner=None, lease_expires_at=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return (result.rowcount or 0) == 1
+
+
+async def release(
+    session: AsyncSession, *, worker: str, unit_ids: Sequence[int], delay: timedelta = timedelta(0),
+    refund_attempt: bool = True, detail: str | None = None,
+) -> int:
+    """Hand leased units back to the queue (shutdown, or a provider asking us to wait)."""
+    if not unit_ids:
+        return 0
+    values: dict[str, Any] = {
+        "state": PENDING, "lease_owner": None, "lease_expires_at": None,
+        "not_before": utcnow() + delay, "updated_at": utcnow(),
+    }
+    if refund_attempt:
+        values["attempts"] = WorkUnit.attempts - 1
+    if detail is not None:
+        values["detail"] = detail
+    result = await session.execute(
+        update(WorkUnit)
+        .where(WorkUnit.id.in_(list(unit_ids)), WorkUnit.lease_owner == worker, WorkUnit.state == LEASED)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+async def reap(session: AsyncSession, *, now: datetime | None = None) -> int:
+    """Return units whose lease expired (their worker died or stalled) to the queue."""
+    now = now or utcnow()
+    result = await session.execute(
+        update(WorkUnit)
+        .where(WorkUnit.state == LEASED, WorkUnit.lease_expires_at < now)
+        .values(state=PENDING, lease_owner=None, lease_expires_at=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+async def cancel_run(session: AsyncSession, run_id: int) -> int:
+    """Stop handing out a run's units; units already leased finish or are dropped by CAS."""
+    result = await session.execute(
+        update(WorkUnit)
+        .where(WorkUnit.run_id == run_id, WorkUnit.state.in_([PENDING, LEASED]))
+        .values(state=CANCELLED, lease_owner=None, lease_expires_at=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+async def open_count(session: AsyncSession, run_id: int) -> int:
+    """Units of a run still waiting or in flight."""
+    return int(
+        await session.scalar(
+            select(func.count()).select_from(WorkUnit).where(
+                and_(WorkUnit.run_id == run_id, WorkUnit.state.in_([PENDING, LEASED]))
+            )
+        )
+        or 0
+    )
+
+
+async def state_counts(session: AsyncSession, run_id: int) -> dict[str, int]:
+    rows = await session.execute(
+        select(WorkUnit.state, func.count()).where(WorkUnit.run_id == run_id).group_by(WorkUnit.state)
+    )
+    return {state: int(count) for state, count in rows.all()}
