@@ -35,6 +35,8 @@ def test_sdk_creates_datasets_from_records_and_dataframes(server: Server, api: A
     assert list(df["answer"]) == ["4", "Madrid"]
     assert df["meta"].iloc[0] == {"topic": "math"}
     assert {"id", "created_at", "updated_at"} <= set(df.columns)
+    user_columns = [c for c in df.columns if c not in ("id", "created_at", "updated_at")]
+    assert user_columns == ["question", "answer", "meta"]  # the caller's column order survives
     frame_rows = _examples(client, from_frame.id)
     assert [(r["input"], r["score"], r["n"]) for r in frame_rows] == [("hi", 0.5, 3), ("bye", 1.5, 4)]
 

@@ -11,10 +11,11 @@ from starlette.responses import Response
 from evalplane.api import wire
 from evalplane.api.deps import Caller, State
 from evalplane.core.clock import isoformat
+from evalplane.core.errors import InvalidInput
 from evalplane.core.ids import Kind, decode_id, encode_id, maybe_decode_id
 from evalplane.db.models import Dataset, DatasetExample, DatasetVersion
-from evalplane.domains.datasets import examples, service
 from evalplane.domains.datasets import annotations as notes
+from evalplane.domains.datasets import examples, service
 from evalplane.domains.datasets.service import DatasetFilters
 
 router = APIRouter(prefix="/v2", tags=["Datasets"])
@@ -261,8 +262,6 @@ async def update_examples(
 async def delete_examples(dataset_id: str, body: DeleteExamples, state: State, caller: Caller) -> wire.JSONResponse:
     version_id = _version_id(body.dataset_version_id)
     if version_id is None:
-        from evalplane.core.errors import InvalidInput
-
         raise InvalidInput("'dataset_version_id' is required.", field="dataset_version_id")
     async with state.db.session() as session:
         deleted, kept = await examples.delete(session, caller, _dataset_id(dataset_id), version_id, body.example_ids)

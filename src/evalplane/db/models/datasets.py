@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evalplane.db.models.base import Base, IdMixin, TimestampsMixin
@@ -46,7 +54,8 @@ class DatasetExample(IdMixin, TimestampsMixin, Base):
     __table_args__ = (Index("ix_dataset_examples_dataset_id_example_id", "dataset_id", "example_id"),)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False)
     example_id: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
-    data: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False)
+    # Plain JSON, not JSONB: it keeps the caller's column order.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     annotations: Mapped[list[Any]] = mapped_column(JSONValue, nullable=False, default=list)
 
 

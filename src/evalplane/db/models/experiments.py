@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evalplane.db.models.base import Base, IdMixin, TimestampsMixin
@@ -47,7 +47,8 @@ class ExperimentRun(IdMixin, TimestampsMixin, Base):
     example_id: Mapped[str | None] = mapped_column(String(255))
     output: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
-    data: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False, default=dict)
+    # Plain JSON, not JSONB: it keeps the caller's column order.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     annotations: Mapped[list[Any]] = mapped_column(JSONValue, nullable=False, default=list)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -18,7 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from evalplane.core.cursors import CursorCodec
 from evalplane.core.errors import InvalidInput
 from evalplane.core.ids import Kind, decode_id
-from evalplane.db.models import Dataset, DatasetExample, DatasetVersion, DatasetVersionExample
+from evalplane.db.models import (
+    Dataset,
+    DatasetExample,
+    DatasetVersion,
+    DatasetVersionExample,
+)
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains.access.principal import Principal
 from evalplane.domains.datasets import annotations as notes

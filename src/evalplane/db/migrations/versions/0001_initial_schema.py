@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 17:20:31.301203
+Create Date: 2026-11-29 17:27:43.745087
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def upgrade() -> None:
     op.create_table('dataset_examples',
     sa.Column('dataset_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('example_id', sa.BigInteger(), nullable=False),
-    sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('annotations', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('created_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
@@ -307,7 +307,7 @@ def upgrade() -> None:
     sa.Column('example_id', sa.String(length=255), nullable=True),
     sa.Column('output', sa.Text(), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
-    sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('annotations', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('started_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=True),
     sa.Column('finished_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=True),
