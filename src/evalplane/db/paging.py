@@ -38,16 +38,18 @@ async def paginate(
     scope: str,
     filters: dict[str, Any],
     scalars: bool = True,
+    ascending: bool = False,
 ) -> Page[Any]:
     """Run ``stmt`` for one page. The cursor is bound to ``scope`` and ``filters``, and
     positions by the last id served, so inserts and deletes between pages neither skip
-    nor repeat rows that existed throughout."""
+    nor repeat rows that existed throughout. ``ascending`` serves oldest first instead."""
     if page.cursor:
         position = codec.decode(page.cursor, scope, filters)
         if len(position) != 1 or not isinstance(position[0], int):
             raise InvalidInput("The 'cursor' is not valid.", field="cursor")
-        stmt = stmt.where(id_column < position[0])
-    stmt = stmt.order_by(id_column.desc()).limit(page.limit + 1)
+        stmt = stmt.where(id_column > position[0] if ascending else id_column < position[0])
+    order = id_column.asc() if ascending else id_column.desc()
+    stmt = stmt.order_by(order).limit(page.limit + 1)
     result = await session.execute(stmt)
     rows = list(result.scalars().all() if scalars else result.all())
     has_more = len(rows) > page.limit

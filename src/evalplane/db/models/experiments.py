@@ -1,36 +1,54 @@
-"""Experiments over dataset versions and their per-example runs."""
+"""Experiments (in a space, optionally over a dataset version) and their runs."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evalplane.db.models.base import Base, IdMixin, TimestampsMixin
 from evalplane.db.types import JSONValue, UtcDateTime
 
+_STANDALONE = text("dataset_id IS NULL")
+
 
 class Experiment(IdMixin, TimestampsMixin, Base):
+    """Names are unique per dataset, and per space among experiments without a dataset."""
+
     __tablename__ = "experiments"
-    __table_args__ = (UniqueConstraint("dataset_id", "name"), Index("ix_experiments_space_id_id", "space_id", "id"))
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "name"),
+        Index("ix_experiments_space_id_id", "space_id", "id"),
+        Index(
+            "ux_experiments_standalone_space_id_name",
+            "space_id",
+            "name",
+            unique=True,
+            sqlite_where=_STANDALONE,
+            postgresql_where=_STANDALONE,
+        ),
+    )
     space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), nullable=False)
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False)
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
     dataset_version_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id", ondelete="SET NULL"))
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
-
 class ExperimentRun(IdMixin, TimestampsMixin, Base):
+    """One task output. ``example_id`` is the caller's correlation id (not validated);
+    ``data`` holds every other column the caller sent (evals, latency, trace ids...)."""
+
     __tablename__ = "experiment_runs"
     __table_args__ = (Index("ix_experiment_runs_experiment_id_id", "experiment_id", "id"),)
     experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False)
-    example_id: Mapped[int | None] = mapped_column(Integer)
+    example_id: Mapped[str | None] = mapped_column(String(255))
     output: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
-    data: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False, default=dict)
+    # Plain JSON, not JSONB: it keeps the caller's column order.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     annotations: Mapped[list[Any]] = mapped_column(JSONValue, nullable=False, default=list)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

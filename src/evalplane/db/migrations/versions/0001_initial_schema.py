@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 17:27:40.493870
+Create Date: 2026-11-29 17:31:12.029122
 """
 
 from __future__ import annotations
@@ -183,8 +183,8 @@ def upgrade() -> None:
     )
     op.create_table('dataset_examples',
     sa.Column('dataset_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('example_id', sa.Integer(), nullable=False),
-    sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('example_id', sa.BigInteger(), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('annotations', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('created_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
@@ -202,7 +202,8 @@ def upgrade() -> None:
     sa.Column('created_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['dataset_id'], ['datasets.id'], name=op.f('fk_dataset_versions_dataset_id_datasets'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_dataset_versions'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dataset_versions')),
+    sa.UniqueConstraint('dataset_id', 'name', name=op.f('uq_dataset_versions_dataset_id_name'))
     )
     with op.batch_alter_table('dataset_versions', schema=None) as batch_op:
         batch_op.create_index('ix_dataset_versions_dataset_id_id', ['dataset_id', 'id'], unique=False)
@@ -254,15 +255,18 @@ def upgrade() -> None:
 
     op.create_table('dataset_version_examples',
     sa.Column('version_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('example_id', sa.BigInteger(), nullable=False),
     sa.Column('example_row_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('position', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['example_row_id'], ['dataset_examples.id'], name=op.f('fk_dataset_version_examples_example_row_id_dataset_examples'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['version_id'], ['dataset_versions.id'], name=op.f('fk_dataset_version_examples_version_id_dataset_versions'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('version_id', 'example_row_id', name=op.f('pk_dataset_version_examples'))
+    sa.PrimaryKeyConstraint('version_id', 'example_id', name=op.f('pk_dataset_version_examples'))
     )
+    with op.batch_alter_table('dataset_version_examples', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_dataset_version_examples_example_row_id'), ['example_row_id'], unique=False)
+
     op.create_table('experiments',
     sa.Column('space_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('dataset_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('dataset_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('dataset_version_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('name', sa.String(length=255), nullable=False),
     sa.Column('created_by_user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
@@ -278,6 +282,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('experiments', schema=None) as batch_op:
         batch_op.create_index('ix_experiments_space_id_id', ['space_id', 'id'], unique=False)
+        batch_op.create_index('ux_experiments_standalone_space_id_name', ['space_id', 'name'], unique=True, sqlite_where=sa.text('dataset_id IS NULL'), postgresql_where=sa.text('dataset_id IS NULL'))
 
     op.create_table('task_evaluators',
     sa.Column('task_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -299,10 +304,10 @@ def upgrade() -> None:
 
     op.create_table('experiment_runs',
     sa.Column('experiment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('example_id', sa.Integer(), nullable=True),
+    sa.Column('example_id', sa.String(length=255), nullable=True),
     sa.Column('output', sa.Text(), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
-    sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('annotations', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('started_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=True),
     sa.Column('finished_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=True),
@@ -393,9 +398,13 @@ def downgrade() -> None:
 
     op.drop_table('task_evaluators')
     with op.batch_alter_table('experiments', schema=None) as batch_op:
+        batch_op.drop_index('ux_experiments_standalone_space_id_name', sqlite_where=sa.text('dataset_id IS NULL'), postgresql_where=sa.text('dataset_id IS NULL'))
         batch_op.drop_index('ix_experiments_space_id_id')
 
     op.drop_table('experiments')
+    with op.batch_alter_table('dataset_version_examples', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_dataset_version_examples_example_row_id'))
+
     op.drop_table('dataset_version_examples')
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.drop_index('ix_tasks_type_id')

@@ -1,0 +1,1 @@
+"""Datasets: named collections of examples with versions."""

@@ -1,0 +1,1 @@
+"""Experiments: task outputs (runs) recorded against a dataset's examples, or standalone in a space."""
