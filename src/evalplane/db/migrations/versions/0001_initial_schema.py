@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 17:13:00.226399
+Create Date: 2026-11-29 17:21:06.694111
 """
 
 from __future__ import annotations
@@ -87,6 +87,8 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('expires_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=True),
     sa.Column('last_used_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('previous_token_hash', sa.String(length=64), nullable=True),
+    sa.Column('previous_expires_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=True),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('created_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
@@ -96,6 +98,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('token_hash', name=op.f('uq_api_keys_token_hash'))
     )
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_api_keys_previous_token_hash'), ['previous_token_hash'], unique=False)
         batch_op.create_index(batch_op.f('ix_api_keys_user_id'), ['user_id'], unique=False)
 
     op.create_table('role_bindings',
@@ -401,6 +404,7 @@ def downgrade() -> None:
     op.drop_table('role_bindings')
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_keys_user_id'))
+        batch_op.drop_index(batch_op.f('ix_api_keys_previous_token_hash'))
 
     op.drop_table('api_keys')
     op.drop_table('ai_integrations')
