@@ -65,7 +65,7 @@ def test_member_writes_but_only_space_admin_manages_the_space(server: Server, ap
         client.spaces.update(space=space["id"], name=unique("renamed"))
     assert denied.value.status == 403
 
-    admin_person, admin_key = member(server, api, space["id"], "ADMIN")
+    _, admin_key = member(server, api, space["id"], "ADMIN")
     renamed = server.sdk(admin_key).spaces.update(space=space["id"], description="by the space admin")
     assert renamed.description == "by the space admin"
 

@@ -14,7 +14,7 @@ from tests.support import Api, Server, drop_pg_database, unique
 from tests.support_identity import key_for, member, user
 
 
-def assert_401(response) -> None:  # noqa: ANN001 - an httpx response
+def assert_401(response) -> None:
     assert response.status_code == 401, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["www-authenticate"].startswith("Bearer")
@@ -65,7 +65,7 @@ def test_user_key_create_list_and_revoke_take_effect_at_once(server: Server, api
 def test_other_users_keys_are_invisible_to_non_admins(server: Server, api: Api) -> None:
     space = api.space()
     first, first_key = member(server, api, space["id"])
-    second, second_key = member(server, api, space["id"])
+    _, second_key = member(server, api, space["id"])
     created = server.sdk(first_key).api_keys.create(name=unique("k"))
     intruder = server.sdk(second_key)
     with pytest.raises(ApiException) as hidden:

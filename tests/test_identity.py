@@ -17,7 +17,7 @@ from tests.support import Api, Server, unique
 from tests.support_identity import key_for, member, user
 
 
-def status_of(call) -> int:  # noqa: ANN001 - a zero-argument callable
+def status_of(call) -> int:
     with pytest.raises(ApiException) as failed:
         call()
     return failed.value.status
@@ -137,7 +137,7 @@ def test_sdk_role_bindings_crud_and_duplicate_is_409(server: Server, api: Api) -
     assert [b.id for b in listed] == [binding.id]
     assert client.role_bindings.list(resource_type="PROJECT", user_id=person["id"]).role_bindings == []
 
-    duplicate = lambda: client.role_bindings.create(  # noqa: E731
+    duplicate = lambda: client.role_bindings.create(
         user_id=person["id"], role_id=roles["Space Admin"], resource_type="SPACE", resource_id=space["id"]
     )
     assert status_of(duplicate) == 409
@@ -185,7 +185,7 @@ def test_service_key_cannot_exceed_its_creator(server: Server, api: Api) -> None
     _, key = member(server, api, space["id"], "MEMBER")
     creator = server.sdk(key)
     admin_role = SpaceRoleAssignmentRequest(PredefinedRoleAssignmentRequest(type="PREDEFINED", name="ADMIN"))
-    too_much = lambda: creator.api_keys.create_service_key(  # noqa: E731
+    too_much = lambda: creator.api_keys.create_service_key(
         name=unique("svc"),
         orgs=[OrgBinding(org_id=space["organization_id"], spaces=[SpaceBinding(space=space["id"], role=admin_role)])],
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.cursors import CursorCodec
@@ -37,7 +37,8 @@ async def _ensure_unique(session: AsyncSession, name: str, exclude: int | None =
         raise Conflict(f"An organization named '{name}' already exists.")
 
 
-def _visible_org_ids(principal: Principal):  # noqa: ANN202 - a SELECT of organization ids, or None
+def _visible_org_ids(principal: Principal) -> Select[tuple[int]] | None:
+    """Ids of the organizations the caller can reach, as a subquery; None means all."""
     spaces = principal.navigable_space_ids()
     if spaces is None:
         return None
