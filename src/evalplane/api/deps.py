@@ -47,6 +47,9 @@ async def current_principal(request: Request, state: Annotated[AppState, Depends
         wait = state.limiter.retry_after(principal.api_key_id)
         if wait is not None:
             raise RateLimited(wait)
+        if state.key_usage.due(principal.api_key_id):
+            async with state.db.session() as session:
+                await access.touch_key(session, principal.api_key_id)
     return principal
 
 

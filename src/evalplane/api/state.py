@@ -61,6 +61,25 @@ class PrincipalCache:
 
 
 @dataclass
+class KeyUsage:
+    """Decides when this process should record an API key's ``last_used_at``: about once a
+    minute per key, so authentication never writes on every request."""
+
+    interval: float = 60.0
+    _last: dict[int, float] = field(default_factory=dict)
+
+    def due(self, key_id: int) -> bool:
+        now = time.monotonic()
+        last = self._last.get(key_id)
+        if last is not None and now - last < self.interval:
+            return False
+        if len(self._last) > 100_000:
+            self._last.clear()
+        self._last[key_id] = now
+        return True
+
+
+@dataclass
 class AppState:
     settings: Settings
     db: Database
@@ -68,3 +87,4 @@ class AppState:
     limiter: RateLimiter
     principals: PrincipalCache
     secret_key: str
+    key_usage: KeyUsage = field(default_factory=KeyUsage)

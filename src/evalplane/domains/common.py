@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -21,6 +21,9 @@ async def get_visible(session: AsyncSession, model: type[M], row_id: int, princi
     row = await session.get(model, row_id)
     if row is None:
         raise NotFound(f"{what} was not found.")
+    if isinstance(row, Project):
+        principal.require_project_read(row.id, row.space_id, what)
+        return row
     space_id = row.id if isinstance(row, Space) else row.space_id  # type: ignore[attr-defined]
     principal.require_read(space_id, what)
     return row
@@ -28,6 +31,15 @@ async def get_visible(session: AsyncSession, model: type[M], row_id: int, princi
 
 async def visible_space(session: AsyncSession, space_id: int, principal: Principal) -> Space:
     return await get_visible(session, Space, space_id, principal, "Space")
+
+
+async def navigable_space(session: AsyncSession, space_id: int, principal: Principal) -> Space:
+    """The space if the caller can see it whole or holds a binding on one of its projects."""
+    space = await session.get(Space, space_id)
+    if space is None:
+        raise NotFound("Space was not found.")
+    principal.require_navigate(space_id, "Space")
+    return space
 
 
 async def visible_project(session: AsyncSession, project_id: int, principal: Principal) -> Project:
@@ -49,3 +61,15 @@ def space_scope(column: InstrumentedAttribute[int], principal: Principal) -> Col
     if visible is None:
         return None
     return column.in_(sorted(visible)) if visible else column.in_([-1])
+
+
+def project_scope(
+    id_column: InstrumentedAttribute[int], space_column: InstrumentedAttribute[int], principal: Principal
+) -> ColumnElement[bool] | None:
+    """Rows of projects the caller can read: whole visible spaces plus PROJECT bindings."""
+    visible = principal.visible_space_ids()
+    if visible is None:
+        return None
+    projects = principal.visible_project_ids()
+    clause = space_column.in_(sorted(visible)) if visible else space_column.in_([-1])
+    return or_(clause, id_column.in_(sorted(projects))) if projects else clause

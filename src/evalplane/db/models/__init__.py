@@ -35,3 +35,9 @@ __all__ = [
     "User",
     "WorkUnit",
 ]
+
+# SQLite would otherwise hand a deleted row's id to the next insert; public ids must never
+# come back pointing at a different resource, and keyset cursors rely on ids only growing.
+for _table in Base.metadata.tables.values():
+    if "id" in _table.c and _table.c.id.primary_key:
+        _table.dialect_kwargs["sqlite_autoincrement"] = True

@@ -61,6 +61,9 @@ class ApiKey(IdMixin, TimestampsMixin, Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="ACTIVE")
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # After a refresh with a grace period, the replaced secret keeps working until then.
+    previous_token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    previous_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Role(IdMixin, TimestampsMixin, Base):

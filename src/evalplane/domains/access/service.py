@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
 from evalplane.core.errors import Unauthenticated
-from evalplane.db.models import ApiKey, Organization, Role, RoleBinding, ServerState, Space, User
+from evalplane.db.models import ApiKey, Organization, Project, Role, RoleBinding, ServerState, Space, User
+from evalplane.domains.access.permissions import for_level
 from evalplane.domains.access.principal import Level, Principal
 
 KEY_PREFIX = "ep_"
@@ -40,15 +42,22 @@ async def authenticate(session: AsyncSession, token: str) -> Principal:
     """Resolve a bearer token to its principal, or raise Unauthenticated."""
     if not token or len(token) > 512:
         raise Unauthenticated("A valid API key is required: send 'Authorization: Bearer <api-key>'.")
+    digest = hash_token(token)
+    columns = (ApiKey.id, ApiKey.status, ApiKey.expires_at, User.id, User.account_role, User.status)
     row = (
-        await session.execute(
-            select(ApiKey.id, ApiKey.status, ApiKey.expires_at, User.id, User.account_role, User.status)
-            .join(User, User.id == ApiKey.user_id)
-            .where(ApiKey.token_hash == hash_token(token))
-        )
+        await session.execute(select(*columns).join(User, User.id == ApiKey.user_id).where(ApiKey.token_hash == digest))
     ).first()
     if row is None:
-        raise Unauthenticated("The API key is not recognised.")
+        # A secret replaced by a refresh with a grace period keeps working until the grace ends.
+        row = (
+            await session.execute(
+                select(ApiKey.id, ApiKey.status, ApiKey.previous_expires_at, User.id, User.account_role, User.status)
+                .join(User, User.id == ApiKey.user_id)
+                .where(ApiKey.previous_token_hash == digest)
+            )
+        ).first()
+        if row is None or row[2] is None:
+            raise Unauthenticated("The API key is not recognised.")
     key_id, key_status, expires_at, user_id, account_role, user_status = row
     if key_status != "ACTIVE":
         raise Unauthenticated("The API key has been revoked.")
@@ -56,24 +65,50 @@ async def authenticate(session: AsyncSession, token: str) -> Principal:
         raise Unauthenticated("The API key has expired.")
     if user_status not in ("ACTIVE", "INVITED"):
         raise Unauthenticated("The API key's user is not active.")
-    bindings = (
-        await session.execute(
-            select(RoleBinding.resource_type, RoleBinding.resource_id, Role.level).join(
-                Role, Role.id == RoleBinding.role_id
-            ).where(RoleBinding.user_id == user_id)
-        )
-    ).all()
-    space_levels: dict[int, Level] = {}
-    project_levels: dict[int, Level] = {}
-    for resource_type, resource_id, level in bindings:
-        target = space_levels if resource_type == "SPACE" else project_levels
-        target[resource_id] = max(target.get(resource_id, Level.NONE), Level.parse(level))
+    space_levels, project_levels, project_spaces = await levels_of(session, user_id)
     return Principal(
         user_id=user_id,
         api_key_id=key_id,
         is_account_admin=account_role == "ADMIN",
         space_levels=space_levels,
         project_levels=project_levels,
+        project_spaces=project_spaces,
+    )
+
+
+async def levels_of(session: AsyncSession, user_id: int) -> tuple[dict[int, Level], dict[int, Level], dict[int, int]]:
+    """A user's levels by space and by project, and the space of each bound project."""
+    space_rows = await session.execute(
+        select(RoleBinding.resource_id, Role.level)
+        .join(Role, Role.id == RoleBinding.role_id)
+        .join(Space, Space.id == RoleBinding.resource_id)
+        .where(RoleBinding.user_id == user_id, RoleBinding.resource_type == "SPACE")
+    )
+    space_levels: dict[int, Level] = {}
+    for space_id, level in space_rows:
+        space_levels[space_id] = max(space_levels.get(space_id, Level.NONE), Level.parse(level))
+    project_rows = await session.execute(
+        select(RoleBinding.resource_id, Project.space_id, Role.level)
+        .join(Role, Role.id == RoleBinding.role_id)
+        .join(Project, Project.id == RoleBinding.resource_id)
+        .where(RoleBinding.user_id == user_id, RoleBinding.resource_type == "PROJECT")
+    )
+    project_levels: dict[int, Level] = {}
+    project_spaces: dict[int, int] = {}
+    for project_id, space_id, level in project_rows:
+        project_levels[project_id] = max(project_levels.get(project_id, Level.NONE), Level.parse(level))
+        project_spaces[project_id] = space_id
+    return space_levels, project_levels, project_spaces
+
+
+async def touch_key(session: AsyncSession, key_id: int, *, min_interval: timedelta = timedelta(seconds=60)) -> None:
+    """Record that a key was used, unless that was already recorded within ``min_interval``."""
+    now = utcnow()
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - min_interval))
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -120,7 +155,9 @@ async def ensure_predefined_roles(session: AsyncSession) -> None:
     existing = set((await session.scalars(select(Role.name))).all())
     for name, level, description in PREDEFINED_ROLES:
         if name not in existing:
-            session.add(Role(name=name, level=level, description=description, is_predefined=True, permissions=[]))
+            session.add(
+                Role(name=name, level=level, description=description, is_predefined=True, permissions=for_level(level))
+            )
     await session.flush()
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.cursors import CursorCodec
 from evalplane.core.errors import Conflict, InvalidInput
-from evalplane.db.models import Project, Space
+from evalplane.db.models import Project, RoleBinding, Space
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains import common
 from evalplane.domains.access.principal import Principal
@@ -66,7 +66,7 @@ async def get(session: AsyncSession, principal: Principal, project_id: int) -> P
 
 async def rename(session: AsyncSession, principal: Principal, project_id: int, name: str) -> Project:
     project = await common.visible_project(session, project_id, principal)
-    principal.require_write(project.space_id, "Project")
+    principal.require_project_write(project.id, project.space_id)
     name = _clean_name(name)
     await _ensure_unique(session, project.space_id, name, exclude=project.id)
     project.name = name
@@ -76,8 +76,11 @@ async def rename(session: AsyncSession, principal: Principal, project_id: int, n
 
 async def remove(session: AsyncSession, principal: Principal, project_id: int) -> None:
     project = await common.visible_project(session, project_id, principal)
-    principal.require_write(project.space_id, "Project")
+    principal.require_project_write(project.id, project.space_id)
     await session.execute(delete(Project).where(Project.id == project.id))
+    await session.execute(
+        delete(RoleBinding).where(RoleBinding.resource_type == "PROJECT", RoleBinding.resource_id == project.id)
+    )
 
 
 async def list_projects(
@@ -85,13 +88,13 @@ async def list_projects(
 ) -> Page[Project]:
     stmt = select(Project)
     if filters.space_id is not None:
-        await common.visible_space(session, filters.space_id, principal)
+        await common.navigable_space(session, filters.space_id, principal)
         stmt = stmt.where(Project.space_id == filters.space_id)
     if filters.name:
         stmt = stmt.where(common.contains_ci(Project.name, filters.name))
     if filters.space_name:
         stmt = stmt.where(Project.space_id.in_(select(Space.id).where(common.contains_ci(Space.name, filters.space_name))))
-    scope = common.space_scope(Project.space_id, principal)
+    scope = common.project_scope(Project.id, Project.space_id, principal)
     if scope is not None:
         stmt = stmt.where(scope)
     raw = {"space_id": filters.space_id, "space_name": filters.space_name, "name": filters.name}

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 17:31:12.029122
+Create Date: 2026-11-29 17:33:09.487483
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ def upgrade() -> None:
     sa.Column('created_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_organizations')),
-    sa.UniqueConstraint('name', name=op.f('uq_organizations_name'))
+    sa.UniqueConstraint('name', name=op.f('uq_organizations_name')),
+    sqlite_autoincrement=True
     )
     op.create_table('roles',
     sa.Column('name', sa.String(length=255), nullable=False),
@@ -38,7 +39,8 @@ def upgrade() -> None:
     sa.Column('created_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_roles')),
-    sa.UniqueConstraint('name', name=op.f('uq_roles_name'))
+    sa.UniqueConstraint('name', name=op.f('uq_roles_name')),
+    sqlite_autoincrement=True
     )
     op.create_table('server_state',
     sa.Column('key', sa.String(length=64), nullable=False),
@@ -56,7 +58,8 @@ def upgrade() -> None:
     sa.Column('created_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
-    sa.UniqueConstraint('email', name=op.f('uq_users_email'))
+    sa.UniqueConstraint('email', name=op.f('uq_users_email')),
+    sqlite_autoincrement=True
     )
     op.create_table('ai_integrations',
     sa.Column('name', sa.String(length=255), nullable=False),
@@ -74,7 +77,8 @@ def upgrade() -> None:
     sa.Column('created_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'], name=op.f('fk_ai_integrations_created_by_user_id_users'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_ai_integrations'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ai_integrations')),
+    sqlite_autoincrement=True
     )
     op.create_table('api_keys',
     sa.Column('key_type', sa.String(length=16), nullable=False),
@@ -87,15 +91,19 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('expires_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=True),
     sa.Column('last_used_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('previous_token_hash', sa.String(length=64), nullable=True),
+    sa.Column('previous_expires_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=True),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('created_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'], name=op.f('fk_api_keys_created_by_user_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_api_keys_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_keys')),
-    sa.UniqueConstraint('token_hash', name=op.f('uq_api_keys_token_hash'))
+    sa.UniqueConstraint('token_hash', name=op.f('uq_api_keys_token_hash')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_api_keys_previous_token_hash'), ['previous_token_hash'], unique=False)
         batch_op.create_index(batch_op.f('ix_api_keys_user_id'), ['user_id'], unique=False)
 
     op.create_table('role_bindings',
@@ -109,7 +117,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['role_id'], ['roles.id'], name=op.f('fk_role_bindings_role_id_roles'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_role_bindings_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_role_bindings')),
-    sa.UniqueConstraint('user_id', 'resource_type', 'resource_id', name=op.f('uq_role_bindings_user_id_resource_type_resource_id'))
+    sa.UniqueConstraint('user_id', 'resource_type', 'resource_id', name=op.f('uq_role_bindings_user_id_resource_type_resource_id')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('role_bindings', schema=None) as batch_op:
         batch_op.create_index('ix_role_bindings_resource', ['resource_type', 'resource_id'], unique=False)
@@ -124,7 +133,8 @@ def upgrade() -> None:
     sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_spaces_organization_id_organizations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_spaces')),
-    sa.UniqueConstraint('organization_id', 'name', name=op.f('uq_spaces_organization_id_name'))
+    sa.UniqueConstraint('organization_id', 'name', name=op.f('uq_spaces_organization_id_name')),
+    sqlite_autoincrement=True
     )
     op.create_table('ai_integration_scopings',
     sa.Column('integration_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -134,7 +144,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['integration_id'], ['ai_integrations.id'], name=op.f('fk_ai_integration_scopings_integration_id_ai_integrations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], name=op.f('fk_ai_integration_scopings_organization_id_organizations'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['space_id'], ['spaces.id'], name=op.f('fk_ai_integration_scopings_space_id_spaces'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_ai_integration_scopings'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ai_integration_scopings')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('ai_integration_scopings', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ai_integration_scopings_integration_id'), ['integration_id'], unique=False)
@@ -151,7 +162,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'], name=op.f('fk_datasets_created_by_user_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['space_id'], ['spaces.id'], name=op.f('fk_datasets_space_id_spaces'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_datasets')),
-    sa.UniqueConstraint('space_id', 'name', name=op.f('uq_datasets_space_id_name'))
+    sa.UniqueConstraint('space_id', 'name', name=op.f('uq_datasets_space_id_name')),
+    sqlite_autoincrement=True
     )
     op.create_table('evaluators',
     sa.Column('space_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -165,7 +177,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'], name=op.f('fk_evaluators_created_by_user_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['space_id'], ['spaces.id'], name=op.f('fk_evaluators_space_id_spaces'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_evaluators')),
-    sa.UniqueConstraint('space_id', 'name', name=op.f('uq_evaluators_space_id_name'))
+    sa.UniqueConstraint('space_id', 'name', name=op.f('uq_evaluators_space_id_name')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('evaluators', schema=None) as batch_op:
         batch_op.create_index('ix_evaluators_space_id_id', ['space_id', 'id'], unique=False)
@@ -179,7 +192,8 @@ def upgrade() -> None:
     sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['space_id'], ['spaces.id'], name=op.f('fk_projects_space_id_spaces'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_projects')),
-    sa.UniqueConstraint('space_id', 'name', name=op.f('uq_projects_space_id_name'))
+    sa.UniqueConstraint('space_id', 'name', name=op.f('uq_projects_space_id_name')),
+    sqlite_autoincrement=True
     )
     op.create_table('dataset_examples',
     sa.Column('dataset_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -190,7 +204,8 @@ def upgrade() -> None:
     sa.Column('created_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['dataset_id'], ['datasets.id'], name=op.f('fk_dataset_examples_dataset_id_datasets'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_dataset_examples'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dataset_examples')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('dataset_examples', schema=None) as batch_op:
         batch_op.create_index('ix_dataset_examples_dataset_id_example_id', ['dataset_id', 'example_id'], unique=False)
@@ -203,7 +218,8 @@ def upgrade() -> None:
     sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['dataset_id'], ['datasets.id'], name=op.f('fk_dataset_versions_dataset_id_datasets'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_dataset_versions')),
-    sa.UniqueConstraint('dataset_id', 'name', name=op.f('uq_dataset_versions_dataset_id_name'))
+    sa.UniqueConstraint('dataset_id', 'name', name=op.f('uq_dataset_versions_dataset_id_name')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('dataset_versions', schema=None) as batch_op:
         batch_op.create_index('ix_dataset_versions_dataset_id_id', ['dataset_id', 'id'], unique=False)
@@ -218,7 +234,8 @@ def upgrade() -> None:
     sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'], name=op.f('fk_evaluator_versions_created_by_user_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['evaluator_id'], ['evaluators.id'], name=op.f('fk_evaluator_versions_evaluator_id_evaluators'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_evaluator_versions'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_evaluator_versions')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('evaluator_versions', schema=None) as batch_op:
         batch_op.create_index('ix_evaluator_versions_evaluator_id_id', ['evaluator_id', 'id'], unique=False)
@@ -245,7 +262,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_tasks_project_id_projects'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['space_id'], ['spaces.id'], name=op.f('fk_tasks_space_id_spaces'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tasks')),
-    sa.UniqueConstraint('space_id', 'name', name=op.f('uq_tasks_space_id_name'))
+    sa.UniqueConstraint('space_id', 'name', name=op.f('uq_tasks_space_id_name')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.create_index('ix_tasks_dataset_id_id', ['dataset_id', 'id'], unique=False)
@@ -278,7 +296,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['dataset_version_id'], ['dataset_versions.id'], name=op.f('fk_experiments_dataset_version_id_dataset_versions'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['space_id'], ['spaces.id'], name=op.f('fk_experiments_space_id_spaces'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_experiments')),
-    sa.UniqueConstraint('dataset_id', 'name', name=op.f('uq_experiments_dataset_id_name'))
+    sa.UniqueConstraint('dataset_id', 'name', name=op.f('uq_experiments_dataset_id_name')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('experiments', schema=None) as batch_op:
         batch_op.create_index('ix_experiments_space_id_id', ['space_id', 'id'], unique=False)
@@ -297,7 +316,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['evaluator_version_id'], ['evaluator_versions.id'], name=op.f('fk_task_evaluators_evaluator_version_id_evaluator_versions'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], name=op.f('fk_task_evaluators_task_id_tasks'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_task_evaluators')),
-    sa.UniqueConstraint('task_id', 'evaluator_id', name=op.f('uq_task_evaluators_task_id_evaluator_id'))
+    sa.UniqueConstraint('task_id', 'evaluator_id', name=op.f('uq_task_evaluators_task_id_evaluator_id')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('task_evaluators', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_task_evaluators_evaluator_id'), ['evaluator_id'], unique=False)
@@ -315,7 +335,8 @@ def upgrade() -> None:
     sa.Column('created_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['experiment_id'], ['experiments.id'], name=op.f('fk_experiment_runs_experiment_id_experiments'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_experiment_runs'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_experiment_runs')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('experiment_runs', schema=None) as batch_op:
         batch_op.create_index('ix_experiment_runs_experiment_id_id', ['experiment_id', 'id'], unique=False)
@@ -342,7 +363,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'], name=op.f('fk_task_runs_created_by_user_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['experiment_id'], ['experiments.id'], name=op.f('fk_task_runs_experiment_id_experiments'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], name=op.f('fk_task_runs_task_id_tasks'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_task_runs'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_task_runs')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('task_runs', schema=None) as batch_op:
         batch_op.create_index('ix_task_runs_task_id_id', ['task_id', 'id'], unique=False)
@@ -368,7 +390,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['run_id'], ['task_runs.id'], name=op.f('fk_work_units_run_id_task_runs'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], name=op.f('fk_work_units_task_id_tasks'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_work_units')),
-    sa.UniqueConstraint('task_id', 'evaluator_key', 'target_kind', 'target_id', 'fingerprint', name=op.f('uq_work_units_task_id_evaluator_key_target_kind_target_id_fingerprint'))
+    sa.UniqueConstraint('task_id', 'evaluator_key', 'target_kind', 'target_id', 'fingerprint', name=op.f('uq_work_units_task_id_evaluator_key_target_kind_target_id_fingerprint')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('work_units', schema=None) as batch_op:
         batch_op.create_index('ix_work_units_claimable', ['not_before', 'id'], unique=False, sqlite_where=sa.text("state = 'PENDING'"), postgresql_where=sa.text("state = 'PENDING'"))
@@ -443,6 +466,7 @@ def downgrade() -> None:
     op.drop_table('role_bindings')
     with op.batch_alter_table('api_keys', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_keys_user_id'))
+        batch_op.drop_index(batch_op.f('ix_api_keys_previous_token_hash'))
 
     op.drop_table('api_keys')
     op.drop_table('ai_integrations')

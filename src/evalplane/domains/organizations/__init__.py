@@ -1,0 +1,1 @@
+"""Organizations: top-level containers of spaces."""

@@ -1,0 +1,112 @@
+"""Organizations group spaces. Account admins manage them; others see the ones they work in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from evalplane.core.cursors import CursorCodec
+from evalplane.core.errors import Conflict, InvalidInput, NotFound
+from evalplane.db.models import Organization, Project, RoleBinding, Space
+from evalplane.db.paging import Page, PageRequest, paginate
+from evalplane.domains import common
+from evalplane.domains.access.principal import Principal
+
+UNSET = object()
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationFilters:
+    name: str | None = None
+
+
+def _clean_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("'name' must be a non-empty string.", field="name")
+    return name
+
+
+async def _ensure_unique(session: AsyncSession, name: str, exclude: int | None = None) -> None:
+    stmt = select(Organization.id).where(Organization.name == name)
+    if exclude is not None:
+        stmt = stmt.where(Organization.id != exclude)
+    if await session.scalar(stmt) is not None:
+        raise Conflict(f"An organization named '{name}' already exists.")
+
+
+def _visible_org_ids(principal: Principal) -> Select[tuple[int]] | None:
+    """Ids of the organizations the caller can reach, as a subquery; None means all."""
+    spaces = principal.navigable_space_ids()
+    if spaces is None:
+        return None
+    return select(Space.organization_id).where(Space.id.in_(sorted(spaces) or [-1]))
+
+
+async def get(session: AsyncSession, principal: Principal, org_id: int) -> Organization:
+    """An organization is visible to account admins and to anyone who can reach one of its spaces."""
+    org = await session.get(Organization, org_id)
+    if org is None:
+        raise NotFound("Organization was not found.")
+    visible = _visible_org_ids(principal)
+    if visible is not None and await session.scalar(visible.where(Space.organization_id == org_id).limit(1)) is None:
+        raise NotFound("Organization was not found.")
+    return org
+
+
+async def list_organizations(
+    session: AsyncSession, principal: Principal, filters: OrganizationFilters, page: PageRequest, codec: CursorCodec
+) -> Page[Organization]:
+    stmt = select(Organization)
+    if filters.name:
+        stmt = stmt.where(common.contains_ci(Organization.name, filters.name))
+    visible = _visible_org_ids(principal)
+    if visible is not None:
+        stmt = stmt.where(Organization.id.in_(visible))
+    raw = {"name": filters.name}
+    return await paginate(
+        session, stmt, Organization.id, page, codec=codec, scope="organizations",
+        filters={k: v for k, v in raw.items() if v is not None},
+    )
+
+
+async def create(session: AsyncSession, principal: Principal, *, name: str, description: str | None) -> Organization:
+    principal.require_account_admin()
+    name = _clean_name(name)
+    await _ensure_unique(session, name)
+    org = Organization(name=name, description=description or "")
+    session.add(org)
+    await session.flush()
+    return org
+
+
+async def update(
+    session: AsyncSession, principal: Principal, org_id: int, *, name: str | None, description: object = UNSET
+) -> Organization:
+    org = await get(session, principal, org_id)
+    principal.require_account_admin()
+    if name is not None:
+        name = _clean_name(name)
+        await _ensure_unique(session, name, exclude=org.id)
+        org.name = name
+    if description is not UNSET:
+        org.description = description or ""  # type: ignore[assignment]
+    await session.flush()
+    return org
+
+
+async def remove(session: AsyncSession, principal: Principal, org_id: int) -> None:
+    """Deletes the organization with its spaces and everything in them, and their role bindings."""
+    org = await get(session, principal, org_id)
+    principal.require_account_admin()
+    space_ids = select(Space.id).where(Space.organization_id == org.id)
+    project_ids = select(Project.id).where(Project.space_id.in_(space_ids))
+    await session.execute(
+        delete(RoleBinding).where(RoleBinding.resource_type == "PROJECT", RoleBinding.resource_id.in_(project_ids))
+    )
+    await session.execute(
+        delete(RoleBinding).where(RoleBinding.resource_type == "SPACE", RoleBinding.resource_id.in_(space_ids))
+    )
+    await session.execute(delete(Organization).where(Organization.id == org.id))

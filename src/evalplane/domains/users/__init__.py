@@ -1,0 +1,1 @@
+"""Users of the installation: people and service-key bots."""

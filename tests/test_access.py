@@ -1,0 +1,116 @@
+"""Who sees what: space bindings, read-only roles, project bindings and service keys."""
+
+from __future__ import annotations
+
+import pytest
+from arize._generated.api_client.exceptions import ApiException
+
+from tests.support import Api, Server, unique
+from tests.support_identity import bind, insert_task, key_for, member, user
+
+
+def test_user_of_space_a_sees_nothing_of_space_b(server: Server, api: Api) -> None:
+    space_a, space_b = api.space(), api.space()
+    project_a, project_b = api.project(space_a["id"]), api.project(space_b["id"])
+    task_a = insert_task(server, space_a["id"], project_a["id"])
+    insert_task(server, space_b["id"], project_b["id"])
+    _, key = member(server, api, space_a["id"], "MEMBER")
+    client = server.sdk(key)
+
+    assert [s.id for s in client.spaces.list().spaces] == [space_a["id"]]
+    assert [p.id for p in client.projects.list().projects] == [project_a["id"]]
+    with pytest.raises(ApiException) as missing:
+        client.projects.get(project=project_b["id"])
+    assert missing.value.status == 404
+    with pytest.raises(ApiException) as space_missing:
+        client.spaces.get(space=space_b["id"])
+    assert space_missing.value.status == 404
+
+    with server.http(key) as http:
+        tasks = http.get("/v2/tasks").json()
+        assert [t["id"] for t in tasks["tasks"]] == [task_a]
+        for params in ({"space_id": space_b["id"]}, {"project_id": project_b["id"]}):
+            response = http.get("/v2/tasks", params=params)
+            assert response.status_code == 404, response.text
+            assert response.headers["content-type"] == "application/problem+json"
+        assert http.get("/v2/projects", params={"space_id": space_b["id"]}).status_code == 404
+
+
+def test_read_only_user_reads_but_gets_403_on_writes(server: Server, api: Api) -> None:
+    space = api.space()
+    project = api.project(space["id"])
+    _, key = member(server, api, space["id"], "READ_ONLY")
+    client = server.sdk(key)
+
+    assert [p.id for p in client.projects.list(space=space["id"]).projects] == [project["id"]]
+    assert client.projects.get(project=project["id"]).name == project["name"]
+    for write in (
+        lambda: client.projects.create(name=unique("proj"), space=space["id"]),
+        lambda: client.projects.delete(project=project["id"]),
+        lambda: client.spaces.update(space=space["id"], description="changed"),
+    ):
+        with pytest.raises(ApiException) as denied:
+            write()
+        assert denied.value.status == 403
+    assert client.projects.get(project=project["id"]).id == project["id"]
+
+
+def test_member_writes_but_only_space_admin_manages_the_space(server: Server, api: Api) -> None:
+    space = api.space()
+    _, key = member(server, api, space["id"], "MEMBER")
+    client = server.sdk(key)
+    created = client.projects.create(name=unique("proj"), space=space["id"])
+    assert created.space_id == space["id"]
+    with pytest.raises(ApiException) as denied:
+        client.spaces.update(space=space["id"], name=unique("renamed"))
+    assert denied.value.status == 403
+
+    _, admin_key = member(server, api, space["id"], "ADMIN")
+    renamed = server.sdk(admin_key).spaces.update(space=space["id"], description="by the space admin")
+    assert renamed.description == "by the space admin"
+
+
+def test_binding_changes_apply_to_the_next_request(server: Server, api: Api) -> None:
+    space = api.space()
+    person, key = member(server, api, space["id"], "READ_ONLY")
+    with server.http(key) as http:
+        assert http.post("/v2/projects", json={"space_id": space["id"], "name": unique("p")}).status_code == 403
+        bind(api, person["id"], space["id"], "MEMBER")
+        assert http.post("/v2/projects", json={"space_id": space["id"], "name": unique("p")}).status_code == 201
+        api.ok(api.client.delete(f"/v2/spaces/{space['id']}/users/{person['id']}"), 204)
+        assert http.get(f"/v2/spaces/{space['id']}").status_code == 404
+
+
+def test_project_binding_grants_that_project_and_a_view_of_its_space(server: Server, api: Api) -> None:
+    """A PROJECT binding: the project is readable (writable at MEMBER), its space is listed
+    so names resolve, and nothing else in the space is visible."""
+    space = api.space()
+    granted, other = api.project(space["id"]), api.project(space["id"])
+    insert_task(server, space["id"], other["id"])
+    person = user(api)
+    read_only = api.ok(api.client.get("/v2/roles", params={"is_predefined": True}))["roles"]
+    role_id = {r["name"]: r["id"] for r in read_only}["Space Read-Only"]
+    client_admin = server.sdk()
+    binding = client_admin.role_bindings.create(
+        user_id=person["id"], role_id=role_id, resource_type="PROJECT", resource_id=granted["id"]
+    )
+    assert binding.resource_type == "PROJECT" and binding.resource_id == granted["id"]
+    key = key_for(server, person["id"])
+    client = server.sdk(key)
+
+    assert [s.id for s in client.spaces.list().spaces] == [space["id"]]
+    assert [p.id for p in client.projects.list(space=space["name"]).projects] == [granted["id"]]
+    assert client.projects.get(project=granted["name"], space=space["name"]).id == granted["id"]
+    with pytest.raises(ApiException) as hidden:
+        client.projects.get(project=other["id"])
+    assert hidden.value.status == 404
+    with pytest.raises(ApiException) as read_only_write:
+        client.projects.update(project=granted["id"], name=unique("renamed"))
+    assert read_only_write.value.status == 403
+    with server.http(key) as http:
+        assert http.get("/v2/tasks", params={"space_id": space["id"]}).status_code == 404
+        assert http.post("/v2/projects", json={"space_id": space["id"], "name": unique("p")}).status_code in (403, 404)
+
+    member_role = {r["name"]: r["id"] for r in read_only}["Space Member"]
+    client_admin.role_bindings.update(binding_id=binding.id, role_id=member_role)
+    assert client.projects.update(project=granted["id"], name=unique("renamed")).id == granted["id"]
