@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 17:13:00.226399
+Create Date: 2026-11-29 17:20:25.370434
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def upgrade() -> None:
     sa.Column('created_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'], name=op.f('fk_ai_integrations_created_by_user_id_users'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_ai_integrations'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ai_integrations')),
+    sa.UniqueConstraint('name', name=op.f('uq_ai_integrations_name'))
     )
     op.create_table('api_keys',
     sa.Column('key_type', sa.String(length=16), nullable=False),
@@ -138,6 +139,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('ai_integration_scopings', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ai_integration_scopings_integration_id'), ['integration_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_ai_integration_scopings_organization_id'), ['organization_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_ai_integration_scopings_space_id'), ['space_id'], unique=False)
 
     op.create_table('datasets',
@@ -209,6 +211,7 @@ def upgrade() -> None:
 
     op.create_table('evaluator_versions',
     sa.Column('evaluator_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('commit_hash', sa.String(length=64), nullable=False),
     sa.Column('commit_message', sa.Text(), nullable=True),
     sa.Column('config', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('created_by_user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
@@ -217,7 +220,8 @@ def upgrade() -> None:
     sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'], name=op.f('fk_evaluator_versions_created_by_user_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['evaluator_id'], ['evaluators.id'], name=op.f('fk_evaluator_versions_evaluator_id_evaluators'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_evaluator_versions'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_evaluator_versions')),
+    sa.UniqueConstraint('commit_hash', name=op.f('uq_evaluator_versions_commit_hash'))
     )
     with op.batch_alter_table('evaluator_versions', schema=None) as batch_op:
         batch_op.create_index('ix_evaluator_versions_evaluator_id_id', ['evaluator_id', 'id'], unique=False)
@@ -391,6 +395,7 @@ def downgrade() -> None:
     op.drop_table('datasets')
     with op.batch_alter_table('ai_integration_scopings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ai_integration_scopings_space_id'))
+        batch_op.drop_index(batch_op.f('ix_ai_integration_scopings_organization_id'))
         batch_op.drop_index(batch_op.f('ix_ai_integration_scopings_integration_id'))
 
     op.drop_table('ai_integration_scopings')
