@@ -21,7 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
 from evalplane.core.cursors import CursorCodec
-from evalplane.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
+from evalplane.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unprocessable,
+)
 from evalplane.core.secrets import SecretBox, SecretUnreadable
 from evalplane.db.models import AiIntegration, AiIntegrationScoping, Organization, Space
 from evalplane.db.paging import Page, PageRequest, paginate
