@@ -53,6 +53,12 @@ def test_sdk_creates_gets_lists_updates_and_deletes_without_revealing_the_key(se
     assert updated.has_api_key is True
     cleared = client.ai_integrations.update(integration=created.id, api_key=None)
     assert cleared.has_api_key is False
+    other = api.space()
+    rescoped = client.ai_integrations.update(
+        integration=created.id, scopings=[AiIntegrationScopingRequest(space_id=other["id"])]
+    )
+    assert [s.space_id for s in rescoped.scopings] == [other["id"]]
+    assert created.id not in [i.id for i in client.ai_integrations.list(space=space["id"]).ai_integrations]
 
     client.ai_integrations.delete(integration=created.id)
     assert http.get(f"/v2/ai-integrations/{created.id}").status_code == 404
@@ -205,3 +211,14 @@ def test_providers_with_their_required_settings(api: Api, http) -> None:
     assert http.get("/v2/ai-integrations/%%%").status_code in (400, 404)
     assert http.patch(f"/v2/ai-integrations/{created['id']}", json={"name": None}).status_code == 400
     assert http.patch(f"/v2/ai-integrations/{created['id']}", json={"provider_metadata": None}).status_code == 400
+
+
+def test_unstorable_values_are_400_not_500(http) -> None:
+    for body in (
+        {"name": "x\u0000", "provider": "OPEN_AI"},
+        {"name": unique("n"), "provider": "OPEN_AI", "headers": {"x-a": "a\u0000"}},
+        {"name": unique("n"), "provider": "OPEN_AI", "api_key": "sk\u0000"},
+    ):
+        response = http.post("/v2/ai-integrations", json=body)
+        assert response.status_code == 400, response.text
+    assert http.get("/v2/ai-integrations", params={"name": "\u0000"}).status_code == 400

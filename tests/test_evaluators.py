@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from arize._generated.api_client.models.evaluator_llm_config_request import EvaluatorLlmConfigRequest
-from arize._generated.api_client.models.invocation_params_request import InvocationParamsRequest
-from arize._generated.api_client.models.provider_params_request import ProviderParamsRequest
+from arize._generated.api_client.models.evaluator_llm_config_request import (
+    EvaluatorLlmConfigRequest,
+)
+from arize._generated.api_client.models.invocation_params_request import (
+    InvocationParamsRequest,
+)
+from arize._generated.api_client.models.provider_params_request import (
+    ProviderParamsRequest,
+)
 from arize.evaluators.types import (
     CustomCodeConfig,
     EvaluatorVersionCode,
@@ -21,6 +28,7 @@ from tests.support import Api, Server, unique
 from tests.support_evaluators import in_db, user_with_role
 
 CUSTOM_CODE = '''
+import json
 from typing import Any
 
 class ShortAnswer(CodeEvaluator):
@@ -210,12 +218,16 @@ async def _stored_config(session, version_id: int) -> dict[str, Any]:
 def test_template_config_is_stored_normalized(server: Server, api: Api, http) -> None:
     space = api.space()
     integration = _integration(api, http, space["id"])
-    body = _template_body(space["id"], integration["id"], direction="minimize", data_granularity="trace")
+    template = 'Q: {input}\nA: {attributes.output.value}\nAnswer as JSON like {"label": "good"}; {{literal}} {input}'
+    body = _template_body(
+        space["id"], integration["id"], direction="minimize", data_granularity="trace", template=template
+    )
     created = api.ok(http.post("/v2/evaluators", json=body), 201)
     stored = in_db(server, lambda s: _stored_config(s, decode_id(Kind.EVALUATOR_VERSION, created["version"]["id"])))
     assert stored["llm"]["ai_integration_id"] == decode_id(Kind.AI_INTEGRATION, integration["id"])
     assert stored["direction"] == "MINIMIZE" and stored["data_granularity"] == "TRACE"
-    assert stored["variables"] == ["output"]
+    assert stored["variables"] == ["input", "attributes.output.value"]
+    assert stored["template"] == template
 
 
 @pytest.mark.parametrize(
@@ -416,3 +428,23 @@ def test_template_catalogue(api: Api, http) -> None:
     assert {"hallucination", "correctness", "toxicity", "document_relevance"} <= names
     for template in templates:
         assert set(template["rails"]) == set(template["classification_choices"])
+
+
+def test_unstorable_values_are_400_not_500(api: Api, http) -> None:
+    space = api.space()
+    integration = _integration(api, http, space["id"])
+    nul_name = {**_template_body(space["id"], integration["id"]), "name": "a\u0000b"}
+    nul_template = _template_body(space["id"], integration["id"], template="rate {x}\u0000")
+    huge_score = _template_body(space["id"], integration["id"], classification_choices={"a": 10**30})
+    huge_tool = _template_body(space["id"], integration["id"])
+    huge_tool["version"]["template_config"]["llm_config"]["invocation_parameters"] = {"tool_config": {"tools": [{"n": 10**30}]}}
+    for body in (nul_name, nul_template, huge_score, huge_tool):
+        response = http.post("/v2/evaluators", json=body)
+        assert response.status_code == 400, response.text
+    nan = json.dumps(_template_body(space["id"], integration["id"])).replace(
+        '"invocation_parameters": {}', '"invocation_parameters": {"temperature": NaN}'
+    )
+    response = http.post("/v2/evaluators", content=nan, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert http.get("/v2/evaluators", params={"name": "a\u0000"}).status_code == 400
+    assert api.ok(http.get("/v2/evaluators", params={"space_id": space["id"]}))["evaluators"] == []

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from starlette.responses import Response
 
-from evalplane.api import wire
+from evalplane.api import text_guard, wire
 from evalplane.api.deps import Caller, State, WireDialect
 from evalplane.api.mappers import ai_integrations as mapper
 from evalplane.core.ids import Kind, decode_id, maybe_decode_id
@@ -22,6 +22,20 @@ Name = Annotated[str, Field(min_length=1, max_length=255)]
 Secret = Annotated[str, Field(max_length=8192)]
 Url = Annotated[str, Field(max_length=2048)]
 ModelNames = Annotated[list[Annotated[str, Field(max_length=255)]], Field(max_length=500)]
+
+
+class _Body(BaseModel):
+    """A whole request body: rejects values the databases cannot store before any parsing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        found = text_guard.problem_in(data)
+        if found:
+            raise ValueError(found)
+        return data
 
 
 class ScopingIn(BaseModel):
@@ -40,8 +54,7 @@ class ProviderMetadataIn(BaseModel):
     project_access_label: str | None = None
 
 
-class CreateAiIntegration(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CreateAiIntegration(_Body):
     name: Name
     provider: str
     api_key: Secret | None = None
@@ -55,8 +68,7 @@ class CreateAiIntegration(BaseModel):
     scopings: Annotated[list[ScopingIn], Field(max_length=100)] | None = None
 
 
-class UpdateAiIntegration(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class UpdateAiIntegration(_Body):
     name: Name | None = None
     provider: str | None = None
     api_key: Secret | None = None
@@ -101,6 +113,7 @@ async def list_ai_integrations(
     limit: Annotated[int, wire.limit_param(100)] = 50,
     cursor: Annotated[str | None, Query()] = None,
 ) -> wire.JSONResponse:
+    text_guard.ensure_storable({"space_name": space_name, "name": name})
     filters = IntegrationFilters(
         space_id=maybe_decode_id(Kind.SPACE, space_id, field="space_id"),
         space_name=space_name or None,

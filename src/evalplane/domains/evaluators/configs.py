@@ -40,8 +40,9 @@ RESPONSE_FORMAT_TYPES = ("TEXT", "JSON_OBJECT", "JSON_SCHEMA")
 
 # The eval column name: letters, digits, spaces, and _ - & ( ).
 _EVAL_NAME = re.compile(r"^[a-zA-Z0-9_\s\-&()]+$")
-# Single-brace placeholders; doubled braces are literal text.
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+# Single-brace placeholders naming a variable or a dotted path ({input}, {attributes.output.value});
+# doubled braces and anything else in braces (e.g. a JSON example in the prompt) are literal text.
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*\}")
 MAX_TEMPLATE_CHARS = 100_000
 MAX_CHOICES = 100
 MAX_VARIABLES = 50
@@ -73,12 +74,7 @@ def template_variables(template: str) -> list[str]:
     names: list[str] = []
     for match in _PLACEHOLDER.finditer(template):
         name = match.group(1)
-        if name is None:
-            continue
-        name = name.strip()
-        if not name:
-            raise InvalidInput("'template_config.template' has an empty '{}' placeholder.", field="template")
-        if name not in names:
+        if name is not None and name not in names:
             names.append(name)
     return names
 
