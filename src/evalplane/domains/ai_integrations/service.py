@@ -11,10 +11,8 @@ need an account administrator. The provider API key is stored encrypted and only
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import ColumnElement, and_, delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,26 +31,18 @@ from evalplane.db.models import AiIntegration, AiIntegrationScoping, Organizatio
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains import common
 from evalplane.domains.access.principal import Level, Principal
-
-PROVIDERS = (
-    "OPEN_AI",
-    "AZURE_OPEN_AI",
-    "AWS_BEDROCK",
-    "VERTEX_AI",
-    "ANTHROPIC",
-    "CUSTOM",
-    "NVIDIA_NIM",
-    "GEMINI",
-    "LITELLM",
-    "FIREWORKS",
-    "TOGETHER_AI",
+from evalplane.domains.ai_integrations.checks import (
+    AUTH_TYPES,
+    PROVIDERS,
+    check_consistency,
+    clean_base_url,
+    clean_headers,
+    clean_metadata,
+    clean_model_names,
+    clean_name,
+    enum,
 )
-AUTH_TYPES = ("DEFAULT", "PROXY_WITH_HEADERS", "BEARER_TOKEN")
-# Providers reached only through a URL the user runs or chooses.
-NEEDS_BASE_URL = ("CUSTOM", "LITELLM")
-# Which provider_metadata kind belongs to which provider.
-METADATA_KIND = {"AWS_BEDROCK": "AWS", "VERTEX_AI": "GCP"}
-MAX_HEADER_BYTES = 8175
+
 WHAT = "AI integration"
 
 
@@ -78,109 +68,6 @@ class IntegrationFilters:
     space_id: int | None = None
     space_name: str | None = None
     name: str | None = None
-
-
-# --------------------------------------------------------------------------------------
-# Validation
-# --------------------------------------------------------------------------------------
-
-
-def _enum(value: Any, allowed: tuple[str, ...], name: str) -> str:
-    if not isinstance(value, str) or value.strip().upper() not in allowed:
-        raise InvalidInput(f"'{name}' must be one of: {', '.join(allowed)}.", field=name)
-    return value.strip().upper()
-
-
-def _clean_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInput("'name' must be a non-empty string.", field="name")
-    name = name.strip()
-    if len(name) > 255:
-        raise InvalidInput("'name' must be at most 255 characters.", field="name")
-    return name
-
-
-def _clean_base_url(url: str | None) -> str | None:
-    if url is None:
-        return None
-    url = url.strip()
-    if not url:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2048:
-        raise InvalidInput("'base_url' must be an absolute http(s) URL.", field="base_url")
-    return url
-
-
-def _clean_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
-    if headers is None:
-        return None
-    for key in headers:
-        if not key or any(c.isspace() or c in ':()<>@,;\\"/[]?={}' for c in key) or not key.isascii():
-            raise InvalidInput(f"'headers' has an invalid header name: {key!r}.", field="headers")
-        if "\n" in headers[key] or "\r" in headers[key]:
-            raise InvalidInput(f"'headers' value for {key!r} must not contain line breaks.", field="headers")
-    if len(json.dumps(headers).encode()) > MAX_HEADER_BYTES:
-        raise InvalidInput(f"'headers' must serialize to at most {MAX_HEADER_BYTES} bytes.", field="headers")
-    return dict(headers)
-
-
-def _clean_model_names(names: list[str] | None) -> list[str] | None:
-    if names is None:
-        return None
-    cleaned: list[str] = []
-    for name in names:
-        name = name.strip()
-        if not name:
-            raise InvalidInput("'model_names' must not contain empty names.", field="model_names")
-        if name not in cleaned:
-            cleaned.append(name)
-    return cleaned
-
-
-def _clean_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Normalize provider metadata to ``{"kind": "AWS"|"GCP", ...}`` with required fields present."""
-    if metadata is None:
-        return None
-    kind = _enum(metadata.get("kind"), ("AWS", "GCP"), "provider_metadata.kind")
-    required = ("role_arn",) if kind == "AWS" else ("project_id", "location", "project_access_label")
-    optional = ("external_id",) if kind == "AWS" else ()
-    out: dict[str, Any] = {"kind": kind}
-    for key in required:
-        value = metadata.get(key)
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidInput(f"'provider_metadata.{key}' is required for kind {kind}.", field="provider_metadata")
-        out[key] = value.strip()
-    for key in optional:
-        if metadata.get(key) is not None:
-            out[key] = metadata[key]
-    unknown = set(metadata) - {"kind", *required, *optional}
-    if unknown:
-        raise InvalidInput(
-            f"'provider_metadata' has fields not used by kind {kind}: {', '.join(sorted(unknown))}.",
-            field="provider_metadata",
-        )
-    return out
-
-
-def _check_consistency(row: AiIntegration) -> None:
-    """Rules that involve several fields, checked on the final state after create or update."""
-    if row.provider in NEEDS_BASE_URL and not row.base_url:
-        raise InvalidInput(f"Provider {row.provider} needs a 'base_url'.", field="base_url")
-    metadata = row.provider_metadata
-    expected_kind = METADATA_KIND.get(row.provider)
-    if metadata is not None and metadata.get("kind") != expected_kind:
-        raise InvalidInput(
-            f"'provider_metadata' of kind {metadata.get('kind')} does not fit provider {row.provider}.",
-            field="provider_metadata",
-        )
-    if row.provider == "VERTEX_AI" and metadata is None:
-        raise InvalidInput("Provider VERTEX_AI needs 'provider_metadata' of kind GCP.", field="provider_metadata")
-    if row.provider == "AWS_BEDROCK" and row.auth_type == "DEFAULT" and metadata is None:
-        raise InvalidInput(
-            "Provider AWS_BEDROCK with auth_type DEFAULT needs 'provider_metadata' of kind AWS (role_arn).",
-            field="provider_metadata",
-        )
 
 
 # --------------------------------------------------------------------------------------
@@ -331,21 +218,21 @@ async def create(
 ) -> IntegrationView:
     resolved = await resolve_scopes(session, principal, scopes)
     _require_manage(principal, resolved)
-    name = _clean_name(name)
+    name = clean_name(name)
     row = AiIntegration(
         name=name,
-        provider=_enum(provider, PROVIDERS, "provider"),
-        base_url=_clean_base_url(base_url),
-        model_names=_clean_model_names(model_names),
-        headers=_clean_headers(headers),
+        provider=enum(provider, PROVIDERS, "provider"),
+        base_url=clean_base_url(base_url),
+        model_names=clean_model_names(model_names),
+        headers=clean_headers(headers),
         api_key_encrypted=box.encrypt(api_key) if api_key else None,
         enable_default_models=bool(enable_default_models) if enable_default_models is not None else False,
         function_calling_enabled=function_calling_enabled if function_calling_enabled is not None else True,
-        auth_type=_enum(auth_type, AUTH_TYPES, "auth_type") if auth_type is not None else "DEFAULT",
-        provider_metadata=_clean_metadata(provider_metadata),
+        auth_type=enum(auth_type, AUTH_TYPES, "auth_type") if auth_type is not None else "DEFAULT",
+        provider_metadata=clean_metadata(provider_metadata),
         created_by_user_id=principal.user_id,
     )
-    _check_consistency(row)
+    check_consistency(row)
     await _ensure_unique(session, name)
     session.add(row)
     await session.flush()
@@ -377,27 +264,27 @@ async def update(
     else:
         new_scopes = None
     if "name" in changes:
-        row.name = _clean_name(changes["name"])
+        row.name = clean_name(changes["name"])
         await _ensure_unique(session, row.name, exclude=row.id)
     if "provider" in changes:
-        row.provider = _enum(changes["provider"], PROVIDERS, "provider")
+        row.provider = enum(changes["provider"], PROVIDERS, "provider")
     if "api_key" in changes:
         row.api_key_encrypted = box.encrypt(changes["api_key"]) if changes["api_key"] else None
     if "base_url" in changes:
-        row.base_url = _clean_base_url(changes["base_url"])
+        row.base_url = clean_base_url(changes["base_url"])
     if "model_names" in changes:
-        row.model_names = _clean_model_names(changes["model_names"])
+        row.model_names = clean_model_names(changes["model_names"])
     if "headers" in changes:
-        row.headers = _clean_headers(changes["headers"])
+        row.headers = clean_headers(changes["headers"])
     if "enable_default_models" in changes:
         row.enable_default_models = bool(changes["enable_default_models"])
     if "function_calling_enabled" in changes:
         row.function_calling_enabled = bool(changes["function_calling_enabled"])
     if "auth_type" in changes:
-        row.auth_type = _enum(changes["auth_type"], AUTH_TYPES, "auth_type")
+        row.auth_type = enum(changes["auth_type"], AUTH_TYPES, "auth_type")
     if "provider_metadata" in changes:
-        row.provider_metadata = _clean_metadata(changes["provider_metadata"])
-    _check_consistency(row)
+        row.provider_metadata = clean_metadata(changes["provider_metadata"])
+    check_consistency(row)
     row.updated_at = utcnow()
     await session.flush()
     if new_scopes is not None:
