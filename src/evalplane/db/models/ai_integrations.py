@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, LargeBinary, String, Text
+from sqlalchemy import Boolean, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evalplane.db.models.base import Base, IdMixin, TimestampsMixin
@@ -15,6 +15,8 @@ class AiIntegration(IdMixin, TimestampsMixin, Base):
     """Credentials and settings for an LLM provider; the API key is encrypted at rest."""
 
     __tablename__ = "ai_integrations"
+    # Names are unique across the installation (the account).
+    __table_args__ = (UniqueConstraint("name"),)
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     provider: Mapped[str] = mapped_column(String(64), nullable=False)
     base_url: Mapped[str | None] = mapped_column(Text)
@@ -28,7 +30,6 @@ class AiIntegration(IdMixin, TimestampsMixin, Base):
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
-
 class AiIntegrationScoping(IdMixin, Base):
     """Where an integration may be used: the whole account (both null), an organization, or a space."""
 
@@ -36,5 +37,5 @@ class AiIntegrationScoping(IdMixin, Base):
     integration_id: Mapped[int] = mapped_column(
         ForeignKey("ai_integrations.id", ondelete="CASCADE"), nullable=False, index=True
     )
-    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     space_id: Mapped[int | None] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), index=True)

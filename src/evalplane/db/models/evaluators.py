@@ -21,13 +21,14 @@ class Evaluator(IdMixin, TimestampsMixin, Base):
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
-
 class EvaluatorVersion(IdMixin, TimestampsMixin, Base):
     """An immutable configuration of an evaluator; the newest one is what tasks use by default."""
 
     __tablename__ = "evaluator_versions"
     __table_args__ = (Index("ix_evaluator_versions_evaluator_id_id", "evaluator_id", "id"),)
     evaluator_id: Mapped[int] = mapped_column(ForeignKey("evaluators.id", ondelete="CASCADE"), nullable=False)
+    commit_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     commit_message: Mapped[str | None] = mapped_column(Text)
+    # Normalized for the engine: ids as integers, enums upper-case (see domains/evaluators/configs.py).
     config: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False)
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

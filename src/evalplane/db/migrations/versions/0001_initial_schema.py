@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 17:33:09.487483
+Create Date: 2026-11-29 17:35:10.863159
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ def upgrade() -> None:
     sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'], name=op.f('fk_ai_integrations_created_by_user_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ai_integrations')),
+    sa.UniqueConstraint('name', name=op.f('uq_ai_integrations_name')),
     sqlite_autoincrement=True
     )
     op.create_table('api_keys',
@@ -149,6 +150,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('ai_integration_scopings', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_ai_integration_scopings_integration_id'), ['integration_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_ai_integration_scopings_organization_id'), ['organization_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_ai_integration_scopings_space_id'), ['space_id'], unique=False)
 
     op.create_table('datasets',
@@ -226,6 +228,7 @@ def upgrade() -> None:
 
     op.create_table('evaluator_versions',
     sa.Column('evaluator_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('commit_hash', sa.String(length=64), nullable=False),
     sa.Column('commit_message', sa.Text(), nullable=True),
     sa.Column('config', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('created_by_user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
@@ -235,6 +238,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['created_by_user_id'], ['users.id'], name=op.f('fk_evaluator_versions_created_by_user_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['evaluator_id'], ['evaluators.id'], name=op.f('fk_evaluator_versions_evaluator_id_evaluators'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_evaluator_versions')),
+    sa.UniqueConstraint('commit_hash', name=op.f('uq_evaluator_versions_commit_hash')),
     sqlite_autoincrement=True
     )
     with op.batch_alter_table('evaluator_versions', schema=None) as batch_op:
@@ -456,6 +460,7 @@ def downgrade() -> None:
     op.drop_table('datasets')
     with op.batch_alter_table('ai_integration_scopings', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ai_integration_scopings_space_id'))
+        batch_op.drop_index(batch_op.f('ix_ai_integration_scopings_organization_id'))
         batch_op.drop_index(batch_op.f('ix_ai_integration_scopings_integration_id'))
 
     op.drop_table('ai_integration_scopings')

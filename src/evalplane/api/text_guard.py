@@ -1,0 +1,44 @@
+"""Input the databases cannot store: NUL characters (PostgreSQL rejects them in text and JSONB),
+non-finite numbers and integers beyond 64 bits (JSON columns and the response encoder reject them).
+
+Routers call these on request bodies and query strings so such input is a 400, not a 500.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from evalplane.core.errors import InvalidInput
+
+_INT64 = 2**63
+
+
+def problem_in(value: Any, path: str = "request") -> str | None:
+    """Describe the first unstorable value inside ``value``, or None if it is all storable."""
+    if isinstance(value, str):
+        return f"'{path}' must not contain NUL characters." if "\x00" in value else None
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return None if -_INT64 <= value < _INT64 else f"'{path}' is out of range (64-bit integers only)."
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"'{path}' must be a finite number."
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = problem_in(key, path) or problem_in(item, f"{path}.{key}" if path != "request" else str(key))
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = problem_in(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def ensure_storable(value: Any, path: str = "request") -> None:
+    found = problem_in(value, path)
+    if found:
+        raise InvalidInput(found)

@@ -1,0 +1,1 @@
+"""AI integrations: LLM provider credentials and their scopes."""

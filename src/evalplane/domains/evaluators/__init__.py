@@ -1,0 +1,1 @@
+"""Evaluators: LLM-judge templates and code checks, with immutable versions."""
