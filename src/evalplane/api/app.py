@@ -7,14 +7,14 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from evalplane import __version__
-from evalplane.api import problems
+from evalplane.api import problems, text_guard
 from evalplane.api.deps import RateLimited, State
 from evalplane.api.middleware import BodyGuard
 from evalplane.api.routers import (
@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Arize AX v2 Tasks API, self-hosted, with an engine that runs the tasks.",
         lifespan=lifespan,
         default_response_class=JSONResponse,
+        dependencies=[Depends(text_guard.guard_request)],
     )
     problems.install(app)
 

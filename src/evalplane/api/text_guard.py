@@ -6,8 +6,11 @@ Routers call these on request bodies and query strings so such input is a 400, n
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
+
+from starlette.requests import Request
 
 from evalplane.core.errors import InvalidInput
 
@@ -42,3 +45,27 @@ def ensure_storable(value: Any, path: str = "request") -> None:
     found = problem_in(value, path)
     if found:
         raise InvalidInput(found)
+
+
+def _reject_constant(name: str) -> Any:
+    raise InvalidInput(f"The request body contains {name}, which is not a JSON number.")
+
+
+async def guard_request(request: Request) -> None:
+    """App-wide dependency: unstorable query values and JSON bodies are a 400 on every route."""
+    for key, value in request.query_params.multi_items():
+        if "\x00" in value or "\x00" in key:
+            raise InvalidInput(f"Query parameter '{key}' must not contain NUL characters.")
+    if request.method not in ("POST", "PUT", "PATCH") or not request.url.path.startswith("/v2/"):
+        return
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type and not (content_type == "application/json" or content_type.endswith("+json")):
+        return
+    body = await request.body()
+    if not body:
+        return
+    try:
+        data = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError):
+        return  # FastAPI reports malformed JSON itself
+    ensure_storable(data)
