@@ -11,14 +11,38 @@ Quick reference (see parser.py for the grammar):
   (and also match object keys spelled with digits).
 - Literals: 'single-quoted strings' ('' is one quote), integers, decimals, exponents, negative
   numbers, TRUE, FALSE. start_time/end_time compare with ISO-8601 strings (UTC when no zone).
+- Literals that can never match a fixed column (``latency_ms = 'x'``, ``name LIKE`` on a number
+  column, mixed-kind IN lists) are rejected when parsing, with the position.
+
+Meaning (values.py has the details; in-memory and SQL agree, tests/test_filters_sql.py checks):
+SQL three-valued logic; attributes are read as the kind of the literal (a string never equals a
+number) and otherwise count as NULL; LIKE is case-sensitive; CONTAINS is a substring test on text
+and whole-element membership on lists; JSON held inside a string attribute is not walked into.
+
+Use: ``check_filter(text, field=...)`` when saving; ``compile_predicate(parse(text))(span)`` for
+fresh spans; ``to_sql(parse(text), SqlResolver(...))`` in a WHERE clause for backfills.
 """
 
 from __future__ import annotations
 
+from evalplane.filters.ast import Expr
 from evalplane.filters.errors import FilterSyntaxError
 from evalplane.filters.parser import MAX_DEPTH, MAX_LENGTH, parse
+from evalplane.filters.predicate import SpanLike, compile_predicate
+from evalplane.filters.sql import SqlResolver, to_sql
 
-__all__ = ["MAX_DEPTH", "MAX_LENGTH", "FilterSyntaxError", "check_filter", "parse"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_LENGTH",
+    "Expr",
+    "FilterSyntaxError",
+    "SpanLike",
+    "SqlResolver",
+    "check_filter",
+    "compile_predicate",
+    "parse",
+    "to_sql",
+]
 
 
 def check_filter(text: str | None, *, field: str = "query_filter") -> None:
