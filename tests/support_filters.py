@@ -139,7 +139,7 @@ WORDS += ["a\nb", " a", "ab ", "AGENT", "OK"]
 texts = st.one_of(st.sampled_from(WORDS), st.text(alphabet="aAbé_%\\'\" \n*?[]日", max_size=4))
 numbers = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, -2.5, 0.1, 1.5, 1e10, 2.0, -0.0, 123456789]))
 TIMES = [datetime(2024, 5, 1, h, m, tzinfo=UTC) for h, m in ((0, 0), (12, 0), (12, 30), (23, 59))]
-KEYS = ["a", "b", "0", "1", "x y", "é", "llm", "a.b"]
+KEYS = ["a", "b", "0", "1", "01", "x y", "é", "llm", "a.b"]
 
 json_scalars = st.one_of(st.none(), st.booleans(), numbers, texts)
 json_values = st.recursive(

@@ -191,6 +191,8 @@ def test_eval_columns_with_plain_and_quoted_names() -> None:
         ("attributes. = 1", 11, "expected a name after '.' at position 11"),
         ("attributes = 1", 10, "expected a path after 'attributes' at position 10"),
         ("eval.x = 1", 0, "is not an evaluation column"),
+        ("attributes.tags.-1 = 'a'", 0, "list positions are plain digits"),
+        ('attributes.tags." 1" = 1', 0, "list positions are plain digits"),
         ("eval.x.grade = 1", 0, "is not an evaluation column"),
         ("latency_ms = 1e999", 13, "number out of range at position 13"),
         ("latency_ms = 99999999999999999999", 13, "number out of range at position 13"),

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from evalplane.filters import ast
 from evalplane.filters.errors import FilterSyntaxError
 from evalplane.filters.lexer import Token, tokenize
+from evalplane.filters.values import looks_like_signed_index
 
 MAX_LENGTH = 10_000
 MAX_DEPTH = 50
@@ -308,6 +309,13 @@ def _column(token: Token) -> ast.Column:
                 "(e.g. attributes.llm.model_name)",
                 position=token.pos + len(token.text),
             )
+        for segment in rest:
+            if looks_like_signed_index(segment):
+                raise FilterSyntaxError(
+                    f"path segment {segment!r} in '{token.text}' at position {token.pos} cannot be used: "
+                    "list positions are plain digits counted from 0",
+                    position=token.pos,
+                )
         return ast.AttributeColumn(rest)
     if head == "eval":
         if len(rest) != 2 or rest[1].lower() not in ast.EVAL_FIELDS:

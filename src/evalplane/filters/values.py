@@ -7,13 +7,14 @@
 - Text compares by code point (PostgreSQL is told COLLATE "C").
 - LIKE is case-sensitive: ``%`` matches any run of characters (newlines included), ``_``
   exactly one, and a backslash makes the next character literal (a trailing one is literal).
-- Attribute paths walk nested objects and lists. A segment of 1–9 ASCII digits indexes a list
+- Attribute paths walk nested objects and lists. A segment of ASCII digits (at most 9 significant) indexes a list
   (and is a plain key on an object); on a list any other segment finds nothing. JSON held in
   a *string* is not parsed: the string is a leaf.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Literal
 
@@ -40,6 +41,11 @@ def like_parts(pattern: str) -> Iterator[LikePart]:
 
 def list_index(segment: str) -> int | None:
     """The list position a path segment names, or None when it cannot index a list."""
-    if 0 < len(segment) <= 9 and segment.isascii() and segment.isdigit():
+    if segment.isascii() and segment.isdigit() and len(segment.lstrip("0")) <= 9:
         return int(segment)
     return None
+
+
+def looks_like_signed_index(segment: str) -> bool:
+    """Segments such as '-1' or ' 2' that PostgreSQL would read as list positions but we do not."""
+    return re.fullmatch(r"[ \t\n\r\f\v]*[+-]?[0-9]+", segment) is not None and not segment.isdigit()
