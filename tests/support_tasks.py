@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from evalplane.core.ids import Kind, decode_id, encode_id
@@ -44,20 +44,26 @@ def _async_url(url: str) -> str:
     return url
 
 
+# One event loop for all arrangement work, and one engine per database, kept for the run.
+_RUNNER = asyncio.Runner()
+_ENGINES: dict[str, AsyncEngine] = {}
+
+
 def in_db(server: Server, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``work`` in one committed transaction on the server's database."""
+    engine = _ENGINES.get(server.database_url)
+    if engine is None:
+        engine = _ENGINES[server.database_url] = create_async_engine(
+            _async_url(server.database_url), poolclass=NullPool
+        )
 
     async def go() -> T:
-        engine = create_async_engine(_async_url(server.database_url), poolclass=NullPool)
-        try:
-            async with AsyncSession(engine, expire_on_commit=False) as session:
-                result = await work(session)
-                await session.commit()
-                return result
-        finally:
-            await engine.dispose()
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            result = await work(session)
+            await session.commit()
+            return result
 
-    return asyncio.run(go())
+    return _RUNNER.run(go())
 
 
 def space_number(space_id: str) -> int:
