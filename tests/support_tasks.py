@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from arize._generated.api_client.models import SpanEvaluatorInput, TaskEvaluatorInput
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -31,7 +32,7 @@ from evalplane.db.models import (
     User,
 )
 from evalplane.domains.access.service import hash_token
-from tests.support import Server, unique
+from tests.support import Api, Server, unique
 
 T = TypeVar("T")
 
@@ -206,3 +207,60 @@ def llm_generation_config(integration_id: str, *, upper: bool = True, **override
     }
     config.update(overrides)
     return config
+
+
+# --- a space with one of everything a task can point at -----------------------------------
+
+
+def span_evaluator(evaluator_id: str, **fields: Any) -> TaskEvaluatorInput:
+    return TaskEvaluatorInput(SpanEvaluatorInput(evaluator_id=evaluator_id, **fields))
+
+
+@dataclass
+class World:
+    """A space with one of everything a task can point at."""
+
+    space: dict[str, Any]
+    project: dict[str, Any]
+    dataset: DatasetRow
+    experiment_id: str
+    template_eval: EvaluatorRow
+    template_eval_2: EvaluatorRow
+    code_eval: EvaluatorRow
+    integration_id: str
+
+
+def make_world(server: Server, api: Api) -> World:
+    space = api.space()
+    data = dataset(server, space["id"])
+    return World(
+        space=space,
+        project=api.project(space["id"]),
+        dataset=data,
+        experiment_id=experiment(server, space["id"], data.id),
+        template_eval=evaluator(server, space["id"], versions=2),
+        template_eval_2=evaluator(server, space["id"]),
+        code_eval=evaluator(server, space["id"], kind="CODE"),
+        integration_id=ai_integration(server),
+    )
+
+
+def project_task_body(world: World, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": unique("task"),
+        "type": "template_evaluation",
+        "project_id": world.project["id"],
+        "evaluators": [{"evaluator_id": world.template_eval.id}],
+    }
+    body.update(overrides)
+    return body
+
+
+def assert_problem(response: Any, status: int, *fragments: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == status
+    for fragment in fragments:
+        assert fragment.lower() in problem["detail"].lower(), problem["detail"]
+    return problem

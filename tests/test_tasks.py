@@ -3,53 +3,19 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from arize._generated.api_client.exceptions import ApiException
-from arize._generated.api_client.models import SpanEvaluatorInput, TaskEvaluatorInput
 
 from tests import support_tasks as st
 from tests.support import Api, Server, unique
+from tests.support_tasks import World, assert_problem, make_world, project_task_body, span_evaluator
 
 SEED_SPEC = Path("/work/shared/spec/seed_list_tasks.openapi.yaml")
 CURRENT = {"X-Evalplane-Dialect": "current"}
-
-
-def span_evaluator(evaluator_id: str, **fields: Any) -> TaskEvaluatorInput:
-    return TaskEvaluatorInput(SpanEvaluatorInput(evaluator_id=evaluator_id, **fields))
-
-
-@dataclass
-class World:
-    """A space with one of everything a task can point at."""
-
-    space: dict[str, Any]
-    project: dict[str, Any]
-    dataset: st.DatasetRow
-    experiment_id: str
-    template_eval: st.EvaluatorRow
-    template_eval_2: st.EvaluatorRow
-    code_eval: st.EvaluatorRow
-    integration_id: str
-
-
-def make_world(server: Server, api: Api) -> World:
-    space = api.space()
-    dataset = st.dataset(server, space["id"])
-    return World(
-        space=space,
-        project=api.project(space["id"]),
-        dataset=dataset,
-        experiment_id=st.experiment(server, space["id"], dataset.id),
-        template_eval=st.evaluator(server, space["id"], versions=2),
-        template_eval_2=st.evaluator(server, space["id"]),
-        code_eval=st.evaluator(server, space["id"], kind="CODE"),
-        integration_id=st.ai_integration(server),
-    )
 
 
 @pytest.fixture
@@ -62,27 +28,6 @@ def shared_world(server: Server) -> World:
     """For tests that only read the world (e.g. rejected creates), built once per database."""
     with server.http() as client:
         return make_world(server, Api(client))
-
-
-def project_task_body(world: World, **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": unique("task"),
-        "type": "template_evaluation",
-        "project_id": world.project["id"],
-        "evaluators": [{"evaluator_id": world.template_eval.id}],
-    }
-    body.update(overrides)
-    return body
-
-
-def assert_problem(response: Any, status: int, *fragments: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem = response.json()
-    assert problem["status"] == status
-    for fragment in fragments:
-        assert fragment.lower() in problem["detail"].lower(), problem["detail"]
-    return problem
 
 
 # --- create ----------------------------------------------------------------------------
