@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 import yaml
 from arize._generated.api_client.exceptions import ApiException
+from arize._generated.api_client.models import TaskEvaluatorInput, TraceOrSessionEvaluatorInput
+from arize.tasks.types import TaskQueryFilter, TaskQueryFilters
 
 from tests import support_tasks as st
 from tests.support import Api, Server, unique
@@ -426,3 +428,28 @@ def test_read_only_members_get_403_and_outsiders_404(server: Server, world: Worl
         assert_problem(as_outsider.get(f"/v2/tasks/{task['id']}"), 404)
         assert_problem(as_outsider.post("/v2/tasks", json=project_task_body(world)), 404)
         assert as_outsider.get("/v2/tasks", params={"name": task["name"]}).json()["tasks"] == []
+
+
+def test_sdk_switches_a_task_between_span_and_trace_shapes(server: Server, world: World, http) -> None:
+    client = server.sdk()
+    task = client.tasks.create_evaluation_task(
+        name=unique("shape"), task_type="TEMPLATE_EVALUATION", project=world.project["id"],
+        evaluators=[span_evaluator(world.template_eval.id, column_mappings={"x": "attributes.input.value"})],
+        query_filter="a = 1",
+    )
+    trace_evaluator = TaskEvaluatorInput(TraceOrSessionEvaluatorInput(
+        evaluator_id=world.template_eval.id,
+        query_mappings=[{"variable_name": "x", "query_ids": ["A"], "attribute_path": "attributes.input.value"}],
+    ))
+    filters = TaskQueryFilters(filters=[TaskQueryFilter(id="A", filter="span_kind = 'LLM'")])
+    with pytest.raises(ApiException) as caught:  # the span-shaped evaluators would remain: mixed shapes
+        client.tasks.update(task=task.id, query_filters=filters)
+    assert caught.value.status == 400
+    switched = client.tasks.update(task=task.id, query_filters=filters, evaluators=[trace_evaluator])
+    assert switched.query_filter is None
+    assert switched.query_filters.filters[0].id == "A"
+    assert switched.evaluators[0].query_mappings[0].attribute_path == "attributes.input.value"
+    back = client.tasks.update(task=task.id, query_filters=None, evaluators=[span_evaluator(world.template_eval.id)])
+    assert back.query_filters is None and back.evaluators[0].query_mappings is None
+    assert http.patch(f"/v2/tasks/{task.id}", json={
+        "run_configuration": {"experiment_type": "AGENT_CALL"}}).status_code == 400  # not for evaluation tasks
