@@ -40,3 +40,10 @@ async def load_views(session: AsyncSession, tasks: Sequence[Task]) -> list[TaskV
     for link, name in rows.all():
         by_task[link.task_id].append(AttachedEvaluator(link=link, evaluator_name=name))
     return [TaskView(task=t, evaluators=by_task.get(t.id, [])) for t in tasks]
+
+
+async def load_links(session: AsyncSession, task_id: int) -> list[TaskEvaluator]:
+    rows = await session.scalars(
+        select(TaskEvaluator).where(TaskEvaluator.task_id == task_id).order_by(TaskEvaluator.position)
+    )
+    return list(rows.all())

@@ -1,21 +1,24 @@
-"""Listing and reading tasks within what the caller may see."""
+"""Tasks: list, read, create, update and delete, within what the caller may see and change."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evalplane.core.clock import utcnow
 from evalplane.core.cursors import CursorCodec
-from evalplane.core.errors import NotFound
-from evalplane.db.models import Space, Task
+from evalplane.core.errors import InvalidInput, NotFound
+from evalplane.db.models import Space, Task, TaskEvaluator
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains import common
 from evalplane.domains.access.principal import Principal
-from evalplane.domains.tasks.repository import TaskView, load_views
+from evalplane.domains.tasks import rules
+from evalplane.domains.tasks.inputs import RUN_EXPERIMENT, TASK_TYPES, NewTask, TaskChanges
+from evalplane.domains.tasks.repository import TaskView, load_links, load_views
 
-TASK_TYPES = ("TEMPLATE_EVALUATION", "CODE_EVALUATION", "RUN_EXPERIMENT")
+__all__ = ["TASK_TYPES", "TaskFilters", "create_task", "delete_task", "get_task", "list_tasks", "update_task"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +66,203 @@ async def list_tasks(
     return Page(items=await load_views(session, result.items), has_more=result.has_more, next_cursor=result.next_cursor)
 
 
-async def get_task(session: AsyncSession, principal: Principal, task_id: int) -> TaskView:
+async def visible_task(session: AsyncSession, principal: Principal, task_id: int) -> Task:
     task = await session.get(Task, task_id)
     if task is None or not principal.can_see(task.space_id):
         raise NotFound("Task was not found.")
+    return task
+
+
+async def get_task(session: AsyncSession, principal: Principal, task_id: int) -> TaskView:
+    task = await visible_task(session, principal, task_id)
     return (await load_views(session, [task]))[0]
+
+
+async def create_task(session: AsyncSession, principal: Principal, new: NewTask) -> TaskView:
+    if new.type not in TASK_TYPES:
+        raise InvalidInput("'type' must be one of: template_evaluation, code_evaluation, run_experiment.", field="type")
+    name = rules.clean_name(new.name)
+    if new.type == RUN_EXPERIMENT:
+        task = await _new_run_experiment_task(session, principal, new, name)
+    else:
+        task = await _new_evaluation_task(session, principal, new, name)
+    await session.flush()
+    return (await load_views(session, [task]))[0]
+
+
+async def _writable_source(session: AsyncSession, principal: Principal, project_id: int | None, dataset_id: int | None) -> int:
+    """The space of the task's data source, after checking the caller may write there."""
+    if project_id is not None:
+        source = await common.visible_project(session, project_id, principal)
+        principal.require_write(source.space_id, "Project")
+    else:
+        assert dataset_id is not None
+        source = await common.visible_dataset(session, dataset_id, principal)
+        principal.require_write(source.space_id, "Dataset")
+    return source.space_id
+
+
+async def _new_evaluation_task(session: AsyncSession, principal: Principal, new: NewTask, name: str) -> Task:
+    if new.run_configuration is not None:
+        raise InvalidInput("'run_configuration' is only valid for run_experiment tasks.", field="run_configuration")
+    if (new.project_id is None) == (new.dataset_id is None):
+        raise InvalidInput("An evaluation task needs exactly one of 'project_id' or 'dataset_id'.")
+    if new.evaluators is None:
+        raise InvalidInput("'evaluators' is required for evaluation tasks.", field="evaluators")
+    on_project = new.project_id is not None
+    if on_project and new.experiment_ids:
+        raise InvalidInput("'experiment_ids' only applies to dataset-based tasks.", field="experiment_ids")
+    if not on_project:
+        rules.reject_fields(["sampling_rate"] if new.sampling_rate is not None else [], "for dataset-based tasks")
+        if new.is_continuous:
+            raise InvalidInput("'is_continuous' is only supported on project-based tasks.", field="is_continuous")
+    space_id = await _writable_source(session, principal, new.project_id, new.dataset_id)
+    query_filters = rules.canonical_query_filters(new.query_filters)
+    specs = rules.normalise_specs(new.evaluators)
+    rules.check_shapes(new.query_filter, query_filters, specs)
+    links = await rules.build_evaluator_links(session, principal, new.type, space_id, specs)
+    experiment_ids: list[int] = []
+    if new.dataset_id is not None:
+        experiment_ids = await rules.check_experiments(session, principal, new.dataset_id, new.experiment_ids or [])
+    await rules.ensure_name_free(session, space_id, name)
+    task = Task(
+        space_id=space_id,
+        name=name,
+        type=new.type,
+        project_id=new.project_id,
+        dataset_id=new.dataset_id,
+        sampling_rate=(1.0 if new.sampling_rate is None else new.sampling_rate) if on_project else None,
+        is_continuous=bool(new.is_continuous),
+        query_filter=new.query_filter,
+        query_filters=query_filters,
+        experiment_ids=experiment_ids,
+        created_by_user_id=principal.user_id,
+    )
+    session.add(task)
+    await session.flush()
+    for link in links:
+        link.task_id = task.id
+        session.add(link)
+    return task
+
+
+async def _new_run_experiment_task(session: AsyncSession, principal: Principal, new: NewTask, name: str) -> Task:
+    sent = [
+        field
+        for field, value in (
+            ("project_id", new.project_id),
+            ("evaluators", new.evaluators),
+            ("experiment_ids", new.experiment_ids),
+            ("sampling_rate", new.sampling_rate),
+            ("is_continuous", new.is_continuous or None),
+            ("query_filter", new.query_filter),
+            ("query_filters", new.query_filters),
+        )
+        if value is not None
+    ]
+    rules.reject_fields(sent, "for run_experiment tasks (they take 'dataset_id' and 'run_configuration')")
+    if new.dataset_id is None:
+        raise InvalidInput("'dataset_id' is required for run_experiment tasks.", field="dataset_id")
+    space_id = await _writable_source(session, principal, None, new.dataset_id)
+    config = await rules.check_run_configuration(session, principal, space_id, new.run_configuration)
+    await rules.ensure_name_free(session, space_id, name)
+    task = Task(
+        space_id=space_id,
+        name=name,
+        type=RUN_EXPERIMENT,
+        dataset_id=new.dataset_id,
+        sampling_rate=None,
+        is_continuous=False,
+        run_configuration=config,
+        experiment_ids=[],
+        created_by_user_id=principal.user_id,
+    )
+    session.add(task)
+    return task
+
+
+_EVALUATION_ONLY = ("sampling_rate", "is_continuous", "query_filter", "query_filters", "evaluators")
+
+
+async def update_task(session: AsyncSession, principal: Principal, task_id: int, changes: TaskChanges) -> TaskView:
+    task = await visible_task(session, principal, task_id)
+    principal.require_write(task.space_id, "Task")
+    if not changes.provided:
+        raise InvalidInput("Send at least one field to change.")
+    if "name" in changes.provided:
+        name = rules.clean_name(changes.name)
+        await rules.ensure_name_free(session, task.space_id, name, exclude=task.id)
+        task.name = name
+    if task.type == RUN_EXPERIMENT:
+        rules.reject_fields(
+            [f for f in _EVALUATION_ONLY if f in changes.provided], "for run_experiment tasks (only 'name' and 'run_configuration')"
+        )
+        if "run_configuration" in changes.provided:
+            task.run_configuration = await rules.check_run_configuration(
+                session, principal, task.space_id, changes.run_configuration
+            )
+    else:
+        await _apply_evaluation_changes(session, principal, task, changes)
+    # Stamped explicitly: replacing only the evaluators does not touch the task row otherwise.
+    task.updated_at = utcnow()
+    await session.flush()
+    return (await load_views(session, [task]))[0]
+
+
+async def _apply_evaluation_changes(session: AsyncSession, principal: Principal, task: Task, changes: TaskChanges) -> None:
+    provided = changes.provided
+    rules.reject_fields(["run_configuration"] if "run_configuration" in provided else [], "for evaluation tasks")
+    on_project = task.project_id is not None
+    if not on_project:
+        if "sampling_rate" in provided and changes.sampling_rate is not None:
+            raise InvalidInput("'sampling_rate' is only supported on project-based tasks.", field="sampling_rate")
+        if changes.is_continuous:
+            raise InvalidInput("'is_continuous' is only supported on project-based tasks.", field="is_continuous")
+    for field in ("sampling_rate", "is_continuous"):
+        if field in provided and getattr(changes, field) is None and on_project:
+            raise InvalidInput(f"'{field}' cannot be null.", field=field)
+    if "evaluators" in provided and changes.evaluators is None:
+        raise InvalidInput("'evaluators' cannot be null; send the full list to replace it.", field="evaluators")
+    if (
+        "query_filter" in provided
+        and "query_filters" in provided
+        and changes.query_filter is not None
+        and changes.query_filters is not None
+    ):
+        raise InvalidInput("'query_filter' and 'query_filters' are mutually exclusive; send one of them.")
+
+    query_filter, query_filters = task.query_filter, task.query_filters
+    if "query_filter" in provided:
+        query_filter = changes.query_filter
+        if query_filter is not None:
+            query_filters = None  # switching to the span shape drops the trace/session filters
+    if "query_filters" in provided:
+        query_filters = rules.canonical_query_filters(changes.query_filters)
+        if query_filters is not None:
+            query_filter = None
+    if "evaluators" in provided:
+        specs = rules.normalise_specs(changes.evaluators or [])
+    else:
+        specs = rules.specs_of(await load_links(session, task.id))
+    rules.check_shapes(query_filter, query_filters, specs)
+    if "evaluators" in provided:
+        links = await rules.build_evaluator_links(session, principal, task.type, task.space_id, specs)
+        await session.execute(delete(TaskEvaluator).where(TaskEvaluator.task_id == task.id))
+        for link in links:
+            link.task_id = task.id
+            session.add(link)
+    task.query_filter, task.query_filters = query_filter, query_filters
+    if on_project and "sampling_rate" in provided:
+        task.sampling_rate = changes.sampling_rate
+    if "is_continuous" in provided and changes.is_continuous is not None:
+        task.is_continuous = changes.is_continuous
+
+
+async def delete_task(session: AsyncSession, principal: Principal, task_id: int) -> None:
+    """Runs and evaluator links go with the task (foreign keys cascade)."""
+    task = await visible_task(session, principal, task_id)
+    principal.require_write(task.space_id, "Task")
+    await session.execute(delete(Task).where(Task.id == task.id))
 
 
 def vars_of(filters: TaskFilters) -> dict[str, object]:
