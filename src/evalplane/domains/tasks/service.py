@@ -9,11 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.cursors import CursorCodec
 from evalplane.core.errors import NotFound
+from evalplane.db.dialect import contains_text_ci
 from evalplane.db.models import Space, Task
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains import common
 from evalplane.domains.access.principal import Principal
-from evalplane.domains.tasks.repository import TaskView, load_views
+from evalplane.domains.tasks.repository import TaskView, load_page_views, load_views
 
 TASK_TYPES = ("TEMPLATE_EVALUATION", "CODE_EVALUATION", "RUN_EXPERIMENT")
 
@@ -31,7 +32,7 @@ class TaskFilters:
 async def list_tasks(
     session: AsyncSession, principal: Principal, filters: TaskFilters, page: PageRequest, codec: CursorCodec
 ) -> Page[TaskView]:
-    stmt = select(Task)
+    stmt = select(*Task.__table__.c)  # column rows, not ORM objects: see load_page_views
     if filters.space_id is not None:
         await common.visible_space(session, filters.space_id, principal)
         stmt = stmt.where(Task.space_id == filters.space_id)
@@ -44,7 +45,7 @@ async def list_tasks(
     if filters.type is not None:
         stmt = stmt.where(Task.type == filters.type)
     if filters.name:
-        stmt = stmt.where(common.contains_ci(Task.name, filters.name))
+        stmt = stmt.where(contains_text_ci(Task.name, filters.name))
     if filters.space_name:
         names = select(Space.id).where(common.contains_ci(Space.name, filters.space_name))
         stmt = stmt.where(Task.space_id.in_(names))
@@ -59,8 +60,9 @@ async def list_tasks(
         codec=codec,
         scope="tasks",
         filters={k: v for k, v in vars_of(filters).items() if v is not None},
+        scalars=False,
     )
-    return Page(items=await load_views(session, result.items), has_more=result.has_more, next_cursor=result.next_cursor)
+    return Page(items=await load_page_views(session, result.items), has_more=result.has_more, next_cursor=result.next_cursor)
 
 
 async def get_task(session: AsyncSession, principal: Principal, task_id: int) -> TaskView:
