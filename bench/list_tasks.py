@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -394,7 +395,7 @@ def main(argv: list[str] | None = None) -> None:
         results.extend(run_backend(backend, args, wrk))
     print(table(results))
     if not args.no_readme:
-        command = "python bench/list_tasks.py " + " ".join(argv)
+        command = "python bench/list_tasks.py " + shlex.join(argv)
         write_readme(results, args, command.strip(), load_before, wrk)
         print(f"bench: results written to {README.relative_to(ROOT)}", file=sys.stderr)
 
