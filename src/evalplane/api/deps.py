@@ -21,7 +21,9 @@ class RateLimited(DomainError):
         self.retry_after = retry_after
 
 
-def app_state(request: Request) -> AppState:
+# Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a
+# worker thread, which costs a thread hop per dependency on every request.
+async def app_state(request: Request) -> AppState:
     return request.app.state.evalplane
 
 
@@ -53,7 +55,7 @@ async def current_principal(request: Request, state: Annotated[AppState, Depends
     return principal
 
 
-def current_dialect(request: Request, state: Annotated[AppState, Depends(app_state)]) -> wire_dialect.Dialect:
+async def current_dialect(request: Request, state: Annotated[AppState, Depends(app_state)]) -> wire_dialect.Dialect:
     return wire_dialect.choose(request, state.settings.api_dialect == "current")
 
 

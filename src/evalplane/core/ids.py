@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 from enum import StrEnum
+from functools import lru_cache
 from urllib.parse import unquote
 
 from evalplane.core.errors import InvalidInput
@@ -50,6 +51,7 @@ def _check(kind: str, number: int) -> str:
     return "".join(chars)
 
 
+@lru_cache(maxsize=1 << 16)  # ~250 ids per list page; hot pages repeat them (bench/README.md)
 def encode_id(kind: Kind, number: int) -> str:
     raw = f"{kind.value}:{number}:{_check(kind.value, number)}"
     return base64.b64encode(raw.encode()).decode("ascii")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.db.models import Evaluator, Task, TaskEvaluator
@@ -47,3 +48,23 @@ async def load_links(session: AsyncSession, task_id: int) -> list[TaskEvaluator]
         select(TaskEvaluator).where(TaskEvaluator.task_id == task_id).order_by(TaskEvaluator.position)
     )
     return list(rows.all())
+
+
+async def load_page_views(session: AsyncSession, rows: Sequence[Row[Any]]) -> list[TaskView]:
+    """``load_views`` for list pages: plain column rows in and out, no ORM objects.
+
+    Rows read like the model (``row.name``), which is all the wire mapper needs, and skip
+    identity-map bookkeeping for the ~150 objects of a full page.
+    """
+    if not rows:
+        return []
+    links = await session.execute(
+        select(*TaskEvaluator.__table__.c, Evaluator.name.label("evaluator_name"))
+        .join(Evaluator, Evaluator.id == TaskEvaluator.evaluator_id)
+        .where(TaskEvaluator.task_id.in_([r.id for r in rows]))
+        .order_by(TaskEvaluator.task_id, TaskEvaluator.position)
+    )
+    by_task: dict[int, list[AttachedEvaluator]] = defaultdict(list)
+    for link in links.all():
+        by_task[link.task_id].append(AttachedEvaluator(link=cast(TaskEvaluator, link), evaluator_name=link.evaluator_name))
+    return [TaskView(task=cast(Task, r), evaluators=by_task.get(r.id, [])) for r in rows]

@@ -10,13 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from evalplane.core.clock import utcnow
 from evalplane.core.cursors import CursorCodec
 from evalplane.core.errors import InvalidInput, NotFound
+from evalplane.db.dialect import contains_text_ci
 from evalplane.db.models import Space, Task, TaskEvaluator
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains import common
 from evalplane.domains.access.principal import Principal
 from evalplane.domains.tasks import rules
 from evalplane.domains.tasks.inputs import RUN_EXPERIMENT, TASK_TYPES, NewTask, TaskChanges
-from evalplane.domains.tasks.repository import TaskView, load_links, load_views
+from evalplane.domains.tasks.repository import TaskView, load_links, load_page_views, load_views
 
 __all__ = ["TASK_TYPES", "TaskFilters", "create_task", "delete_task", "get_task", "list_tasks", "update_task"]
 
@@ -34,7 +35,7 @@ class TaskFilters:
 async def list_tasks(
     session: AsyncSession, principal: Principal, filters: TaskFilters, page: PageRequest, codec: CursorCodec
 ) -> Page[TaskView]:
-    stmt = select(Task)
+    stmt = select(*Task.__table__.c)  # column rows, not ORM objects: see load_page_views
     if filters.space_id is not None:
         await common.visible_space(session, filters.space_id, principal)
         stmt = stmt.where(Task.space_id == filters.space_id)
@@ -47,11 +48,12 @@ async def list_tasks(
     if filters.type is not None:
         stmt = stmt.where(Task.type == filters.type)
     if filters.name:
-        stmt = stmt.where(common.contains_ci(Task.name, filters.name))
+        stmt = stmt.where(contains_text_ci(Task.name, filters.name))
     if filters.space_name:
         names = select(Space.id).where(common.contains_ci(Space.name, filters.space_name))
         stmt = stmt.where(Task.space_id.in_(names))
-    scope = common.space_scope(Task.space_id, principal)
+    # Whole visible spaces, plus the tasks of projects bound to the caller directly.
+    scope = common.project_scope(Task.project_id, Task.space_id, principal)  # type: ignore[arg-type]
     if scope is not None:
         stmt = stmt.where(scope)
     result = await paginate(
@@ -62,14 +64,19 @@ async def list_tasks(
         codec=codec,
         scope="tasks",
         filters={k: v for k, v in vars_of(filters).items() if v is not None},
+        scalars=False,
     )
-    return Page(items=await load_views(session, result.items), has_more=result.has_more, next_cursor=result.next_cursor)
+    return Page(items=await load_page_views(session, result.items), has_more=result.has_more, next_cursor=result.next_cursor)
 
 
 async def visible_task(session: AsyncSession, principal: Principal, task_id: int) -> Task:
     task = await session.get(Task, task_id)
-    if task is None or not principal.can_see(task.space_id):
+    if task is None:
         raise NotFound("Task was not found.")
+    if task.project_id is not None:
+        principal.require_project_read(task.project_id, task.space_id, "Task")
+    else:
+        principal.require_read(task.space_id, "Task")
     return task
 
 
