@@ -289,3 +289,15 @@ def test_a_span_acknowledged_with_200_survives_sigkill(fresh_server: Server, tmp
     with fresh_server.http() as http:
         spans = list_spans(http, project_id_named(http, space["id"], project), limit=100)["spans"]
     assert len(spans) == 50
+
+
+def test_json_partial_success_and_unsupported_media(server: Server, api: Api) -> None:
+    space = api.space()
+    span = {"traceId": "zz" * 16, "spanId": new_span_id(), "name": "bad", "startTimeUnixNano": "1"}
+    document = {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
+    response = export(server, json.dumps(document).encode(), space_id=space["id"], headers={"Content-Type": "application/json"})
+    assert response.status_code == 200
+    partial = response.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == 1 and "trace_id" in partial["errorMessage"]
+    text = export(server, b"hello", space_id=space["id"], headers={"Content-Type": "text/plain"})
+    assert text.status_code == 415

@@ -16,17 +16,36 @@ class _Clash(Exception):
     pass
 
 
+# Attribute keys repeat from span to span: split each one once.
+_SPLIT_CACHE: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
+_SPLIT_CACHE_MAX = 100_000
+
+
+def _split(key: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The key's parts, and the depths whose part is a list index candidate (all digits)."""
+    found = _SPLIT_CACHE.get(key)
+    if found is None:
+        parts = tuple(key.split("."))
+        found = (parts, tuple(i for i, part in enumerate(parts) if part.isdigit()))
+        if len(_SPLIT_CACHE) < _SPLIT_CACHE_MAX:
+            _SPLIT_CACHE[key] = found
+    return found
+
+
 def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
     try:
-        tree = _nest_fast(flat)
+        return _nest_fast(flat)
     except _Clash:
-        tree = _nest_careful(flat)
-    return _listify(tree)
+        return _listify(_nest_careful(flat))
 
 
 def _nest_fast(flat: dict[str, Any]) -> dict[str, Any]:
-    """The common case: no key is a prefix of another. Raises _Clash otherwise."""
+    """The common case: no key is a prefix of another. Raises _Clash otherwise.
+
+    Only objects that received an all-digit key are considered for turning into lists.
+    """
     root: dict[str, Any] = {}
+    candidates: dict[int, tuple[int, dict[str, Any], str, dict[str, Any]]] = {}
     for key, value in flat.items():
         if type(value) is dict:  # a kvlist value could be mistaken for a branch
             raise _Clash
@@ -35,20 +54,44 @@ def _nest_fast(flat: dict[str, Any]) -> dict[str, Any]:
                 raise _Clash
             root[key] = value
             continue
-        parts = key.split(".")
+        parts, digit_depths = _split(key)
+        parent: dict[str, Any] = root
         node = root
-        for part in parts[:-1]:
+        depth = 0
+        last = len(parts) - 1
+        while depth < last:
+            part = parts[depth]
             child = node.get(part)
             if child is None:
+                if not part:
+                    raise _Clash
                 child = node[part] = {}
-            elif type(child) is not dict or part == "":
+            elif type(child) is not dict:
                 raise _Clash
-            node = child
-        last = parts[-1]
-        if last in node or last == "":
+            parent, node = node, child
+            depth += 1
+            if depth in digit_depths and id(node) not in candidates:
+                candidates[id(node)] = (depth, parent, part, node)
+        leaf = parts[last]
+        if leaf in node or not leaf:
             raise _Clash
-        node[last] = value
+        node[leaf] = value
+        if last in digit_depths and id(node) not in candidates and node is not root:
+            candidates[id(node)] = (last, parent, parts[last - 1], node)
+    # Deepest first, so a list's elements are final before the list is built.
+    for _depth, parent, key, node in sorted(candidates.values(), key=lambda c: -c[0]):
+        as_list = _as_list(node)
+        if as_list is not None:
+            parent[key] = as_list
     return root
+
+
+def _as_list(node: dict[str, Any]) -> list[Any] | None:
+    size = len(node)
+    for key in node:
+        if not key.isdigit() or (len(key) > 1 and key[0] == "0") or int(key) >= size:
+            return None
+    return [node[str(i)] for i in range(size)]
 
 
 def _nest_careful(flat: dict[str, Any]) -> dict[str, Any]:
@@ -78,8 +121,8 @@ def _listify(node: Any) -> Any:
     for key, value in node.items():
         if type(value) is dict:
             node[key] = _listify(value)
-    if node and all(key.isdigit() for key in node):
-        indexes = sorted(int(key) for key in node)
-        if indexes == list(range(len(node))) and all(str(int(k)) == k for k in node):
-            return [node[str(i)] for i in range(len(node))]
+    if node:
+        as_list = _as_list(node)
+        if as_list is not None:
+            return as_list
     return node
