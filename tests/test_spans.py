@@ -14,8 +14,8 @@ from tests.support_spans import (
     add_evaluation,
     count_span_rows,
     export,
-    llm_attributes,
     list_spans,
+    llm_attributes,
     new_project_name,
     new_span_id,
     new_trace_id,
@@ -183,7 +183,7 @@ def test_sdk_lists_traces_with_all_their_spans(server: Server, api: Api, http: h
 
 def test_span_access_follows_the_projects_space(server: Server, api: Api, http: httpx.Client) -> None:
     span = span_pb()
-    space, project, project_id = seed(server, api, http, [span])
+    space, _project, project_id = seed(server, api, http, [span])
     stranger = user_key(server, api.space()["id"], "ADMIN")
     reader = user_key(server, space["id"], "READ_ONLY")
     with server.http(stranger) as other:

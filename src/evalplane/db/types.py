@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-
 from sqlalchemy import JSON, BigInteger, DateTime, Integer
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeDecorator

@@ -170,8 +170,7 @@ def _row(
     if start_ns <= 0:
         decoded.reject("start_time_unix_nano is missing")
         return None
-    if end_ns < start_ns:
-        end_ns = start_ns
+    end_ns = max(end_ns, start_ns)
     kind = flat_attributes.get(SPAN_KIND_ATTRIBUTE)
     kind = kind.upper() if isinstance(kind, str) else "UNKNOWN"
     return {

@@ -19,6 +19,7 @@ from evalplane.domains.spans.service import SpanQuery
 
 router = APIRouter(prefix="/v2")
 
+ALL_COLUMNS = ColumnSelection()
 ColumnName = Annotated[str, Field(min_length=1)]
 ColumnList = Annotated[list[ColumnName] | None, Field(min_length=1, max_length=1000)]
 
@@ -76,7 +77,7 @@ def evaluation_to_wire(evaluation: SpanEvaluation) -> dict[str, Any]:
 def span_to_wire(
     span: Span,
     evaluations: list[SpanEvaluation],
-    columns: ColumnSelection = ColumnSelection(),
+    columns: ColumnSelection = ALL_COLUMNS,
     truncate: int | None = None,
 ) -> dict[str, Any]:
     attributes, chosen = columns.apply(span.attributes, [evaluation_to_wire(e) for e in evaluations])

@@ -261,5 +261,5 @@ def _micros(value: datetime) -> int:
 
 def _from_micros(value: Any) -> datetime:
     if not isinstance(value, int):
-        raise ValueError(value)
+        raise TypeError(value)
     return _EPOCH + timedelta(microseconds=value)
