@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     port: int = 8787
     api_dialect: DialectDefault = DialectDefault.SEED
     max_body_bytes: int = 5 * 1024 * 1024
+    # OTLP trace exports (POST /v1/traces) may be larger: this bounds the body as sent
+    # and again after gzip is undone.
+    otlp_max_body_bytes: int = 32 * 1024 * 1024
     log_level: str = "info"
     # Connections per process on PostgreSQL (doubled under burst); keep the sum of all
     # processes below the server's max_connections.

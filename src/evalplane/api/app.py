@@ -24,10 +24,12 @@ from evalplane.api.routers import (
     evaluators,
     experiments,
     organizations,
+    otlp,
     projects,
     role_bindings,
     roles,
     spaces,
+    spans,
     tasks,
     users,
 )
@@ -54,6 +56,8 @@ ROUTERS = (
     ai_integrations.router,
     datasets.router,
     experiments.router,
+    spans.router,
+    otlp.router,
 )
 
 
@@ -142,5 +146,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return problems.problem(503, f"database unavailable: {type(exc).__name__}")
         return JSONResponse({"status": "ready"})
 
-    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyGuard,
+        max_bytes=settings.max_body_bytes,
+        path_limits={otlp.TRACES_PATH: settings.otlp_max_body_bytes},
+    )
     return app

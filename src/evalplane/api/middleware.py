@@ -13,9 +13,10 @@ _BODY_METHODS = {"POST", "PUT", "PATCH"}
 class BodyGuard:
     """Rejects oversize bodies with 413 and non-JSON bodies on /v2 with 415, before parsing."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, path_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.path_limits = path_limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
@@ -23,9 +24,10 @@ class BodyGuard:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         path = scope["path"]
+        max_bytes = self.path_limits.get(path, self.max_bytes)
         length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._reject(scope, receive, send, 413, f"The request body exceeds {self.max_bytes} bytes.")
+        if length is not None and length.isdigit() and int(length) > max_bytes:
+            await self._reject(scope, receive, send, 413, f"The request body exceeds {max_bytes} bytes.")
             return
         if path.startswith("/v2/") and (length is None or length != "0"):
             content_type = headers.get("content-type", "").split(";")[0].strip().lower()
@@ -39,14 +41,14 @@ class BodyGuard:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise _TooLarge()
             return message
 
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
-            await self._reject(scope, receive, send, 413, f"The request body exceeds {self.max_bytes} bytes.")
+            await self._reject(scope, receive, send, 413, f"The request body exceeds {max_bytes} bytes.")
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
         response = problem(status, detail, instance=scope["path"], headers={"Connection": "close"})

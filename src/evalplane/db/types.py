@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, BigInteger, DateTime, Integer
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeDecorator
@@ -34,3 +35,33 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else as_utc(value)
+
+
+class JSONDocument(TypeDecorator[Any]):
+    """Like ``JSONValue`` (JSONB / JSON text) but serialised with orjson in both directions.
+
+    Used for large, hot documents such as span attributes, where the standard library's
+    encoder would dominate bulk-insert time. SQL NULL stands for None.
+    """
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.JSONB())
+        return dialect.type_descriptor(JSON())
+
+    def bind_processor(self, dialect: Any) -> Any:
+        def process(value: Any) -> str | None:
+            return None if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+        return process
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        def process(value: Any) -> Any:
+            if value is None or not isinstance(value, (str, bytes)):
+                return value
+            return orjson.loads(value)
+
+        return process

@@ -7,6 +7,7 @@ from evalplane.db.models.datasets import Dataset, DatasetExample, DatasetVersion
 from evalplane.db.models.evaluators import Evaluator, EvaluatorVersion
 from evalplane.db.models.experiments import Experiment, ExperimentRun
 from evalplane.db.models.projects import Project
+from evalplane.db.models.spans import Span, SpanEvaluation
 from evalplane.db.models.tasks import Task, TaskEvaluator, TaskRun
 from evalplane.db.models.work_units import WorkUnit
 
@@ -29,6 +30,8 @@ __all__ = [
     "RoleBinding",
     "ServerState",
     "Space",
+    "Span",
+    "SpanEvaluation",
     "Task",
     "TaskEvaluator",
     "TaskRun",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 17:35:10.863159
+Create Date: 2026-11-29 17:39:05.815481
 """
 
 from __future__ import annotations
@@ -244,6 +244,36 @@ def upgrade() -> None:
     with op.batch_alter_table('evaluator_versions', schema=None) as batch_op:
         batch_op.create_index('ix_evaluator_versions_evaluator_id_id', ['evaluator_id', 'id'], unique=False)
 
+    op.create_table('spans',
+    sa.Column('project_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('trace_id', sa.String(length=32), nullable=False),
+    sa.Column('span_id', sa.String(length=16), nullable=False),
+    sa.Column('parent_id', sa.String(length=16), nullable=True),
+    sa.Column('name', sa.String(length=512), nullable=False),
+    sa.Column('span_kind', sa.String(length=32), nullable=False),
+    sa.Column('status_code', sa.String(length=8), nullable=False),
+    sa.Column('status_message', sa.Text(), nullable=False),
+    sa.Column('start_time', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('end_time', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('latency_ms', sa.Float(), nullable=False),
+    sa.Column('attributes', evalplane.db.types.JSONDocument(), nullable=False),
+    sa.Column('events', evalplane.db.types.JSONDocument(), nullable=False),
+    sa.Column('resource_attributes', evalplane.db.types.JSONDocument(), nullable=False),
+    sa.Column('ingested_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_spans_project_id_projects'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_spans')),
+    sa.UniqueConstraint('project_id', 'trace_id', 'span_id', name=op.f('uq_spans_project_id_trace_id_span_id')),
+    sqlite_autoincrement=True
+    )
+    with op.batch_alter_table('spans', schema=None) as batch_op:
+        batch_op.create_index('ix_spans_project_kind_start', ['project_id', 'span_kind', 'start_time'], unique=False)
+        batch_op.create_index('ix_spans_project_latency', ['project_id', 'latency_ms'], unique=False)
+        batch_op.create_index('ix_spans_project_name_start', ['project_id', 'name', 'start_time'], unique=False)
+        batch_op.create_index('ix_spans_project_span_id', ['project_id', 'span_id'], unique=False)
+        batch_op.create_index('ix_spans_project_start', ['project_id', 'start_time'], unique=False)
+        batch_op.create_index('ix_spans_project_status_start', ['project_id', 'status_code', 'start_time'], unique=False)
+
     op.create_table('tasks',
     sa.Column('space_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('name', sa.String(length=255), nullable=False),
@@ -306,6 +336,26 @@ def upgrade() -> None:
     with op.batch_alter_table('experiments', schema=None) as batch_op:
         batch_op.create_index('ix_experiments_space_id_id', ['space_id', 'id'], unique=False)
         batch_op.create_index('ux_experiments_standalone_space_id_name', ['space_id', 'name'], unique=True, sqlite_where=sa.text('dataset_id IS NULL'), postgresql_where=sa.text('dataset_id IS NULL'))
+
+    op.create_table('span_evaluations',
+    sa.Column('span_row_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('label', sa.String(length=1024), nullable=True),
+    sa.Column('score', sa.Float(), nullable=True),
+    sa.Column('explanation', sa.Text(), nullable=True),
+    sa.Column('metadata', evalplane.db.types.JSONDocument(), nullable=True),
+    sa.Column('task_id', sa.BigInteger(), nullable=True),
+    sa.Column('task_run_id', sa.BigInteger(), nullable=True),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('created_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['span_row_id'], ['spans.id'], name=op.f('fk_span_evaluations_span_row_id_spans'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_span_evaluations')),
+    sa.UniqueConstraint('span_row_id', 'name', name=op.f('uq_span_evaluations_span_row_id_name')),
+    sqlite_autoincrement=True
+    )
+    with op.batch_alter_table('span_evaluations', schema=None) as batch_op:
+        batch_op.create_index('ix_span_evaluations_name_label', ['name', 'label'], unique=False)
 
     op.create_table('task_evaluators',
     sa.Column('task_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -424,6 +474,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_task_evaluators_evaluator_id'))
 
     op.drop_table('task_evaluators')
+    with op.batch_alter_table('span_evaluations', schema=None) as batch_op:
+        batch_op.drop_index('ix_span_evaluations_name_label')
+
+    op.drop_table('span_evaluations')
     with op.batch_alter_table('experiments', schema=None) as batch_op:
         batch_op.drop_index('ux_experiments_standalone_space_id_name', sqlite_where=sa.text('dataset_id IS NULL'), postgresql_where=sa.text('dataset_id IS NULL'))
         batch_op.drop_index('ix_experiments_space_id_id')
@@ -440,6 +494,15 @@ def downgrade() -> None:
         batch_op.drop_index('ix_tasks_dataset_id_id')
 
     op.drop_table('tasks')
+    with op.batch_alter_table('spans', schema=None) as batch_op:
+        batch_op.drop_index('ix_spans_project_status_start')
+        batch_op.drop_index('ix_spans_project_start')
+        batch_op.drop_index('ix_spans_project_span_id')
+        batch_op.drop_index('ix_spans_project_name_start')
+        batch_op.drop_index('ix_spans_project_latency')
+        batch_op.drop_index('ix_spans_project_kind_start')
+
+    op.drop_table('spans')
     with op.batch_alter_table('evaluator_versions', schema=None) as batch_op:
         batch_op.drop_index('ix_evaluator_versions_evaluator_id_id')
 

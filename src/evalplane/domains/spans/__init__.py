@@ -1,0 +1,1 @@
+"""Spans: storing what ingestion decoded, and reading spans and traces back."""

@@ -1,0 +1,120 @@
+"""Storage access for spans and their evaluations. No access checks here; the service does those."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from evalplane.core.errors import Unprocessable
+from evalplane.db.dialect import insert_for
+from evalplane.db.models import Project, Span, SpanEvaluation
+
+# Keeps each statement well under SQLite's and asyncpg's bound-parameter limits.
+_IN_CHUNK = 900
+
+
+def apply_filter(stmt: Select[Any], text: str) -> Select[Any]:
+    """Narrow ``stmt`` (a select over ``spans``) to the spans matching filter ``text``.
+
+    The filter language lives in ``evalplane.filters``; this is the single place where it
+    is wired into span queries.
+    """
+    raise Unprocessable("span filters arrive with the filter language")
+
+
+async def ensure_project(session: AsyncSession, space_id: int, name: str) -> int:
+    """The id of the project ``name`` in the space, created if missing (safe under races)."""
+    found = await session.scalar(select(Project.id).where(Project.space_id == space_id, Project.name == name))
+    if found is not None:
+        return found
+    stmt = insert_for(session.bind.dialect.name, Project.__table__).values(space_id=space_id, name=name, description="")
+    await session.execute(stmt.on_conflict_do_nothing(index_elements=["space_id", "name"]))
+    return await session.scalar(select(Project.id).where(Project.space_id == space_id, Project.name == name))
+
+
+async def insert_spans(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """One multi-row INSERT; spans already stored (same project, trace and span id) are skipped."""
+    if not rows:
+        return
+    stmt = insert_for(session.bind.dialect.name, Span.__table__).on_conflict_do_nothing(
+        index_elements=["project_id", "trace_id", "span_id"]
+    )
+    await session.execute(stmt, rows)
+
+
+def in_window(project_id: int, start: datetime, end: datetime) -> Select[Any]:
+    return select(Span).where(Span.project_id == project_id, Span.start_time >= start, Span.start_time <= end)
+
+
+def newest_first(stmt: Select[Any], after: tuple[datetime, str, str] | None) -> Select[Any]:
+    """Order by start time, then trace and span id, all descending; resume after ``after``."""
+    if after is not None:
+        start, trace_id, span_id = after
+        stmt = stmt.where(
+            Span.start_time <= start,
+            or_(Span.start_time < start, tuple_(Span.trace_id, Span.span_id) < tuple_(trace_id, span_id)),
+        )
+    return stmt.order_by(Span.start_time.desc(), Span.trace_id.desc(), Span.span_id.desc())
+
+
+async def fetch(session: AsyncSession, stmt: Select[Any]) -> list[Span]:
+    return list((await session.scalars(stmt)).all())
+
+
+async def evaluations_for(session: AsyncSession, span_row_ids: Iterable[int]) -> dict[int, list[SpanEvaluation]]:
+    """Evaluations of each span row, by name."""
+    ids = list(span_row_ids)
+    found: dict[int, list[SpanEvaluation]] = defaultdict(list)
+    for chunk in _chunks(ids):
+        stmt = select(SpanEvaluation).where(SpanEvaluation.span_row_id.in_(chunk)).order_by(SpanEvaluation.name)
+        for evaluation in (await session.scalars(stmt)).all():
+            found[evaluation.span_row_id].append(evaluation)
+    return found
+
+
+async def spans_of_traces(
+    session: AsyncSession, project_id: int, trace_ids: Sequence[str], start: datetime, end: datetime, allowance: int
+) -> list[Span]:
+    """The spans of these traces inside the window, at most ``allowance`` in all."""
+    if not trace_ids:
+        return []
+    stmt = (
+        in_window(project_id, start, end)
+        .where(Span.trace_id.in_(list(trace_ids)))
+        .order_by(Span.trace_id, Span.start_time, Span.span_id)
+        .limit(allowance)
+    )
+    return await fetch(session, stmt)
+
+
+async def delete_spans(
+    session: AsyncSession, project_id: int, span_ids: Sequence[str], start: datetime, end: datetime
+) -> set[str]:
+    """Delete the project's spans with these ids inside the window; returns the ids deleted."""
+    deleted: set[str] = set()
+    for chunk in _chunks(list(span_ids)):
+        stmt = (
+            delete(Span)
+            .where(
+                and_(
+                    Span.project_id == project_id,
+                    Span.span_id.in_(chunk),
+                    Span.start_time >= start,
+                    Span.start_time <= end,
+                )
+            )
+            .returning(Span.span_id)
+            .execution_options(synchronize_session=False)
+        )
+        deleted.update((await session.scalars(stmt)).all())
+    return deleted
+
+
+def _chunks(items: list[Any]) -> Iterable[list[Any]]:
+    for i in range(0, len(items), _IN_CHUNK):
+        yield items[i : i + _IN_CHUNK]

@@ -1,0 +1,411 @@
+"""OTLP/HTTP trace requests (protobuf or JSON, optionally gzip) decoded into span rows.
+
+The decoder is pure: no database, no HTTP. It returns one batch per OTLP resource (the
+resource names the project) holding span rows keyed like the ``spans`` table, and counts
+the spans it had to reject (bad ids, no start time) with a reason for each kind.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from evalplane.core.errors import DomainError, InvalidInput
+from evalplane.ingest.attributes import unflatten
+
+PROJECT_ATTRIBUTE = "openinference.project.name"
+# Older Arize instrumentation names the project with this resource attribute.
+LEGACY_PROJECT_ATTRIBUTE = "model_id"
+DEFAULT_PROJECT = "default"
+SPAN_KIND_ATTRIBUTE = "openinference.span.kind"
+SPAN_KINDS = frozenset(
+    {"LLM", "CHAIN", "RETRIEVER", "EMBEDDING", "AGENT", "TOOL", "RERANKER", "GUARDRAIL", "EVALUATOR", "PROMPT", "DECISION", "UNKNOWN"}
+)
+_STATUS = {0: "UNSET", 1: "OK", 2: "ERROR"}
+_STATUS_NAMES = {"STATUS_CODE_UNSET": "UNSET", "STATUS_CODE_OK": "OK", "STATUS_CODE_ERROR": "ERROR"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_NAME = 512
+_MAX_REASONS = 5
+
+PROTOBUF = "protobuf"
+JSON = "json"
+
+
+class PayloadTooLarge(DomainError):
+    title = "Request body too large"
+
+
+class UnsupportedMediaType(DomainError):
+    title = "Unsupported media type"
+
+
+@dataclass
+class ResourceBatch:
+    """The spans of one OTLP resource, all bound for the same project."""
+
+    project_name: str
+    resource_attributes: dict[str, Any]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class DecodedRequest:
+    batches: list[ResourceBatch]
+    rejected: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return sum(len(b.rows) for b in self.batches)
+
+    def reject(self, reason: str, count: int = 1) -> None:
+        self.rejected += count
+        if reason not in self.reasons and len(self.reasons) < _MAX_REASONS:
+            self.reasons.append(reason)
+
+
+def body_format(content_type: str | None) -> str:
+    """Which OTLP encoding a Content-Type names; 415 for anything else."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media in ("application/x-protobuf", "application/protobuf", ""):
+        return PROTOBUF
+    if media == "application/json":
+        return JSON
+    raise UnsupportedMediaType("Send OTLP traces as application/x-protobuf or application/json.")
+
+
+def inflate(body: bytes, content_encoding: str | None, limit: int) -> bytes:
+    """Undo gzip/deflate without ever holding more than ``limit`` bytes (no gzip bombs)."""
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding in ("", "identity"):
+        if len(body) > limit:
+            raise PayloadTooLarge(f"The decoded request exceeds {limit} bytes.")
+        return body
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise UnsupportedMediaType(f"Content-Encoding '{encoding}' is not supported; use gzip or none.")
+    wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
+    out = bytearray()
+    data = body
+    try:
+        while data:
+            inflater = zlib.decompressobj(wbits)
+            out += inflater.decompress(data, limit + 1 - len(out))
+            if len(out) > limit or inflater.unconsumed_tail:
+                raise PayloadTooLarge(f"The decompressed request exceeds {limit} bytes.")
+            if not inflater.eof:
+                raise InvalidInput("The compressed request body is truncated.")
+            data = inflater.unused_data  # gzip allows several members back to back
+    except zlib.error as exc:
+        raise InvalidInput(f"The request body is not valid {encoding} data.") from exc
+    return bytes(out)
+
+
+def decode(payload: bytes, fmt: str) -> DecodedRequest:
+    if fmt == PROTOBUF:
+        return _decode_protobuf(payload)
+    return _decode_json(payload)
+
+
+def encode_response(decoded: DecodedRequest, fmt: str) -> bytes:
+    """An ExportTraceServiceResponse; ``partial_success`` only when spans were rejected."""
+    message = "; ".join(decoded.reasons)
+    if fmt == PROTOBUF:
+        response = ExportTraceServiceResponse()
+        if decoded.rejected:
+            response.partial_success.CopyFrom(
+                ExportTracePartialSuccess(rejected_spans=decoded.rejected, error_message=message)
+            )
+        return response.SerializeToString()
+    if not decoded.rejected:
+        return b"{}"
+    return orjson.dumps({"partialSuccess": {"rejectedSpans": decoded.rejected, "errorMessage": message}})
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def _time(ns: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=ns // 1000)
+
+
+def _project_name(resource: dict[str, Any]) -> str:
+    name = resource.get(PROJECT_ATTRIBUTE) or resource.get(LEGACY_PROJECT_ATTRIBUTE) or DEFAULT_PROJECT
+    return str(name).strip() or DEFAULT_PROJECT
+
+
+def _row(
+    decoded: DecodedRequest,
+    trace_id: str | None,
+    span_id: str | None,
+    parent_id: str | None | bool,
+    name: str,
+    start_ns: int,
+    end_ns: int,
+    status_code: str,
+    status_message: str,
+    flat_attributes: dict[str, Any],
+    events: list[dict[str, Any]],
+) -> dict[str, Any] | None:
+    if trace_id is None:
+        decoded.reject("trace_id must be 16 non-zero bytes")
+        return None
+    if span_id is None:
+        decoded.reject("span_id must be 8 non-zero bytes")
+        return None
+    if parent_id is False:
+        decoded.reject("parent_span_id must be empty or 8 bytes")
+        return None
+    if start_ns <= 0:
+        decoded.reject("start_time_unix_nano is missing")
+        return None
+    end_ns = max(end_ns, start_ns)
+    kind = flat_attributes.get(SPAN_KIND_ATTRIBUTE)
+    kind = kind.upper() if isinstance(kind, str) else "UNKNOWN"
+    return {
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "parent_id": parent_id or None,
+        "name": name[:_MAX_NAME],
+        "span_kind": kind if kind in SPAN_KINDS else "UNKNOWN",
+        "status_code": status_code,
+        "status_message": status_message,
+        "start_time": _time(start_ns),
+        "end_time": _time(end_ns),
+        "latency_ms": (end_ns - start_ns) / 1_000_000,
+        "attributes": unflatten(flat_attributes),
+        "events": events,
+    }
+
+
+def _hex_id(raw: bytes, size: int) -> str | None:
+    if len(raw) != size or not any(raw):
+        return None
+    return raw.hex()
+
+
+def _event_time(ns: int) -> str:
+    return _time(ns).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# ---------------------------------------------------------------- protobuf
+
+
+def _pb_value(value: Any) -> Any:
+    kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "int_value":
+        return value.int_value
+    if kind == "double_value":
+        return value.double_value
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "array_value":
+        return [_pb_value(v) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: _pb_value(kv.value) for kv in value.kvlist_value.values}
+    if kind == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode("ascii")
+    return None
+
+
+def _pb_attributes(attributes: Any) -> dict[str, Any]:
+    return {kv.key: _pb_value(kv.value) for kv in attributes}
+
+
+def _decode_protobuf(payload: bytes) -> DecodedRequest:
+    try:
+        request = ExportTraceServiceRequest.FromString(payload)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise InvalidInput("The request body is not a valid OTLP ExportTraceServiceRequest protobuf.") from exc
+    decoded = DecodedRequest(batches=[])
+    for resource_spans in request.resource_spans:
+        resource = _pb_attributes(resource_spans.resource.attributes)
+        batch = ResourceBatch(project_name=_project_name(resource), resource_attributes=resource)
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                parent = span.parent_span_id
+                row = _row(
+                    decoded,
+                    _hex_id(span.trace_id, 16),
+                    _hex_id(span.span_id, 8),
+                    (parent.hex() if len(parent) == 8 else False) if parent else None,
+                    span.name,
+                    span.start_time_unix_nano,
+                    span.end_time_unix_nano,
+                    _STATUS.get(span.status.code, "UNSET"),
+                    span.status.message,
+                    _pb_attributes(span.attributes),
+                    [
+                        {"name": e.name, "timestamp": _event_time(e.time_unix_nano), "attributes": _pb_attributes(e.attributes)}
+                        for e in span.events
+                    ],
+                )
+                if row is not None:
+                    batch.rows.append(row)
+        decoded.batches.append(batch)
+    return decoded
+
+
+# ---------------------------------------------------------------- JSON (OTLP JSON mapping)
+
+
+class _Shape(Exception):
+    pass
+
+
+def _get(obj: dict[str, Any], camel: str, snake: str, default: Any = None) -> Any:
+    value = obj.get(camel)
+    if value is None:
+        value = obj.get(snake, default)
+    return default if value is None else value
+
+
+def _list(obj: dict[str, Any], camel: str, snake: str) -> list[Any]:
+    value = _get(obj, camel, snake, [])
+    if not isinstance(value, list):
+        raise _Shape(f"'{camel}' must be an array")
+    return value
+
+
+def _dict(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Shape(f"{what} must be an object")
+    return value
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool):
+        raise _Shape(f"'{what}' must be an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise _Shape(f"'{what}' must be an integer")
+
+
+def _json_value(value: Any) -> Any:
+    value = _dict(value, "an attribute value")
+    if "stringValue" in value or "string_value" in value:
+        return _get(value, "stringValue", "string_value", "")
+    if "intValue" in value or "int_value" in value:
+        return _int(_get(value, "intValue", "int_value", 0), "intValue")
+    if "doubleValue" in value or "double_value" in value:
+        raw = _get(value, "doubleValue", "double_value", 0.0)
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise _Shape("'doubleValue' must be a number") from None
+    if "boolValue" in value or "bool_value" in value:
+        return bool(_get(value, "boolValue", "bool_value", False))
+    if "arrayValue" in value or "array_value" in value:
+        array = _dict(_get(value, "arrayValue", "array_value", {}), "'arrayValue'")
+        return [_json_value(v) for v in _list(array, "values", "values")]
+    if "kvlistValue" in value or "kvlist_value" in value:
+        kvlist = _dict(_get(value, "kvlistValue", "kvlist_value", {}), "'kvlistValue'")
+        return _json_attributes(_list(kvlist, "values", "values"))
+    if "bytesValue" in value or "bytes_value" in value:
+        return _get(value, "bytesValue", "bytes_value", "")
+    return None
+
+
+def _json_attributes(items: list[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        item = _dict(item, "an attribute")
+        key = item.get("key")
+        if not isinstance(key, str):
+            raise _Shape("an attribute 'key' must be a string")
+        out[key] = _json_value(item.get("value") or {})
+    return out
+
+
+def _json_id(value: Any, size: int) -> str | None:
+    if not isinstance(value, str) or len(value) != size * 2:
+        return None
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        return None
+    return raw.hex() if any(raw) else None
+
+
+def _json_status(status: dict[str, Any]) -> str:
+    code = status.get("code", 0)
+    if isinstance(code, str):
+        return _STATUS_NAMES.get(code.upper(), _STATUS.get(int(code), "UNSET") if code.isdigit() else "UNSET")
+    return _STATUS.get(code, "UNSET") if isinstance(code, int) else "UNSET"
+
+
+def _json_span(decoded: DecodedRequest, span: dict[str, Any]) -> dict[str, Any] | None:
+    span = _dict(span, "a span")
+    parent_raw = _get(span, "parentSpanId", "parent_span_id", "")
+    parent: str | None | bool = None
+    if parent_raw:
+        parent = _json_id(parent_raw, 8) or False
+    status = _dict(span.get("status") or {}, "'status'")
+    name = span.get("name", "")
+    events = []
+    for event in _list(span, "events", "events"):
+        event = _dict(event, "an event")
+        events.append(
+            {
+                "name": str(event.get("name", "")),
+                "timestamp": _event_time(_int(_get(event, "timeUnixNano", "time_unix_nano", 0), "timeUnixNano")),
+                "attributes": _json_attributes(_list(event, "attributes", "attributes")),
+            }
+        )
+    return _row(
+        decoded,
+        _json_id(_get(span, "traceId", "trace_id"), 16),
+        _json_id(_get(span, "spanId", "span_id"), 8),
+        parent,
+        name if isinstance(name, str) else str(name),
+        _int(_get(span, "startTimeUnixNano", "start_time_unix_nano", 0), "startTimeUnixNano"),
+        _int(_get(span, "endTimeUnixNano", "end_time_unix_nano", 0), "endTimeUnixNano"),
+        _json_status(status),
+        str(status.get("message", "")),
+        _json_attributes(_list(span, "attributes", "attributes")),
+        events,
+    )
+
+
+def _decode_json(payload: bytes) -> DecodedRequest:
+    try:
+        document = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput("The request body is not valid JSON.") from exc
+    decoded = DecodedRequest(batches=[])
+    try:
+        document = _dict(document, "The request body")
+        for resource_spans in _list(document, "resourceSpans", "resource_spans"):
+            resource_spans = _dict(resource_spans, "a resourceSpans entry")
+            resource_obj = _dict(resource_spans.get("resource") or {}, "'resource'")
+            resource = _json_attributes(_list(resource_obj, "attributes", "attributes"))
+            batch = ResourceBatch(project_name=_project_name(resource), resource_attributes=resource)
+            for scope_spans in _list(resource_spans, "scopeSpans", "scope_spans"):
+                scope_spans = _dict(scope_spans, "a scopeSpans entry")
+                for span in _list(scope_spans, "spans", "spans"):
+                    row = _json_span(decoded, span)
+                    if row is not None:
+                        batch.rows.append(row)
+            decoded.batches.append(batch)
+    except _Shape as exc:
+        raise InvalidInput(f"The request body is not an OTLP ExportTraceServiceRequest: {exc}.") from exc
+    except (binascii.Error, OverflowError) as exc:
+        raise InvalidInput("The request body is not an OTLP ExportTraceServiceRequest.") from exc
+    return decoded
