@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, false, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -40,6 +40,9 @@ async def visible_dataset(session: AsyncSession, dataset_id: int, principal: Pri
 
 def contains_ci(column: InstrumentedAttribute[Any] | ColumnElement[Any], text: str) -> ColumnElement[bool]:
     """Case-insensitive substring match with LIKE wildcards in ``text`` taken literally."""
+    if "\x00" in text:
+        # No stored name holds a NUL, and PostgreSQL rejects one in a query parameter.
+        return false()
     return func.lower(column).like(f"%{like_escape(text.lower())}%", escape="\\")
 
 
