@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, select
@@ -38,6 +40,20 @@ from evalplane.settings import Settings
 from tests.support import Api, Server, unique
 
 R = TypeVar("R")
+
+SEED_SPEC_CANDIDATES = (
+    os.environ.get("EVALPLANE_SEED_SPEC", ""),
+    str(Path(__file__).resolve().parents[1] / "spec" / "seed_list_tasks.openapi.yaml"),
+    "/work/shared/spec/seed_list_tasks.openapi.yaml",
+)
+
+
+def seed_spec() -> Path:
+    """The seed OpenAPI document for GET /v2/tasks (vendored spec/ first, then the shared copy)."""
+    for candidate in SEED_SPEC_CANDIDATES:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    raise FileNotFoundError(f"seed spec not found in any of {SEED_SPEC_CANDIDATES}")
 
 TASK_TYPES = ("TEMPLATE_EVALUATION", "CODE_EVALUATION", "RUN_EXPERIMENT")
 

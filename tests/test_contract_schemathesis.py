@@ -12,35 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import load_all_checks
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from evalplane.core.ids import Kind, encode_id
 from tests.support import Api, Server
-from tests.support_db import Db, Populated, populate_space
+from tests.support_db import Db, Populated, populate_space, seed_spec
 
-SPEC_CANDIDATES = (
-    os.environ.get("EVALPLANE_SEED_SPEC", ""),
-    str(Path(__file__).resolve().parents[1] / "spec" / "seed_list_tasks.openapi.yaml"),
-    "/work/shared/spec/seed_list_tasks.openapi.yaml",
-)
 MAX_EXAMPLES = int(os.environ.get("EVALPLANE_ST_MAX_EXAMPLES", "120"))
-ID_PARAMS = {"space_id": Kind.SPACE, "project_id": Kind.PROJECT, "dataset_id": Kind.DATASET}
-
-
-def seed_spec() -> Path:
-    for candidate in SPEC_CANDIDATES:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    raise FileNotFoundError(f"seed spec not found in any of {SPEC_CANDIDATES}")
 
 
 class RealValues:
