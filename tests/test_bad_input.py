@@ -19,7 +19,7 @@ from tests.support_db import Db, Populated, TaskSpec, populate_space
 
 URI_REFERENCE = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@/?#%]*$")
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
-TRICKY_NAMES = ("it's 100% done", "snake_case task", "back\\slash task", "x' OR 1=1 -- y", "plain task")
+TRICKY_NAMES = ("it's 100% done", "snake_case task", "back\\slash task", "x' OR 1=1 -- y", "plain task", "Évaluation ÜBER")
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -217,6 +217,9 @@ def test_search_text_longer_than_255_is_400(server: Server, world: World, param:
         ("%_", []),
         ("\x00", []),
         ("TASK", ["plain task", "back\\slash task", "snake_case task"]),
+        # Non-ASCII text always matches as written (full Unicode case folding is up to the database).
+        ("Évaluation Ü", ["Évaluation ÜBER"]),
+        ("valuation", ["Évaluation ÜBER"]),
     ],
 )
 def test_sql_metacharacters_in_name_are_literal(server: Server, world: World, needle: str, expected: list[str]) -> None:

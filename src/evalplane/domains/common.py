@@ -43,7 +43,8 @@ def contains_ci(column: InstrumentedAttribute[Any] | ColumnElement[Any], text: s
     if "\x00" in text:
         # No stored name holds a NUL, and PostgreSQL rejects one in a query parameter.
         return false()
-    return func.lower(column).like(f"%{like_escape(text.lower())}%", escape="\\")
+    # Both sides folded by the database, so text that matches exactly always matches.
+    return func.lower(column).like(func.lower(f"%{like_escape(text)}%"), escape="\\")
 
 
 def space_scope(column: InstrumentedAttribute[int], principal: Principal) -> ColumnElement[bool] | None:
