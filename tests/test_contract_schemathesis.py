@@ -61,7 +61,6 @@ class RealValues:
             else:
                 query["cursor"] = fresh
 
-
     def _issue_cursor(self, query: dict[str, Any]) -> str | None:
         with self.server.http() as client:
             response = client.get("/v2/tasks", params=query)
