@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from evalplane.api.problems import problem
@@ -35,19 +34,32 @@ class BodyGuard:
                 await self._reject(scope, receive, send, 415, "Send the request body as application/json.")
                 return
         received = 0
+        too_large = False
+        started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > max_bytes:
+                    too_large = True
                     raise _TooLarge()
             return message
 
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            # The framework may turn the interrupted read into its own error; 413 is the answer.
+            if too_large and not started:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self.app(scope, limited_receive, send)
+            await self.app(scope, limited_receive, guarded_send)
         except _TooLarge:
+            pass
+        if too_large and not started:
             await self._reject(scope, receive, send, 413, f"The request body exceeds {max_bytes} bytes.")
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import FastAPI, Request
@@ -76,7 +77,8 @@ def problem(
         "detail": detail,
     }
     if instance:
-        body["instance"] = instance
+        # Callers pass the decoded path; the wire wants a URI reference, so re-encode it.
+        body["instance"] = quote(instance, safe="/!$&'()*+,;=:@")
     return Response(
         content=orjson.dumps(body),
         status_code=status,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy import ColumnElement, false, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -52,7 +52,11 @@ async def visible_dataset(session: AsyncSession, dataset_id: int, principal: Pri
 
 def contains_ci(column: InstrumentedAttribute[Any] | ColumnElement[Any], text: str) -> ColumnElement[bool]:
     """Case-insensitive substring match with LIKE wildcards in ``text`` taken literally."""
-    return func.lower(column).like(f"%{like_escape(text.lower())}%", escape="\\")
+    if "\x00" in text:
+        # No stored name holds a NUL, and PostgreSQL rejects one in a query parameter.
+        return false()
+    # Both sides folded by the database, so text that matches exactly always matches.
+    return func.lower(column).like(func.lower(f"%{like_escape(text)}%"), escape="\\")
 
 
 def space_scope(column: InstrumentedAttribute[int], principal: Principal) -> ColumnElement[bool] | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
@@ -27,7 +29,10 @@ class EvaluatorVersion(IdMixin, TimestampsMixin, Base):
     __tablename__ = "evaluator_versions"
     __table_args__ = (Index("ix_evaluator_versions_evaluator_id_id", "evaluator_id", "id"),)
     evaluator_id: Mapped[int] = mapped_column(ForeignKey("evaluators.id", ondelete="CASCADE"), nullable=False)
-    commit_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    # The service derives it from the config; rows written any other way still get a unique one.
+    commit_hash: Mapped[str] = mapped_column(
+        String(64), nullable=False, unique=True, default=lambda: secrets.token_hex(20)
+    )
     commit_message: Mapped[str | None] = mapped_column(Text)
     # Normalized for the engine: ids as integers, enums upper-case (see domains/evaluators/configs.py).
     config: Mapped[dict[str, Any]] = mapped_column(JSONValue, nullable=False)
