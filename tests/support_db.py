@@ -44,7 +44,6 @@ R = TypeVar("R")
 SEED_SPEC_CANDIDATES = (
     os.environ.get("EVALPLANE_SEED_SPEC", ""),
     str(Path(__file__).resolve().parents[1] / "spec" / "seed_list_tasks.openapi.yaml"),
-    "/work/shared/spec/seed_list_tasks.openapi.yaml",
 )
 
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import positive_data_acceptance, unsupported_method
 
 from evalplane.core.ids import Kind, encode_id
 from tests.support import Api, Server
@@ -103,9 +103,12 @@ schema = schemathesis.openapi.from_path(
 @settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_list_tasks_obeys_seed_spec(case: Any, server: Server, real_values: RealValues) -> None:
     call = {"base_url": server.base_url, "headers": {"Authorization": f"Bearer {server.admin_key}"}}
+    # The server also implements the newer API's POST /v2/tasks, which the seed document
+    # does not list, so "other methods answer 405" cannot hold for this path.
+    beyond_seed = [unsupported_method]
     positive = case.meta is not None and case.meta.generation.mode.is_positive
     if positive and real_values.needs_meaning(case):
         # As generated: ids and cursors the server never issued must be a clean 4xx Problem.
-        case.call_and_validate(**call, excluded_checks=[positive_data_acceptance])
+        case.call_and_validate(**call, excluded_checks=[positive_data_acceptance, *beyond_seed])
         real_values.make_meaningful(case)
-    case.call_and_validate(**call)
+    case.call_and_validate(**call, excluded_checks=beyond_seed)

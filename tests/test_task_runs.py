@@ -169,7 +169,7 @@ def test_run_experiment_trigger_rejections(server: Server, world: World, http) -
     assert_problem(http.post(url, json={"experiment_name": "e", "max_examples": 2,
                                         "example_ids": world.dataset.example_ids}), 400, "mutually exclusive")
     assert_problem(http.post(url, json={"experiment_name": "e", "max_spans": 5}), 400, "max_spans")
-    assert_problem(http.post(url, json={"experiment_name": "e", "query_filter": "(a = 1"}), 400, "query_filter")
+    assert_problem(http.post(url, json={"experiment_name": "e", "query_filter": "(attributes.a = 1"}), 400, "query_filter")
     assert_problem(http.post(url, json={"experiment_name": "e", "dataset_version_id": other_dataset.version_id}),
                    422, "another dataset")
     assert_problem(http.post(url, json={"experiment_name": "e", "example_ids": other_dataset.example_ids[:1] + [

@@ -171,19 +171,19 @@ def _cases() -> list[tuple[str, Any, int, str]]:
         ("experiments on project task", lambda w: project_task_body(w, experiment_ids=[w.experiment_id]), 400, "experiment_ids"),
         ("unbalanced filter", lambda w: project_task_body(w, query_filter="name = 'x"), 400, "query_filter"),
         ("unbalanced evaluator filter", lambda w: project_task_body(
-            w, evaluators=[{"evaluator_id": w.template_eval.id, "query_filter": "(a = 1"}]), 400, "query_filter"),
+            w, evaluators=[{"evaluator_id": w.template_eval.id, "query_filter": "(attributes.a = 1"}]), 400, "query_filter"),
         ("both filter shapes", lambda w: project_task_body(
-            w, query_filter="a = 1", query_filters={"filters": [{"id": "A", "filter": "b = 2"}]}), 400, "mutually exclusive"),
+            w, query_filter="attributes.a = 1", query_filters={"filters": [{"id": "A", "filter": "attributes.b = 2"}]}), 400, "mutually exclusive"),
         ("mixed evaluator shapes", lambda w: project_task_body(
-            w, query_filters={"filters": [{"id": "A", "filter": "b = 2"}]},
+            w, query_filters={"filters": [{"id": "A", "filter": "attributes.b = 2"}]},
             evaluators=[{"evaluator_id": w.template_eval.id, "column_mappings": {"x": "y"}}]), 400, "mixes"),
         ("undeclared query id", lambda w: project_task_body(
-            w, query_filters={"filters": [{"id": "A", "filter": "b = 2"}]},
+            w, query_filters={"filters": [{"id": "A", "filter": "attributes.b = 2"}]},
             evaluators=[{"evaluator_id": w.template_eval.id,
                          "query_mappings": [{"variable_name": "x", "query_ids": ["C"], "attribute_path": "a"}]}]), 400, "C"),
         ("expression missing", lambda w: project_task_body(
-            w, query_filters={"filters": [{"id": "A", "filter": "a = 1"}, {"id": "B", "filter": "b = 2"}]}), 400, "expression"),
-        ("bad query id", lambda w: project_task_body(w, query_filters={"filters": [{"id": "Z", "filter": "a = 1"}]}), 400, "A, B"),
+            w, query_filters={"filters": [{"id": "A", "filter": "attributes.a = 1"}, {"id": "B", "filter": "attributes.b = 2"}]}), 400, "expression"),
+        ("bad query id", lambda w: project_task_body(w, query_filters={"filters": [{"id": "Z", "filter": "attributes.a = 1"}]}), 400, "A, B"),
         ("run config on evaluation task", lambda w: project_task_body(
             w, run_configuration=st.llm_generation_config(w.integration_id)), 400, "run_configuration"),
         ("unknown type", lambda w: project_task_body(w, type="magic"), 400, "type"),
@@ -344,7 +344,7 @@ def test_sdk_updates_task_partially_and_replaces_evaluators(server: Server, worl
     client = server.sdk()
     task = client.tasks.create_evaluation_task(
         name=unique("upd"), task_type="TEMPLATE_EVALUATION", project=world.project["id"],
-        evaluators=[span_evaluator(world.template_eval.id)], query_filter="a = 1", is_continuous=True,
+        evaluators=[span_evaluator(world.template_eval.id)], query_filter="attributes.a = 1", is_continuous=True,
     )
     time.sleep(0.01)
     new_name = unique("renamed")
@@ -358,7 +358,7 @@ def test_sdk_updates_task_partially_and_replaces_evaluators(server: Server, worl
         ],
     )
     assert updated.name == new_name and updated.sampling_rate == 0.25
-    assert updated.query_filter == "a = 1" and updated.is_continuous is True  # untouched
+    assert updated.query_filter == "attributes.a = 1" and updated.is_continuous is True  # untouched
     assert [e.evaluator_id for e in updated.evaluators] == [world.template_eval_2.id, world.template_eval.id]
     assert updated.evaluators[1].evaluator_version_id == world.template_eval.version_ids[1]
     assert updated.updated_at > task.updated_at
@@ -435,7 +435,7 @@ def test_sdk_switches_a_task_between_span_and_trace_shapes(server: Server, world
     task = client.tasks.create_evaluation_task(
         name=unique("shape"), task_type="TEMPLATE_EVALUATION", project=world.project["id"],
         evaluators=[span_evaluator(world.template_eval.id, column_mappings={"x": "attributes.input.value"})],
-        query_filter="a = 1",
+        query_filter="attributes.a = 1",
     )
     trace_evaluator = TaskEvaluatorInput(TraceOrSessionEvaluatorInput(
         evaluator_id=world.template_eval.id,

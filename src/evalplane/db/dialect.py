@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from sqlalchemy import ColumnElement, Integer, event, func
+from sqlalchemy import ColumnElement, Integer, event, func, literal
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -85,4 +85,5 @@ def contains_text_ci(column: Any, text: str) -> ColumnElement[bool]:
     backwards and stops after one page. For LIKE it guesses a handful of rows and plans a
     full scan plus sort instead (40 ms rather than 1 ms on 100k tasks).
     """
-    return _position(func.lower(column), text.lower()) > 0
+    # Both sides folded by the database, so text that matches exactly always matches.
+    return _position(func.lower(column), func.lower(literal(text))) > 0

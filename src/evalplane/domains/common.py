@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, false, func, or_
+from sqlalchemy import ColumnElement, false, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from evalplane.core.errors import NotFound
-from evalplane.db.dialect import like_escape
+from evalplane.db.dialect import contains_text_ci
 from evalplane.db.models import Dataset, Project, Space
 from evalplane.domains.access.principal import Principal
 
@@ -55,8 +55,7 @@ def contains_ci(column: InstrumentedAttribute[Any] | ColumnElement[Any], text: s
     if "\x00" in text:
         # No stored name holds a NUL, and PostgreSQL rejects one in a query parameter.
         return false()
-    # Both sides folded by the database, so text that matches exactly always matches.
-    return func.lower(column).like(func.lower(f"%{like_escape(text)}%"), escape="\\")
+    return contains_text_ci(column, text)
 
 
 def space_scope(column: InstrumentedAttribute[int], principal: Principal) -> ColumnElement[bool] | None:

@@ -19,7 +19,7 @@ from evalplane.domains.task_runs.transitions import ACTIVE, CANCELLED, PENDING, 
 from evalplane.domains.tasks import rules
 from evalplane.domains.tasks.inputs import EVALUATION_TYPES, RUN_EXPERIMENT, RunRequest
 from evalplane.domains.tasks.service import visible_task
-from evalplane.filters import check_filter
+from evalplane.domains.datasets import record_filter
 
 MAX_WINDOW = timedelta(days=30)
 DEFAULT_MAX_SPANS = 10_000
@@ -119,7 +119,12 @@ async def _experiment_run(session: AsyncSession, principal: Principal, task: Tas
         raise InvalidInput("'example_ids' and 'max_examples' are mutually exclusive; send at most one.")
     if request.max_examples is not None and request.max_examples < 1:
         raise InvalidInput("'max_examples' must be at least 1.", field="max_examples")
-    check_filter(request.query_filter, field="query_filter")
+    if request.query_filter and request.query_filter.strip():
+        # Example filters name the dataset's own columns, so they use the record filter.
+        try:
+            record_filter.compile_filter(request.query_filter)
+        except InvalidInput as exc:
+            raise InvalidInput(f"'query_filter' is not a valid filter: {exc.detail}", field="query_filter") from None
     parameters: dict[str, Any] = {"experiment_name": name}
     if request.dataset_version_id is not None:
         version = await session.get(DatasetVersion, request.dataset_version_id)

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from evalplane.core.clock import utcnow
 from evalplane.core.cursors import CursorCodec
 from evalplane.core.errors import InvalidInput, NotFound
-from evalplane.db.dialect import contains_text_ci
 from evalplane.db.models import Space, Task, TaskEvaluator
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains import common
@@ -48,7 +47,7 @@ async def list_tasks(
     if filters.type is not None:
         stmt = stmt.where(Task.type == filters.type)
     if filters.name:
-        stmt = stmt.where(contains_text_ci(Task.name, filters.name))
+        stmt = stmt.where(common.contains_ci(Task.name, filters.name))
     if filters.space_name:
         names = select(Space.id).where(common.contains_ci(Space.name, filters.space_name))
         stmt = stmt.where(Task.space_id.in_(names))
