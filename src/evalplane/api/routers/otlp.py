@@ -73,4 +73,5 @@ async def export_traces(request: Request, state: State) -> Response:
     decoded = await asyncio.to_thread(otlp.decode, payload, fmt) if len(payload) > 65536 else otlp.decode(payload, fmt)
     async with state.db.session() as session:
         await service.ingest(session, principal, space_hint(request), decoded)
+    state.wake_engine()
     return Response(otlp.encode_response(decoded, fmt), media_type=_MEDIA[fmt])
