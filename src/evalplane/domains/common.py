@@ -3,6 +3,7 @@ names, and the filters and scopes lists share."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, false, or_, select
@@ -15,6 +16,15 @@ from evalplane.db.models import Dataset, Project, Space
 from evalplane.domains.access.principal import Principal
 
 M = TypeVar("M")
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceListFilters:
+    """The filters every list of space-owned rows takes (case-insensitive substrings for names)."""
+
+    space_id: int | None = None
+    space_name: str | None = None
+    name: str | None = None
 
 
 async def get_visible(session: AsyncSession, model: type[M], row_id: int, principal: Principal, what: str) -> M:

@@ -14,7 +14,7 @@ from evalplane.api.mappers import ai_integrations as mapper
 from evalplane.core.ids import Kind, decode_id, maybe_decode_id
 from evalplane.core.secrets import box_for
 from evalplane.domains.ai_integrations import service
-from evalplane.domains.ai_integrations.service import IntegrationFilters, Scope
+from evalplane.domains.ai_integrations.service import Scope
 
 router = APIRouter(prefix="/v2", tags=["AI Integrations"])
 
@@ -96,17 +96,10 @@ async def list_ai_integrations(
     state: State,
     caller: Caller,
     dialect: WireDialect,
-    space_id: Annotated[str | None, Query()] = None,
-    space_name: Annotated[str | None, Query(max_length=255)] = None,
-    name: Annotated[str | None, Query(max_length=255)] = None,
+    filters: wire.SpaceFilters,
     limit: Annotated[int, wire.limit_param(100)] = 50,
     cursor: Annotated[str | None, Query()] = None,
 ) -> wire.JSONResponse:
-    filters = IntegrationFilters(
-        space_id=maybe_decode_id(Kind.SPACE, space_id, field="space_id"),
-        space_name=space_name or None,
-        name=name or None,
-    )
     async with state.db.session() as session:
         page = await service.list_integrations(session, caller, filters, wire.page_request(limit, cursor), state.cursors)
     return wire.JSONResponse(

@@ -23,7 +23,7 @@ from evalplane.core.errors import InvalidInput
 from evalplane.core.ids import Kind, decode_id, maybe_decode_id
 from evalplane.domains.evaluators import service
 from evalplane.domains.evaluators.catalogue import TEMPLATES
-from evalplane.domains.evaluators.service import EvaluatorFilters, VersionInput
+from evalplane.domains.evaluators.service import VersionInput
 
 router = APIRouter(prefix="/v2", tags=["Evaluators"])
 
@@ -204,17 +204,10 @@ async def list_evaluators(
     state: State,
     caller: Caller,
     dialect: WireDialect,
-    space_id: Annotated[str | None, Query()] = None,
-    space_name: Annotated[str | None, Query(max_length=255)] = None,
-    name: Annotated[str | None, Query(max_length=255)] = None,
+    filters: wire.SpaceFilters,
     limit: Annotated[int, wire.limit_param(100)] = 50,
     cursor: Annotated[str | None, Query()] = None,
 ) -> wire.JSONResponse:
-    filters = EvaluatorFilters(
-        space_id=maybe_decode_id(Kind.SPACE, space_id, field="space_id"),
-        space_name=space_name or None,
-        name=name or None,
-    )
     async with state.db.session() as session:
         page = await service.list_evaluators(session, caller, filters, wire.page_request(limit, cursor), state.cursors)
     return wire.JSONResponse(

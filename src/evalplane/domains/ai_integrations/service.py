@@ -61,11 +61,7 @@ class IntegrationView:
     scopes: list[Scope] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class IntegrationFilters:
-    space_id: int | None = None
-    space_name: str | None = None
-    name: str | None = None
+IntegrationFilters = common.SpaceListFilters
 
 
 # --------------------------------------------------------------------------------------

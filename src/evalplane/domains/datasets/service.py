@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -20,11 +19,7 @@ from evalplane.domains.datasets import store
 FIRST_VERSION_NAME = "v1"
 
 
-@dataclass(frozen=True, slots=True)
-class DatasetFilters:
-    space_id: int | None = None
-    space_name: str | None = None
-    name: str | None = None
+DatasetFilters = common.SpaceListFilters
 
 
 async def _ensure_unique(session: AsyncSession, space_id: int, name: str, exclude: int | None = None) -> None:

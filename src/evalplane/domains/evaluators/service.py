@@ -46,11 +46,7 @@ class EvaluatorView:
     version: EvaluatorVersion
 
 
-@dataclass(frozen=True, slots=True)
-class EvaluatorFilters:
-    space_id: int | None = None
-    space_name: str | None = None
-    name: str | None = None
+EvaluatorFilters = common.SpaceListFilters
 
 
 def _clean_commit_message(message: Any) -> str:

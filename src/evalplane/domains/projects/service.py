@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,11 +13,7 @@ from evalplane.domains import common
 from evalplane.domains.access.principal import Principal
 
 
-@dataclass(frozen=True, slots=True)
-class ProjectFilters:
-    space_id: int | None = None
-    space_name: str | None = None
-    name: str | None = None
+ProjectFilters = common.SpaceListFilters
 
 
 async def _ensure_unique(session: AsyncSession, space_id: int, name: str, exclude: int | None = None) -> None:
