@@ -321,6 +321,11 @@ def run_configuration(config: dict[str, Any] | None, dialect: Dialect) -> dict[s
     """Stored configs keep ids as numbers and enums upper-case; render them for the wire."""
     if config is None:
         return None
+    rendered = _rendered_run_configuration(config, dialect)
+    return rendered if dialect.current else seed_run_configuration(rendered)
+
+
+def _rendered_run_configuration(config: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
     enum = _render_enum(dialect)
     out = dict(config)
     for key in ("experiment_type", "input_variable_format"):
@@ -339,6 +344,73 @@ def run_configuration(config: dict[str, Any] | None, dialect: Dialect) -> dict[s
         if isinstance(params.get("response_format"), dict) and "type" in params["response_format"]:
             params["response_format"] = {**params["response_format"], "type": enum(params["response_format"]["type"])}
         out["invocation_parameters"] = params
+    return out
+
+
+# The keys the seed declares for each object of a run configuration; None marks an object the
+# seed leaves open (InvocationParams allows additional properties), whose nested objects are
+# still trimmed.
+_SEED_TOOL_CONFIG = {"tools": None, "tool_choice": None}
+_SEED_INVOCATION_PARAMS: dict[str, Any] = {
+    "response_format": {"type": None, "json_schema": {"name": None, "description": None, "schema": None, "strict": None}},
+    "tool_config": _SEED_TOOL_CONFIG,
+}
+_SEED_MESSAGE = {
+    "role": None,
+    "content": None,
+    "tool_call_id": None,
+    "tool_calls": {"id": None, "type": None, "function": {"name": None, "arguments": None}},
+}
+_SEED_RUN_CONFIGS: dict[str, dict[str, Any]] = {
+    "llm_generation": {
+        "experiment_type": None,
+        "ai_integration_id": None,
+        "model_name": None,
+        "messages": _SEED_MESSAGE,
+        "input_variable_format": None,
+        "invocation_parameters": _SEED_INVOCATION_PARAMS,
+        "provider_parameters": None,
+        "tool_config": _SEED_TOOL_CONFIG,
+        "prompt_version_id": None,
+    },
+    "template_evaluation": {
+        "experiment_type": None,
+        "ai_integration_id": None,
+        "model_name": None,
+        "template": None,
+        "provide_explanation": None,
+        "classification_choices": None,
+        "column_mapping": None,
+        "evaluator_version_id": None,
+        "invocation_parameters": _SEED_INVOCATION_PARAMS,
+        "provider_parameters": None,
+    },
+}
+_OPEN = {"invocation_parameters"}  # seed objects that allow additional properties
+
+
+def seed_run_configuration(rendered: dict[str, Any]) -> dict[str, Any] | None:
+    """A rendered (lower-case) run configuration trimmed to exactly what the seed declares.
+
+    The seed knows only llm_generation and template_evaluation; anything else (AGENT_CALL)
+    cannot be expressed there and renders as null, which the seed allows for this field.
+    """
+    shape = _SEED_RUN_CONFIGS.get(str(rendered.get("experiment_type")))
+    return None if shape is None else _trim(rendered, shape, open_=False)
+
+
+def _trim(value: Any, shape: dict[str, Any], *, open_: bool) -> Any:
+    if isinstance(value, list):
+        return [_trim(v, shape, open_=open_) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        if key in shape:
+            nested = shape[key]
+            out[key] = item if nested is None else _trim(item, nested, open_=key in _OPEN)
+        elif open_:
+            out[key] = item
     return out
 
 
