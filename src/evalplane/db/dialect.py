@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from evalplane.core.clock import as_utc
+from evalplane.core.clock import as_utc, isoformat
 
 
 def is_sqlite(engine: AsyncEngine | Engine) -> bool:
@@ -50,6 +50,8 @@ def configure(engine: AsyncEngine) -> None:
     if not is_sqlite(engine):
         return
 
+    _skip_idle_transaction_ends(engine.sync_engine.dialect)
+
     @event.listens_for(engine.sync_engine, "connect")
     def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
         cursor = dbapi_conn.cursor()
@@ -58,6 +60,33 @@ def configure(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+
+
+def _skip_idle_transaction_ends(sa_dialect: Any) -> None:
+    """Commit and roll back only when SQLite holds a transaction open.
+
+    Python's sqlite3 does nothing in either case when no transaction is open (reads run in
+    autocommit), but through aiosqlite each call is still a thread hop; a read-only request
+    paid two of them (the commit at the edge and the pool's reset on return).
+    """
+    commit, rollback = sa_dialect.do_commit, sa_dialect.do_rollback
+
+    def in_transaction(dbapi_connection: Any) -> bool:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        try:
+            return bool(driver.in_transaction)  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001 - closed or unknown: let the real call decide
+            return True
+
+    def do_commit(dbapi_connection: Any) -> None:
+        if in_transaction(dbapi_connection):
+            commit(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        if in_transaction(dbapi_connection):
+            rollback(dbapi_connection)
+
+    sa_dialect.do_commit, sa_dialect.do_rollback = do_commit, do_rollback
 
 
 def like_escape(text: str) -> str:
@@ -107,6 +136,9 @@ class RawQuery:
     def __init__(self, dialect_name: str) -> None:
         self.sqlite = dialect_name == "sqlite"
         self.params: list[Any] = []
+        # How a JSON column reads from a raw row: SQLite gives the stored text, asyncpg (with
+        # SQLAlchemy's codecs on the connection) the decoded value.
+        self.json: Callable[[Any], Any] = _json_text if self.sqlite else _as_is
 
     def bind(self, value: Any) -> str:
         self.params.append(value)
@@ -129,7 +161,7 @@ class RawQuery:
         """A scalar subquery: the rows of ``from_where`` as a JSON array of arrays, in ``order_by``.
 
         On SQLite, JSON text columns come back as strings inside the array (decode them with
-        :func:`json_value`), exactly as stored; on PostgreSQL, JSONB values are embedded.
+        ``RawQuery.json``), exactly as stored; on PostgreSQL, JSONB values are embedded.
         An empty set is ``[]`` on SQLite and NULL on PostgreSQL.
         """
         if self.sqlite:
@@ -155,9 +187,30 @@ def timestamp_value(value: Any) -> datetime | None:
     return as_utc(value)
 
 
-def json_value(value: Any) -> Any:
-    """A JSON column's value from a raw row: stored text decoded (SQLite), decoded values as they are."""
-    return json_loads(value) if isinstance(value, (str, bytes)) else value
+def timestamp_text(value: Any) -> str | None:
+    """A ``UtcDateTime`` from a raw row, already as the API writes it (``core.clock.isoformat``).
+
+    SQLite keeps SQLAlchemy's ``YYYY-MM-DD HH:MM:SS.ffffff`` (naive UTC) text: its wire form
+    is a slice of it, which saves a parse and a format for every timestamp of a page.
+    """
+    if isinstance(value, str) and len(value) == 26 and value[10] == " " and value[19] == ".":
+        return f"{value[:10]}T{value[11:23]}Z"
+    if isinstance(value, datetime) and value.tzinfo is UTC and value.year >= 1000:
+        return value.isoformat(timespec="milliseconds")[:-6] + "Z"
+    return isoformat(timestamp_value(value))
+
+
+def _json_text(value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value)
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 async def fetch_all(session: AsyncSession, query: RawQuery, sql: str) -> list[Sequence[Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import select
@@ -83,9 +82,10 @@ class TaskRow(NamedTuple):
     query_filters: dict[str, Any] | None
     run_configuration: dict[str, Any] | None
     experiment_ids: list[int]
-    last_run_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
+    # Already in wire form (``core.clock.isoformat``); the mapper passes text through.
+    last_run_at: str | None
+    created_at: str
+    updated_at: str
     created_by_user_id: int | None
 
 
@@ -143,7 +143,7 @@ async def load_page_views(session: AsyncSession, query: PageQuery) -> list[TaskV
         f"SELECT page.*, {evaluators} FROM page ORDER BY page.id DESC"
     )
     rows = await dialect.fetch_all(session, q, sql)
-    json_value, timestamp = dialect.json_value, dialect.timestamp_value
+    json_value, timestamp = q.json, dialect.timestamp_text
     views = []
     for r in rows:
         task = TaskRow(
@@ -151,13 +151,9 @@ async def load_page_views(session: AsyncSession, query: PageQuery) -> list[TaskV
             json_value(r[8]), json_value(r[9]), json_value(r[10]),
             timestamp(r[11]), timestamp(r[12]), timestamp(r[13]), r[14],
         )  # fmt: skip
-        links = json_value(r[15]) or []
         attached = [
-            AttachedEvaluator(
-                link=cast(TaskEvaluator, LinkRow(e[0], e[1], e[2], json_value(e[3]), json_value(e[4]))),
-                evaluator_name=e[5],
-            )
-            for e in links
+            AttachedEvaluator(LinkRow(e[0], e[1], e[2], json_value(e[3]), json_value(e[4])), e[5])  # type: ignore[arg-type]
+            for e in json_value(r[15]) or ()
         ]
-        views.append(TaskView(task=cast(Task, task), evaluators=attached))
+        views.append(TaskView(cast(Task, task), attached))
     return views
