@@ -34,17 +34,28 @@ class TaskFilters:
 async def list_tasks(
     session: AsyncSession, principal: Principal, filters: TaskFilters, page: PageRequest, codec: CursorCodec
 ) -> Page[TaskView]:
-    if filters.space_id is not None:
+    # With only a space filter (how the SDK resolves a task name), whether the space exists
+    # is asked of the database only when the page comes back empty: a task in it proves it.
+    check_space_later = filters.space_id is not None and filters.project_id is None and filters.dataset_id is None
+    if check_space_later:
+        principal.require_read(filters.space_id, "Space")  # type: ignore[arg-type]
+    elif filters.space_id is not None:
         await common.visible_space(session, filters.space_id, principal)
     if filters.project_id is not None:
         await common.visible_project(session, filters.project_id, principal)
     if filters.dataset_id is not None:
         await common.visible_dataset(session, filters.dataset_id, principal)
     bound = {k: v for k, v in vars_of(filters).items() if v is not None}
+    try:
+        before_id = cursor_position(page, codec, "tasks", bound)
+    except InvalidInput:
+        if check_space_later:
+            await common.visible_space(session, filters.space_id, principal)  # type: ignore[arg-type]
+        raise
     spaces = principal.visible_space_ids()
     query = PageQuery(
         limit=page.limit + 1,
-        before_id=cursor_position(page, codec, "tasks", bound),
+        before_id=before_id,
         space_id=filters.space_id,
         project_id=filters.project_id,
         dataset_id=filters.dataset_id,
@@ -56,6 +67,8 @@ async def list_tasks(
         project_ids=[] if spaces is None else sorted(principal.visible_project_ids()),
     )
     views = await load_page_views(session, query)
+    if not views and check_space_later:
+        await common.visible_space(session, filters.space_id, principal)  # type: ignore[arg-type]
     return cut_page(views, page, _task_id, codec, "tasks", bound)
 
 
