@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from evalplane.api.dialect import Dialect, parse_enum
 from evalplane.core.clock import isoformat
 from evalplane.core.errors import InvalidInput
-from evalplane.core.ids import Kind, decode_id, encode_id, maybe_decode_id
+from evalplane.core.ids import Kind, decode_id, encode_id, id_encoder, maybe_decode_id
 from evalplane.db.models import TaskRun
 from evalplane.domains.tasks.inputs import TASK_TYPES, EvaluatorSpec, NewTask, RunRequest, TaskChanges
 from evalplane.domains.tasks.repository import TaskView
@@ -423,45 +423,66 @@ def _message(message: dict[str, Any], enum: Callable[[Any], Any]) -> dict[str, A
     return out
 
 
+_task_id = id_encoder(Kind.TASK)
+_evaluator_id = id_encoder(Kind.EVALUATOR)
+_evaluator_version_id = id_encoder(Kind.EVALUATOR_VERSION)
+_project_id = id_encoder(Kind.PROJECT)
+_dataset_id = id_encoder(Kind.DATASET)
+_experiment_id = id_encoder(Kind.EXPERIMENT)
+_user_id = id_encoder(Kind.USER)
+
+
+def _time(value: datetime | str | None) -> str | None:
+    """List pages hand over timestamps already in wire form (see ``TaskRow``)."""
+    return value if value is None or isinstance(value, str) else isoformat(value)
+
+
 def task(view: TaskView, dialect: Dialect) -> dict[str, Any]:
+    # Hot on list pages (50 per request): ids through per-kind encoders, one dict literal.
     t = view.task
+    current = dialect.current
     evaluators = []
     for attached in view.evaluators:
         link = attached.link
-        item: dict[str, Any] = {
-            "evaluator_id": encode_id(Kind.EVALUATOR, link.evaluator_id),
-            "evaluator_name": attached.evaluator_name,
-        }
-        if dialect.current:
-            item["evaluator_version_id"] = _opt_id(Kind.EVALUATOR_VERSION, link.evaluator_version_id)
-        item["query_filter"] = link.query_filter
-        item["column_mappings"] = link.column_mappings
-        if dialect.current:
-            item["query_mappings"] = link.query_mappings
+        version = link.evaluator_version_id
+        if current:
+            item = {
+                "evaluator_id": _evaluator_id(link.evaluator_id),
+                "evaluator_name": attached.evaluator_name,
+                "evaluator_version_id": None if version is None else _evaluator_version_id(version),
+                "query_filter": link.query_filter,
+                "column_mappings": link.column_mappings,
+                "query_mappings": link.query_mappings,
+            }
+        else:
+            item = {
+                "evaluator_id": _evaluator_id(link.evaluator_id),
+                "evaluator_name": attached.evaluator_name,
+                "query_filter": link.query_filter,
+                "column_mappings": link.column_mappings,
+            }
         evaluators.append(item)
+    project_id, dataset_id, user_id = t.project_id, t.dataset_id, t.created_by_user_id
     body: dict[str, Any] = {
-        "id": encode_id(Kind.TASK, t.id),
+        "id": _task_id(t.id),
         "name": t.name,
-        "type": dialect.enum(t.type),
-        "project_id": _opt_id(Kind.PROJECT, t.project_id),
-        "dataset_id": _opt_id(Kind.DATASET, t.dataset_id),
+        "type": t.type if current else t.type.lower(),
+        "project_id": None if project_id is None else _project_id(project_id),
+        "dataset_id": None if dataset_id is None else _dataset_id(dataset_id),
         "sampling_rate": t.sampling_rate,
         "is_continuous": t.is_continuous,
         "query_filter": t.query_filter,
     }
-    if dialect.current:
+    if current:
         body["query_filters"] = t.query_filters
-    body.update(
-        {
-            "evaluators": evaluators,
-            "experiment_ids": [encode_id(Kind.EXPERIMENT, e) for e in (t.experiment_ids or [])],
-            "run_configuration": run_configuration(t.run_configuration, dialect),
-            "last_run_at": isoformat(t.last_run_at),
-            "created_at": isoformat(t.created_at),
-            "updated_at": isoformat(t.updated_at),
-            "created_by_user_id": _opt_id(Kind.USER, t.created_by_user_id),
-        }
-    )
+    config = t.run_configuration
+    body["evaluators"] = evaluators
+    body["experiment_ids"] = [_experiment_id(e) for e in t.experiment_ids] if t.experiment_ids else []
+    body["run_configuration"] = None if config is None else run_configuration(config, dialect)
+    body["last_run_at"] = _time(t.last_run_at)
+    body["created_at"] = _time(t.created_at)
+    body["updated_at"] = _time(t.updated_at)
+    body["created_by_user_id"] = None if user_id is None else _user_id(user_id)
     return body
 
 
