@@ -338,3 +338,19 @@ def test_any_filter_text_is_200_or_a_400_problem(corpus: Corpus, http: httpx.Cli
         assert response.status_code in (200, 400), (path, text, response.text[:300])
         if response.status_code == 400:
             assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_metadata_the_databases_cannot_hold_as_an_object_is_kept_as_sent(
+    server: Server, api: Api, http: httpx.Client
+) -> None:
+    kept = ['{"a": "\\u0000"}', '{"n": 99999999999999999999}', "[1, 2]", '{"a": ']
+    spans = [span_pb(name=f"m{i}", attributes={"openinference.span.kind": "LLM", "metadata": m}) for i, m in enumerate(kept)]
+    spans.append(span_pb(name="parsed", attributes={"metadata": '{"a": "\\u00e9", "b": [1.5]}'}))
+    space = api.space()
+    project = new_project_name()
+    assert export(server, request_pb(spans, project), space_id=space["id"]).status_code == 200
+    client = server.sdk()
+    stored = {s.name: s.attributes["metadata"] for s in client.spans.list(project=project, space=space["id"]).spans}
+    assert stored == {**{f"m{i}": m for i, m in enumerate(kept)}, "parsed": {"a": "é", "b": [1.5]}}
+    found = client.spans.list(project=project, space=space["id"], filter="metadata.a = 'é' AND metadata.b CONTAINS 1.5")
+    assert [s.name for s in found.spans] == ["parsed"]

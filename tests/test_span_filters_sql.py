@@ -4,6 +4,7 @@ and no filter the parser accepts makes either database fail, on SQLite and Postg
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -83,3 +84,65 @@ def test_one_step_past_each_limit_is_a_filter_syntax_error() -> None:
     for text in (too_long, too_deep, too_long_path):
         with pytest.raises(FilterSyntaxError):
             filtering.span_filter_where("sqlite", 1, text)
+
+
+def test_engine_entry_points_and_several_filters(real_db: RealSpansDb) -> None:
+    """What the engine calls: several filters (a task's and an evaluator's) are ANDed, blank
+    ones ignored, and the WHERE clause stays inside the project."""
+    from evalplane.db.models import SpanEvaluation
+    from evalplane.domains.spans import repository
+
+    row = {
+        "trace_id": "t", "span_id": "s", "parent_id": None, "name": "chat", "span_kind": "LLM",
+        "status_code": "OK", "status_message": "", "latency_ms": 12.5,
+        "start_time": datetime(2024, 5, 1, 12, tzinfo=UTC), "end_time": datetime(2024, 5, 1, 12, 0, 1, tzinfo=UTC),
+        "attributes": {"llm": {"model_name": "gpt-4o"}, "metadata": {"env": "prod"}},
+        "events": [], "resource_attributes": {}, "ingested_at": datetime(2024, 5, 1, tzinfo=UTC),
+    }  # fmt: skip
+
+    async def work(session: Any, project_id: int) -> list[tuple[str, bool, bool]]:
+        other = await repository.ensure_project(session, real_db.space_id, "other")
+        await repository.insert_spans(session, [row | {"project_id": project_id}, row | {"project_id": other}])
+        span = await session.scalar(select(Span).where(Span.project_id == project_id))
+        session.add(SpanEvaluation(span_row_id=span.id, name="correctness", label="correct", score=1.0))
+        await session.flush()
+        as_dict = filtering.span_as_filter_dict(span, (await repository.evaluations_for(session, [span.id]))[span.id])
+        dialect = session.bind.dialect.name
+        cases = [
+            ("span_kind = 'LLM'", None, "  "),
+            ("span_kind = 'LLM'", "eval.correctness.score >= 1"),
+            ("metadata.env = 'prod'", "attributes.llm.model_name = 'gpt-3.5'"),
+            (None,),
+        ]
+        found = []
+        for filters in cases:
+            ids = (await session.scalars(select(Span.id).where(filtering.span_filter_where(dialect, project_id, *filters)))).all()
+            assert set(ids) <= {span.id}
+            found.append((" & ".join(map(str, filters)), bool(ids), filtering.span_filter_predicate(*filters)(as_dict)))
+        return found
+
+    for label, from_sql, in_memory in real_db.run(work):
+        assert from_sql == in_memory, label
+    assert [r[1] for r in real_db.run(work)] == [True, True, False, True]
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ('{"env": "prod", "n": 2}', {"env": "prod", "n": 2}),
+        ('  {"nested": {"a": [1, true, null]}}', {"nested": {"a": [1, True, None]}}),
+        ("[1, 2]", "[1, 2]"),  # valid JSON but not an object
+        ("not json", "not json"),
+        ('{"a": "\\u0000"}', '{"a": "\\u0000"}'),  # PostgreSQL cannot store NUL in JSONB
+        ('{"a\\u0000": 1}', '{"a\\u0000": 1}'),
+        ('{"big": 99999999999999999999}', '{"big": 99999999999999999999}'),  # beyond 64 bits
+        ('{"inf": 1e400}', '{"inf": 1e400}'),
+        ('{"a": 1', '{"a": 1'),
+    ],
+)
+def test_metadata_json_strings_become_objects_only_when_storable(sent: str, stored: Any) -> None:
+    from evalplane.domains.spans.openinference import metadata_as_object
+
+    attributes = {"metadata": sent, "other": '{"x": 1}'}
+    metadata_as_object(attributes)
+    assert attributes == {"metadata": stored, "other": '{"x": 1}'}

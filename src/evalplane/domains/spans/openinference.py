@@ -20,8 +20,9 @@ _INT64 = 2**63
 def metadata_as_object(attributes: dict[str, Any]) -> None:
     """Replace a JSON-object string under ``metadata`` with the object, in place.
 
-    Anything else (not JSON, not an object, or holding values the databases cannot store:
-    NUL characters, integers beyond 64 bits) stays the string it was, so nothing is lost.
+    Anything else (not JSON, not an object, or holding values the databases cannot store or
+    the parser would round: NUL characters, numbers beyond 64-bit integers) stays the string
+    it was, so nothing is lost.
     """
     text = attributes.get(METADATA)
     if type(text) is not str or not text.lstrip().startswith("{"):
@@ -41,8 +42,8 @@ def _storable(value: Any) -> bool:
         return True
     if isinstance(value, int):
         return -_INT64 <= value < _INT64
-    if isinstance(value, float):
-        return math.isfinite(value)
+    if isinstance(value, float):  # orjson reads integers beyond 64 bits as rounded floats
+        return math.isfinite(value) and abs(value) < _INT64
     if isinstance(value, dict):
         return all("\x00" not in k and _storable(v) for k, v in value.items())
     if isinstance(value, list):
