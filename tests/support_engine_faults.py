@@ -37,7 +37,7 @@ class WorkerProcess:
     name: str | None = None
     log_path: Path | None = None
 
-    def start(self, timeout: float = 60.0) -> WorkerProcess:
+    def start(self, timeout: float = 60.0, args: tuple[str, ...] = ()) -> WorkerProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_path = self.home / f"worker-{time.monotonic_ns()}.log"
         env = {
@@ -50,7 +50,7 @@ class WorkerProcess:
         }
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "evalplane.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "evalplane.cli", "worker", *args], env=env, stdout=log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

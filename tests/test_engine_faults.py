@@ -200,7 +200,7 @@ def test_sqlite_server_killed_mid_backfill_finishes_after_restart(server: Server
         assert done_units(single, run_row) < spans
         single.start()
         assert wait_for_run(single, run_id, 240) == "COMPLETED"
+        assert_exactly_once(single, project, run_id, run_row, spans)
     finally:
         llm.control(latency_ms=0)
         single.stop()
-    assert_exactly_once(single, project, run_id, run_row, spans)

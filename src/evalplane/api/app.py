@@ -88,7 +88,7 @@ async def start(settings: Settings, *, auto_migrate: bool = True) -> AppState:
 
 def announce_bootstrap(api_key: str | None, *, from_env: bool) -> None:
     if from_env:
-        print("evalplane: created the admin user with the key from EVALPLANE_BOOTSTRAP_API_KEY", file=sys.stderr)
+        log.warning("created the admin user with the key from EVALPLANE_BOOTSTRAP_API_KEY")
         return
     print(
         "\n"
