@@ -20,7 +20,13 @@ from typing import Any
 import orjson
 
 from tests.support import Server
-from tests.support_spans import export, export_response, llm_attributes, request_pb, span_pb
+from tests.support_spans import (
+    export,
+    export_response,
+    llm_attributes,
+    request_pb,
+    span_pb,
+)
 
 _NAME = re.compile(r"worker (\S+) running")
 

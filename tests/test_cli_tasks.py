@@ -23,7 +23,7 @@ def evalplane(server: Server, *args: str, timeout: float = 120) -> subprocess.Co
         "EVALPLANE_LOG_LEVEL": "warning",
     }
     return subprocess.run(
-        [sys.executable, "-m", "evalplane.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "evalplane.cli", *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
 
 

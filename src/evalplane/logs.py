@@ -17,6 +17,7 @@ import orjson
 
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is kept.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+_CHATTY = ("httpx", "httpx2", "httpcore", "openai", "anthropic", "alembic")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -47,6 +48,7 @@ def check_format(log_format: str) -> str:
 def dict_config(log_format: str, level: str) -> dict[str, Any]:
     """A logging config for the whole process (also handed to uvicorn as its log_config)."""
     level = level.upper()
+    quiet = "WARNING" if level == "INFO" else level  # at DEBUG, show everything
     if check_format(log_format) == "json":
         formatter: dict[str, Any] = {"()": "evalplane.logs.JsonFormatter"}
     else:
@@ -60,6 +62,8 @@ def dict_config(log_format: str, level: str) -> dict[str, Any]:
             "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
             "uvicorn.error": {"level": level},
             "uvicorn.access": {"handlers": ["default"], "level": level, "propagate": False},
+            # Libraries that log a line per LLM call or per migration step at INFO.
+            **{name: {"level": quiet} for name in _CHATTY},
         },
         "root": {"handlers": ["default"], "level": level},
     }
