@@ -1,4 +1,4 @@
-"""Command line: ``evalplane serve | db upgrade | keys create``."""
+"""Command line: ``evalplane serve | worker | db upgrade | keys create | tasks ...``."""
 
 from __future__ import annotations
 
@@ -42,12 +42,13 @@ def serve(host: str | None, port: int | None, workers: int, backlog: int) -> Non
     url = settings.resolved_database_url()
     if url.startswith("sqlite"):
         settings.home.mkdir(parents=True, exist_ok=True)
-    click.echo(f"evalplane: database {_safe(url)}", err=True)
+    log_config = _configure_logging(settings)
+    _say(f"database {_safe(url)}")
     if workers > 1:
         # Migrate and bootstrap once here, so the processes do not race to do it (and the
         # bootstrap key is announced once); each process then finds the database ready.
         _prepare(settings)
-    click.echo(f"evalplane: listening on http://{host}:{port}" + (f" ({workers} processes)" if workers > 1 else ""), err=True)
+    _say(f"listening on http://{host}:{port}" + (f" ({workers} processes)" if workers > 1 else ""))
     uvicorn.run(
         "evalplane.server:create_app",
         factory=True,
@@ -55,6 +56,7 @@ def serve(host: str | None, port: int | None, workers: int, backlog: int) -> Non
         port=port,
         workers=workers,
         log_level=settings.log_level,
+        log_config=log_config,
         access_log=False,
         backlog=backlog,
         # The C parser and event loop (both come with uvicorn[standard]); "auto" would quietly
@@ -65,30 +67,48 @@ def serve(host: str | None, port: int | None, workers: int, backlog: int) -> Non
 
 
 @main.command()
-def worker() -> None:
-    """Run the evaluation engine alone (scale-out: as many as you like on PostgreSQL)."""
+@click.option(
+    "--metrics-port", default=None, type=int,
+    help="Serve this worker's Prometheus metrics on http://127.0.0.1:PORT/metrics (off by default).",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Interface for --metrics-port.")
+def worker(metrics_port: int | None, metrics_host: str) -> None:
+    """Run the evaluation engine alone (scale-out: as many as you like on PostgreSQL).
+
+    SIGTERM or Ctrl-C stops it gracefully: batches in flight finish (for up to
+    EVALPLANE_SHUTDOWN_GRACE_SECONDS) and the rest is handed back to the queue at once.
+    """
     import signal
 
     from evalplane.api.app import start
     from evalplane.server import build_engine
 
     settings = Settings()
+    _configure_logging(settings)
 
     async def run() -> None:
         state = await start(settings)
         engine = build_engine(settings, state.db, state.secret_key)
+        exposition = None
         try:
             if not await engine.start():
                 raise click.ClickException("another process already runs the engine for this SQLite database")
-            click.echo(f"evalplane: worker {engine.worker.name} running; Ctrl-C stops it gracefully", err=True)
+            if metrics_port is not None:
+                from evalplane.engine.exposition import serve_metrics
+
+                exposition = await serve_metrics(metrics_host, metrics_port)
+            _say(f"worker {engine.worker.name} running; Ctrl-C stops it gracefully")
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
             await stop.wait()
-            click.echo("evalplane: finishing the work in flight...", err=True)
+            _say("finishing the work in flight...")
             await engine.stop()
+            _say("worker stopped")
         finally:
+            if exposition is not None:
+                exposition.close()
             await state.db.dispose()
 
     asyncio.run(run())
@@ -165,6 +185,32 @@ def keys_create(name: str, email: str | None) -> None:
     token = asyncio.run(run())
     click.echo(token)
     print("evalplane: the key above is shown only once; store it now.", file=sys.stderr)
+
+
+def _configure_logging(settings: Settings) -> dict:  # type: ignore[type-arg]
+    from evalplane import logs
+
+    try:
+        config = logs.dict_config(settings.log_format, settings.log_level)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    logs.configure(settings.log_format, settings.log_level)
+    return config
+
+
+def _say(message: str) -> None:
+    """A start-up line: plain 'evalplane: ...' text, or a JSON log record under EVALPLANE_LOG_FORMAT=json."""
+    import logging
+
+    if Settings().log_format.strip().lower() == "json":
+        logging.getLogger("evalplane.cli").info(message)
+    else:
+        click.echo(f"evalplane: {message}", err=True)
+
+
+from evalplane.cli_tasks import tasks
+
+main.add_command(tasks)
 
 
 def _safe(url: str) -> str:

@@ -23,6 +23,8 @@ def engine_options(settings: Settings) -> EngineOptions:
         slots=settings.worker_slots,
         provider_concurrency=settings.provider_concurrency,
         code_timeout_seconds=settings.code_timeout_seconds,
+        lease_seconds=settings.lease_seconds,
+        shutdown_grace_seconds=settings.shutdown_grace_seconds,
     )
 
 

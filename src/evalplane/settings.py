@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     provider_concurrency: int = 32
     tick_seconds: float = 1.0
     code_timeout_seconds: float = 10.0
+    # A worker's claim on a batch lasts this long unless renewed (it renews every third of
+    # it); units of a worker that died are redone once it runs out.
+    lease_seconds: float = 60.0
+    # On SIGTERM a worker finishes its batches for up to this long, then hands the rest back.
+    shutdown_grace_seconds: float = 10.0
+    # "text" or "json" (one JSON object per line, for log shippers).
+    log_format: str = "text"
 
     def resolved_database_url(self) -> str:
         """The SQLAlchemy async URL to use; a SQLite file under ``home`` unless set."""

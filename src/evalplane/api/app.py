@@ -17,12 +17,14 @@ from evalplane import __version__
 from evalplane.api import problems, text_guard
 from evalplane.api.deps import RateLimited, State
 from evalplane.api.middleware import BodyGuard
+from evalplane.api.request_metrics import RequestMetrics
 from evalplane.api.routers import (
     ai_integrations,
     api_keys,
     datasets,
     evaluators,
     experiments,
+    metrics,
     organizations,
     otlp,
     projects,
@@ -58,6 +60,7 @@ ROUTERS = (
     experiments.router,
     spans.router,
     otlp.router,
+    metrics.router,
 )
 
 
@@ -85,7 +88,7 @@ async def start(settings: Settings, *, auto_migrate: bool = True) -> AppState:
 
 def announce_bootstrap(api_key: str | None, *, from_env: bool) -> None:
     if from_env:
-        print("evalplane: created the admin user with the key from EVALPLANE_BOOTSTRAP_API_KEY", file=sys.stderr)
+        log.warning("created the admin user with the key from EVALPLANE_BOOTSTRAP_API_KEY")
         return
     print(
         "\n"
@@ -159,4 +162,5 @@ def create_app(settings: Settings | None = None, *, on_start: Hook | None = None
         max_bytes=settings.max_body_bytes,
         path_limits={otlp.TRACES_PATH: settings.otlp_max_body_bytes},
     )
+    app.add_middleware(RequestMetrics)
     return app

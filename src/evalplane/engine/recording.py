@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evalplane.core import metrics
 from evalplane.core.clock import utcnow
 from evalplane.db.dialect import insert_for
 from evalplane.db.models import SpanEvaluation, TaskRun
@@ -20,7 +21,7 @@ from evalplane.jobs import units
 _COUNTERS = {units.SUCCEEDED: "num_successes", units.ERRORED: "num_errors", units.SKIPPED: "num_skipped"}
 
 
-def _evaluation_row(result: UnitResult, now: Any) -> dict[str, Any]:
+def _evaluation_row(result: UnitResult, now: Any, worker: str) -> dict[str, Any]:
     assert result.outcome is not None and result.evaluator is not None
     unit = result.unit
     metadata = {
@@ -29,6 +30,7 @@ def _evaluation_row(result: UnitResult, now: Any) -> dict[str, Any]:
         "task_run_id": unit.run_id,
         "evaluator_id": result.evaluator.evaluator_id,
         "evaluator_version_id": result.evaluator.version_id,
+        "worker": worker,  # which engine process recorded it (operators tracing a result)
     }
     if result.usage.total_tokens:
         metadata["prompt_tokens"] = result.usage.prompt_tokens
@@ -53,6 +55,7 @@ async def record(session: AsyncSession, worker: str, batch: BatchResult) -> int:
     counters: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     evaluations: list[dict[str, Any]] = []
     recorded = 0
+    await _lock_runs(session, {r.unit.run_id for r in batch.done} | {u.run_id for u, _ in batch.retry} | set(batch.fatal))
     for result in batch.done:
         if not await units.finish(session, worker=worker, unit_id=result.unit.id, state=result.state, detail=result.detail):
             continue  # the lease was lost: whoever holds the unit now records it
@@ -62,7 +65,7 @@ async def record(session: AsyncSession, worker: str, batch: BatchResult) -> int:
         run["prompt_tokens"] += result.usage.prompt_tokens
         run["completion_tokens"] += result.usage.completion_tokens
         if result.state == units.SUCCEEDED and result.unit.target_kind == "SPAN":
-            evaluations.append(_evaluation_row(result, now))
+            evaluations.append(_evaluation_row(result, now, worker))
     if evaluations:
         await _upsert_span_evaluations(session, evaluations)
     for run_id, values in counters.items():
@@ -79,7 +82,31 @@ async def record(session: AsyncSession, worker: str, batch: BatchResult) -> int:
     for run_id, reason in batch.fatal.items():
         if await transition(session, run_id, RUNNING, FAILED, failure_reason=reason):
             await units.cancel_run(session, run_id)
+    _count(counters, len(batch.retry))
     return recorded
+
+
+async def _lock_runs(session: AsyncSession, run_ids: set[int]) -> None:
+    """Take the runs' rows before any unit row. Cancelling a run (the API, or a fatal error
+    here) locks the run and then all its open units; recording in the other order — units,
+    then the run's counters — deadlocked against it on PostgreSQL. SQLite has one writer."""
+    if run_ids and session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+        await session.execute(
+            select(TaskRun.id).where(TaskRun.id.in_(sorted(run_ids))).order_by(TaskRun.id).with_for_update(key_share=True)  # FOR NO KEY UPDATE
+        )
+
+
+def _count(counters: dict[int, dict[str, int]], released: int) -> None:
+    """Process metrics (counted before the commit: a failed commit over-counts, rarely)."""
+    by_state = {name: state for state, name in _COUNTERS.items()}
+    for values in counters.values():
+        for name, amount in values.items():
+            if name in by_state:
+                metrics.EVALUATIONS.inc(amount, outcome=by_state[name])
+            elif amount:
+                metrics.TOKENS.inc(amount, kind=name.removesuffix("_tokens"))
+    if released:
+        metrics.UNITS_RELEASED.inc(released)
 
 
 def _retry_delay(attempts: int) -> Any:

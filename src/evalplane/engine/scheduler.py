@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from evalplane.core import metrics
 from evalplane.db.engine import Database
 from evalplane.db.models import Task, TaskRun, WorkUnit
 from evalplane.domains.task_runs.transitions import COMPLETED, FAILED, PENDING, RUNNING, transition
@@ -45,6 +46,9 @@ class Scheduler:
         report = TickReport()
         async with self.db.session() as session:
             report.reaped = await units.reap(session)
+        if report.reaped:
+            metrics.LEASES_REAPED.inc(report.reaped)
+            log.info("returned %s units with expired leases to the queue", report.reaped)
         report.started = await self._start_pending_runs()
         report.continuous_units = await self._feed_continuous_tasks()
         report.completed = await self._complete_drained_runs()

@@ -36,6 +36,7 @@ class EngineOptions:
     batch_size: int = 32
     slots: int = 4
     lease_seconds: float = 60.0
+    shutdown_grace_seconds: float = 10.0
     provider_concurrency: int = 32
     code_timeout_seconds: float = 10.0
     continuous: ContinuousPolicy = ContinuousPolicy()
@@ -76,8 +77,9 @@ class Engine:
         log.info("engine started (worker %s)", self.worker.name)
         return True
 
-    async def stop(self, grace: float = 10.0) -> None:
+    async def stop(self, grace: float | None = None) -> None:
         """Finish the batches in flight (up to ``grace`` seconds), then hand back the rest."""
+        grace = self.options.shutdown_grace_seconds if grace is None else grace
         self._stop.set()
         self._tick_now.set()
         self.worker.wake.set()

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from evalplane.core import metrics
 from evalplane.core.clock import isoformat
 from evalplane.core.errors import DomainError
 from evalplane.core.secrets import box_for
@@ -116,7 +117,7 @@ class Worker:
         self._plans: dict[int, tuple[float, TaskPlan | None]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        heartbeat = asyncio.create_task(self._heartbeat(stop))
+        heartbeat = asyncio.create_task(self._heartbeat())
         try:
             await asyncio.gather(*(self._slot(stop) for _ in range(self.slots)))
         finally:
@@ -147,8 +148,15 @@ class Worker:
         try:
             work = await self._load(claimed)
             result = await self.executor.execute(work)
+            # No heartbeat for units being recorded: it would lock them in another order.
+            self._inflight.difference_update(c.id for c in claimed)
             async with self.db.session() as session:
                 await record(session, self.name, result)
+        except asyncio.CancelledError:
+            # Shutdown ran out of grace: hand the batch back now rather than leave its
+            # leases to expire (units already recorded are untouched: release is a CAS).
+            await self._release([c.id for c in claimed])
+            raise
         finally:
             self._inflight.difference_update(c.id for c in claimed)
         return True
@@ -170,11 +178,11 @@ class Worker:
             work.append(Work(unit=unit, evaluator=evaluator, document=documents.get(unit.target_id)))
         return work
 
-    async def _heartbeat(self, stop: asyncio.Event) -> None:
+    async def _heartbeat(self) -> None:
+        # Runs until run() cancels it, so leases stay alive while batches finish after stop.
         interval = self.lease.total_seconds() / 3
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+        while True:
+            await asyncio.sleep(interval)
             if self._inflight:
                 try:
                     async with self.db.session() as session:
@@ -183,11 +191,19 @@ class Worker:
                     log.exception("lease heartbeat failed")
 
     async def _release_inflight(self) -> None:
-        if not self._inflight:
+        await self._release(sorted(self._inflight))
+
+    async def _release(self, unit_ids: list[int]) -> None:
+        if not unit_ids:
             return
-        with contextlib.suppress(Exception):
+        try:
             async with self.db.session() as session:
-                await units.release(session, worker=self.name, unit_ids=sorted(self._inflight))
+                released = await units.release(session, worker=self.name, unit_ids=unit_ids)
+            if released:
+                metrics.UNITS_RELEASED.inc(released)
+                log.info("handed %s unfinished units back to the queue", released)
+        except Exception:  # noqa: BLE001 - the leases will expire instead
+            log.exception("could not hand units back; their leases will expire")
 
 
 async def _first(*events: asyncio.Event) -> None:

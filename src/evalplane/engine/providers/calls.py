@@ -10,7 +10,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from evalplane.engine.providers.base import ChatRequest, ChatResult, Provider, TransientProviderError
+from evalplane.core import metrics
+from evalplane.engine.providers.base import (
+    ChatRequest,
+    ChatResult,
+    FatalProviderError,
+    Provider,
+    TransientProviderError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +75,14 @@ async def call_with_retries(
         await gate.wait_if_paused(sleep)
         try:
             async with gate.semaphore:
-                return await provider.chat(request), failures
+                answer = await provider.chat(request)
+            metrics.PROVIDER_CALLS.inc(result="ok")
+            return answer, failures
+        except FatalProviderError:
+            metrics.PROVIDER_CALLS.inc(result="fatal")
+            raise
         except TransientProviderError as exc:
+            metrics.PROVIDER_CALLS.inc(result="transient")
             failures += 1
             if exc.retry_after is not None:
                 delay = exc.retry_after
@@ -78,4 +91,5 @@ async def call_with_retries(
                 delay = min(policy.max_delay, policy.base_delay * 2 ** (failures - 1)) * random.uniform(0.5, 1.5)
             if time.monotonic() - started + delay > policy.give_up_after:
                 raise
+            metrics.PROVIDER_RETRIES.inc()
             await sleep(delay)
