@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     worker: bool = True
     worker_slots: int = 4
     worker_batch_size: int = 32
-    provider_concurrency: int = 32
+    # Calls in flight per AI integration (per engine process). A judge answering in 200 ms
+    # needs about 60 to sustain 300 evaluations/s; 429s with Retry-After slow it down.
+    provider_concurrency: int = 128
     tick_seconds: float = 1.0
     code_timeout_seconds: float = 10.0
 

@@ -53,8 +53,15 @@ async def record(session: AsyncSession, worker: str, batch: BatchResult) -> int:
     counters: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     evaluations: list[dict[str, Any]] = []
     recorded = 0
+    # One compare-and-set per distinct outcome (state, detail), not one per unit.
+    outcomes: dict[tuple[str, str | None], list[int]] = defaultdict(list)
     for result in batch.done:
-        if not await units.finish(session, worker=worker, unit_id=result.unit.id, state=result.state, detail=result.detail):
+        outcomes[(result.state, result.detail)].append(result.unit.id)
+    held: set[int] = set()
+    for (state, detail), ids in outcomes.items():
+        held |= await units.finish_many(session, worker=worker, unit_ids=ids, state=state, detail=detail)
+    for result in batch.done:
+        if result.unit.id not in held:
             continue  # the lease was lost: whoever holds the unit now records it
         recorded += 1
         run = counters[result.unit.run_id]
@@ -74,8 +81,11 @@ async def record(session: AsyncSession, worker: str, batch: BatchResult) -> int:
             )
             .execution_options(synchronize_session=False)
         )
+    retries: dict[tuple[int, str], list[int]] = defaultdict(list)
     for unit, reason in batch.retry:
-        await units.release(session, worker=worker, unit_ids=[unit.id], delay=_retry_delay(unit.attempts), detail=reason)
+        retries[(unit.attempts, reason)].append(unit.id)
+    for (attempts, reason), ids in retries.items():
+        await units.release(session, worker=worker, unit_ids=ids, delay=_retry_delay(attempts), detail=reason)
     for run_id, reason in batch.fatal.items():
         if await transition(session, run_id, RUNNING, FAILED, failure_reason=reason):
             await units.cancel_run(session, run_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import anthropic
+import httpx
 
 from evalplane.engine.providers.base import ChatRequest, ChatResult, ProviderConfig, TransientProviderError, Usage
 from evalplane.engine.providers.openai_compat import classify_status
@@ -20,6 +21,10 @@ class AnthropicProvider:
             default_headers=config.headers or None,
             max_retries=0,
             timeout=config.timeout_seconds,
+            http_client=anthropic.DefaultAsyncHttpxClient(
+                limits=httpx.Limits(max_connections=config.connections, max_keepalive_connections=config.connections),
+                timeout=config.timeout_seconds,
+            ),
         )
         self.function_calling = config.function_calling
 

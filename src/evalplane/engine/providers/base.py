@@ -24,6 +24,9 @@ class ProviderConfig:
     function_calling: bool = True
     timeout_seconds: float = 60.0
     integration_id: int | None = None
+    # HTTP connections kept open to the provider; at least the engine's concurrency per
+    # integration, so calls never queue for a connection or reconnect after a burst.
+    connections: int = 128
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import openai
 
 from evalplane.engine.providers.base import (
@@ -32,6 +33,10 @@ class OpenAICompatible:
             "max_retries": 0,  # the engine owns retries, so it can honour Retry-After and budgets
             "timeout": config.timeout_seconds,
             "default_headers": config.headers or None,
+            "http_client": openai.DefaultAsyncHttpxClient(
+                limits=httpx.Limits(max_connections=config.connections, max_keepalive_connections=config.connections),
+                timeout=config.timeout_seconds,
+            ),
         }
         if config.provider == "AZURE_OPEN_AI":
             self.client: openai.AsyncOpenAI = openai.AsyncAzureOpenAI(
