@@ -101,12 +101,24 @@ def _retry_delay(attempts: int) -> Any:
 async def _upsert_span_evaluations(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     # One result per (span, evaluation name) in a statement, or the upsert would hit itself.
     latest = {(row["span_row_id"], row["name"]): row for row in rows}
-    stmt = insert_for(session.bind.dialect.name, SpanEvaluation.__table__).values(list(latest.values()))  # type: ignore[union-attr]
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["span_row_id", "name"],
-        set_={
-            name: stmt.excluded[name]
-            for name in ("label", "score", "explanation", "metadata", "task_id", "task_run_id", "updated_at")
-        },
-    )
-    await session.execute(stmt)
+    dialect = session.bind.dialect.name  # type: ignore[union-attr]
+    # One statement with the rows as parameters (executemany): its compiled form is cached,
+    # where a multi-row VALUES clause would be compiled again for every batch.
+    await session.execute(_upsert_statement(dialect), list(latest.values()))
+
+
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert_statement(dialect: str) -> Any:
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        insert = insert_for(dialect, SpanEvaluation.__table__)
+        stmt = _UPSERTS[dialect] = insert.on_conflict_do_update(
+            index_elements=["span_row_id", "name"],
+            set_={
+                name: insert.excluded[name]
+                for name in ("label", "score", "explanation", "metadata", "task_id", "task_run_id", "updated_at")
+            },
+        )
+    return stmt

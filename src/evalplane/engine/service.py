@@ -33,7 +33,7 @@ log = logging.getLogger("evalplane.engine")
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
     tick_seconds: float = 1.0
-    batch_size: int = 32
+    batch_size: int = 64
     slots: int = 4
     lease_seconds: float = 60.0
     provider_concurrency: int = 128
