@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support_spans import llm_attributes, request_pb, span_pb  # noqa: E402
+from tests.support_spans import llm_attributes, request_pb, span_pb
 
 README = HERE / "README.md"
 API_KEY = "ep_bench_admin_key_0000"
@@ -377,13 +377,13 @@ def pct(values: list[float], p: float) -> float:
 def phoenix(pairs: list[tuple[str, str]], judge_url: str, work: Path, concurrency: int) -> dict | None:
     python = BENCH_VENV / "bin" / "python"
     if not python.exists():
-        print(f"bench: {python} missing; install with: python3.11 -m venv .bench-venv && "
-              ".bench-venv/bin/pip install arize-phoenix-evals==3.9.4 openai pandas", file=sys.stderr)
+        install = "python3.11 -m venv .bench-venv && .bench-venv/bin/pip install arize-phoenix-evals==3.9.4 openai pandas"
+        print(f"bench: {python} missing; install with: {install}", file=sys.stderr)
         return None
     path = work / "rows.json"
     path.write_text(json.dumps(pairs))
     out = subprocess.run([str(python), str(HERE / "engine_phoenix.py"), "--rows", str(path), "--base-url", judge_url,
-                          "--concurrency", str(concurrency)], capture_output=True, text=True, cwd=ROOT)
+                          "--concurrency", str(concurrency)], capture_output=True, text=True, cwd=ROOT, check=False)
     path.unlink()
     if out.returncode != 0:
         print(f"bench: phoenix-evals failed:\n{out.stderr[-3000:]}", file=sys.stderr)
@@ -396,8 +396,8 @@ def phoenix(pairs: list[tuple[str, str]], judge_url: str, work: Path, concurrenc
 
 def table(report: Report, args: argparse.Namespace) -> str:
     lines = [
-        f"Judge: tests/llm_server.py, {args.judge_processes} processes, {args.latency_ms} ms per answer; "
-        f"its own ceiling {report.judge.get('rps', 0):.0f} requests/s at {report.judge.get('connections')} connections.",
+        (f"Judge: tests/llm_server.py, {args.judge_processes} processes, {args.latency_ms} ms per answer; "
+        f"its own ceiling {report.judge.get('rps', 0):.0f} requests/s at {report.judge.get('connections')} connections."),
         "",
         "| backfill | workers | evaluations | errors | wall s | evaluations/s | engine CPU ms/eval | API CPU s | vs phoenix-evals |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -429,9 +429,9 @@ def table(report: Report, args: argparse.Namespace) -> str:
 def write_readme(text: str, command: str, load: tuple[str, str]) -> None:
     block = "\n".join([
         START,
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} with {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}; load average before {load[0]}, after {load[1]} "
-        "(the machine is shared with other engineers' test runs).",
+        (f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} with {os.cpu_count()} CPUs, "
+         f"Python {platform.python_version()}; load average before {load[0]}, after {load[1]} "
+         "(the machine is shared with other engineers' test runs)."),
         "",
         "```",
         command,
@@ -519,7 +519,7 @@ def main(argv: list[str] | None = None) -> None:
             if report.phoenix:
                 version = subprocess.run([str(BENCH_VENV / "bin" / "python"), "-c",
                                           "import phoenix.evals as e; print(e.__version__)"],
-                                         capture_output=True, text=True).stdout.strip()
+                                         capture_output=True, text=True, check=False).stdout.strip()
                 report.phoenix["version"] = version
     finally:
         judge.stop()

@@ -16,6 +16,7 @@ import asyncio
 import json
 import resource
 import time
+from pathlib import Path
 
 TEMPLATE = "Question: {input}\nAnswer: {output}\nIs the answer correct?"
 CHOICES = {"correct": 1.0, "incorrect": 0.0}
@@ -30,7 +31,7 @@ async def run(rows_path: str, base_url: str, concurrency: int) -> dict[str, floa
     import pandas as pd
     from phoenix.evals import LLM, async_evaluate_dataframe, create_classifier
 
-    rows = json.loads(open(rows_path).read())
+    rows = json.loads(Path(rows_path).read_text())
     frame = pd.DataFrame(rows, columns=["input", "output"])
     llm = LLM(
         provider="openai", model="judge-1", api_key="sk-bench", base_url=base_url,
@@ -41,7 +42,7 @@ async def run(rows_path: str, base_url: str, concurrency: int) -> dict[str, floa
     # skip phoenix's structured-output discovery so both sides put the same call on the wire.
     from phoenix.evals.llm.types import ObjectGenerationMethod
 
-    llm._async_adapter._preferred_method = ObjectGenerationMethod.TOOL_CALLING  # noqa: SLF001
+    llm._async_adapter._preferred_method = ObjectGenerationMethod.TOOL_CALLING
     evaluator = create_classifier(name="correctness", prompt_template=TEMPLATE, llm=llm, choices=CHOICES)
     cpu0, t0 = cpu_seconds(), time.perf_counter()
     result = await async_evaluate_dataframe(
