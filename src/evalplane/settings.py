@@ -41,8 +41,10 @@ class Settings(BaseSettings):
     # The evaluation engine: `serve` embeds one unless worker=false; `evalplane worker` runs one alone.
     worker: bool = True
     worker_slots: int = 4
-    worker_batch_size: int = 32
-    provider_concurrency: int = 32
+    worker_batch_size: int = 64
+    # Calls in flight per AI integration (per engine process). A judge answering in 200 ms
+    # needs about 60 to sustain 300 evaluations/s; 429s with Retry-After slow it down.
+    provider_concurrency: int = 128
     tick_seconds: float = 1.0
     code_timeout_seconds: float = 10.0
     # A worker's claim on a batch lasts this long unless renewed (it renews every third of

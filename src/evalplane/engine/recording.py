@@ -56,8 +56,15 @@ async def record(session: AsyncSession, worker: str, batch: BatchResult) -> int:
     evaluations: list[dict[str, Any]] = []
     recorded = 0
     await _lock_runs(session, {r.unit.run_id for r in batch.done} | {u.run_id for u, _ in batch.retry} | set(batch.fatal))
+    # One compare-and-set per distinct outcome (state, detail), not one per unit.
+    outcomes: dict[tuple[str, str | None], list[int]] = defaultdict(list)
     for result in batch.done:
-        if not await units.finish(session, worker=worker, unit_id=result.unit.id, state=result.state, detail=result.detail):
+        outcomes[(result.state, result.detail)].append(result.unit.id)
+    held: set[int] = set()
+    for (state, detail), ids in outcomes.items():
+        held |= await units.finish_many(session, worker=worker, unit_ids=ids, state=state, detail=detail)
+    for result in batch.done:
+        if result.unit.id not in held:
             continue  # the lease was lost: whoever holds the unit now records it
         recorded += 1
         run = counters[result.unit.run_id]
@@ -77,8 +84,11 @@ async def record(session: AsyncSession, worker: str, batch: BatchResult) -> int:
             )
             .execution_options(synchronize_session=False)
         )
+    retries: dict[tuple[int, str], list[int]] = defaultdict(list)
     for unit, reason in batch.retry:
-        await units.release(session, worker=worker, unit_ids=[unit.id], delay=_retry_delay(unit.attempts), detail=reason)
+        retries[(unit.attempts, reason)].append(unit.id)
+    for (attempts, reason), ids in retries.items():
+        await units.release(session, worker=worker, unit_ids=ids, delay=_retry_delay(attempts), detail=reason)
     for run_id, reason in batch.fatal.items():
         if await transition(session, run_id, RUNNING, FAILED, failure_reason=reason):
             await units.cancel_run(session, run_id)
@@ -118,12 +128,24 @@ def _retry_delay(attempts: int) -> Any:
 async def _upsert_span_evaluations(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     # One result per (span, evaluation name) in a statement, or the upsert would hit itself.
     latest = {(row["span_row_id"], row["name"]): row for row in rows}
-    stmt = insert_for(session.bind.dialect.name, SpanEvaluation.__table__).values(list(latest.values()))  # type: ignore[union-attr]
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["span_row_id", "name"],
-        set_={
-            name: stmt.excluded[name]
-            for name in ("label", "score", "explanation", "metadata", "task_id", "task_run_id", "updated_at")
-        },
-    )
-    await session.execute(stmt)
+    dialect = session.bind.dialect.name  # type: ignore[union-attr]
+    # One statement with the rows as parameters (executemany): its compiled form is cached,
+    # where a multi-row VALUES clause would be compiled again for every batch.
+    await session.execute(_upsert_statement(dialect), list(latest.values()))
+
+
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert_statement(dialect: str) -> Any:
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        insert = insert_for(dialect, SpanEvaluation.__table__)
+        stmt = _UPSERTS[dialect] = insert.on_conflict_do_update(
+            index_elements=["span_row_id", "name"],
+            set_={
+                name: insert.excluded[name]
+                for name in ("label", "score", "explanation", "metadata", "task_id", "task_run_id", "updated_at")
+            },
+        )
+    return stmt

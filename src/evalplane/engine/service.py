@@ -33,11 +33,11 @@ log = logging.getLogger("evalplane.engine")
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
     tick_seconds: float = 1.0
-    batch_size: int = 32
+    batch_size: int = 64
     slots: int = 4
     lease_seconds: float = 60.0
     shutdown_grace_seconds: float = 10.0
-    provider_concurrency: int = 32
+    provider_concurrency: int = 128
     code_timeout_seconds: float = 10.0
     continuous: ContinuousPolicy = ContinuousPolicy()
     retry: RetryPolicy = RetryPolicy()
@@ -47,7 +47,7 @@ class Engine:
     def __init__(self, db: Database, secret_key: str, options: EngineOptions = EngineOptions()) -> None:
         self.db = db
         self.options = options
-        self.providers = IntegrationProviders(db, secret_key)
+        self.providers = IntegrationProviders(db, secret_key, connections=options.provider_concurrency)
         executor = Executor(
             self.providers,
             Gates(options.provider_concurrency),

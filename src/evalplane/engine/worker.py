@@ -21,7 +21,7 @@ from evalplane.core.clock import isoformat
 from evalplane.core.errors import DomainError
 from evalplane.core.secrets import box_for
 from evalplane.db.engine import Database
-from evalplane.db.models import Span
+from evalplane.db.models import AiIntegration, Span
 from evalplane.domains.ai_integrations.service import load_for_use
 from evalplane.engine.executor import Executor, ProviderSource, Work
 from evalplane.engine.plans import TaskPlan, load_task_plan
@@ -33,7 +33,14 @@ from evalplane.jobs.units import Claimed
 log = logging.getLogger("evalplane.worker")
 
 
-def span_document(row: Span) -> dict[str, Any]:
+# The columns a span document is built from (plain rows: no ORM objects per unit).
+_SPAN_COLUMNS = (
+    Span.id, Span.name, Span.span_kind, Span.status_code, Span.status_message, Span.latency_ms, Span.start_time,
+    Span.end_time, Span.parent_id, Span.trace_id, Span.span_id, Span.attributes, Span.events, Span.resource_attributes,
+)
+
+
+def span_document(row: Any) -> dict[str, Any]:
     """A span as evaluator variables and filters see it."""
     return {
         "name": row.name,
@@ -52,21 +59,35 @@ def span_document(row: Span) -> dict[str, Any]:
 
 
 class IntegrationProviders(ProviderSource):
-    """Builds providers from stored AI integrations, decrypting their keys; kept briefly."""
+    """Builds providers from stored AI integrations, decrypting their keys.
 
-    def __init__(self, db: Database, secret_key: str, ttl: float = 30.0) -> None:
+    One provider (one SDK client and its connection pool) per integration for as long as
+    the integration is unchanged: every ``ttl`` seconds its ``updated_at`` is read again,
+    and only an edited integration gets a new client. The replaced client is closed later,
+    once calls still running on it have had time to finish.
+    """
+
+    def __init__(self, db: Database, secret_key: str, ttl: float = 30.0, connections: int = 128) -> None:
         self.db = db
         self.box = box_for(secret_key)
         self.ttl = ttl
-        self._cache: dict[tuple[int, bool], tuple[float, Provider]] = {}
+        self.connections = connections
+        # key -> (check again after, integration updated_at, provider)
+        self._cache: dict[tuple[int, bool], tuple[float, Any, Provider]] = {}
+        self._retired: set[asyncio.Task[None]] = set()
 
     async def provider(self, integration_id: int, function_calling: bool) -> Provider:
         key = (integration_id, function_calling)
         now = asyncio.get_running_loop().time()
         cached = self._cache.get(key)
         if cached and cached[0] > now:
-            return cached[1]
+            return cached[2]
         async with self.db.session() as session:
+            if cached:
+                stamp = await session.scalar(select(AiIntegration.updated_at).where(AiIntegration.id == integration_id))
+                if stamp is not None and stamp == cached[1]:
+                    self._cache[key] = (now + self.ttl, cached[1], cached[2])
+                    return cached[2]
             try:
                 row, api_key = await load_for_use(session, integration_id, box=self.box)
             except DomainError as exc:
@@ -79,16 +100,29 @@ class IntegrationProviders(ProviderSource):
                 metadata=dict(row.provider_metadata or {}),
                 function_calling=function_calling and row.function_calling_enabled,
                 integration_id=row.id,
+                connections=self.connections,
             )
+            stamp = row.updated_at
         provider = build_provider(config)
         if cached:
-            with contextlib.suppress(Exception):
-                await cached[1].close()
-        self._cache[key] = (now + self.ttl, provider)
+            self._retire(cached[2], config.timeout_seconds + 5)
+        self._cache[key] = (now + self.ttl, stamp, provider)
         return provider
 
+    def _retire(self, provider: Provider, after: float) -> None:
+        async def close_later() -> None:
+            await asyncio.sleep(after)
+            with contextlib.suppress(Exception):
+                await provider.close()
+
+        task = asyncio.create_task(close_later())
+        self._retired.add(task)
+        task.add_done_callback(self._retired.discard)
+
     async def close(self) -> None:
-        for _, provider in self._cache.values():
+        for task in list(self._retired):
+            task.cancel()
+        for _, _, provider in self._cache.values():
             with contextlib.suppress(Exception):
                 await provider.close()
         self._cache.clear()
@@ -169,7 +203,7 @@ class Worker:
                 if cached is None or cached[0] < loop_time:
                     self._plans[task_id] = (loop_time + 5.0, await load_task_plan(session, task_id))
             span_ids = [c.target_id for c in claimed if c.target_kind == "SPAN"]
-            rows = (await session.scalars(select(Span).where(Span.id.in_(span_ids)))).all() if span_ids else []
+            rows = (await session.execute(select(*_SPAN_COLUMNS).where(Span.id.in_(span_ids)))).all() if span_ids else []
         documents = {row.id: span_document(row) for row in rows}
         work = []
         for unit in claimed:

@@ -161,6 +161,24 @@ async def finish(session: AsyncSession, *, worker: str, unit_id: int, state: str
     return (result.rowcount or 0) == 1
 
 
+async def finish_many(
+    session: AsyncSession, *, worker: str, unit_ids: Sequence[int], state: str, detail: str | None = None
+) -> set[int]:
+    """``finish`` for many units with the same outcome in one statement; returns the ids this
+    worker still held (and so recorded)."""
+    assert state in FINAL
+    if not unit_ids:
+        return set()
+    result = await session.execute(
+        update(WorkUnit)
+        .where(WorkUnit.id.in_(list(unit_ids)), WorkUnit.lease_owner == worker, WorkUnit.state == LEASED)
+        .values(state=state, detail=detail, lease_owner=None, lease_expires_at=None, updated_at=utcnow())
+        .returning(WorkUnit.id)
+        .execution_options(synchronize_session=False)
+    )
+    return {row[0] for row in result.all()}
+
+
 async def release(
     session: AsyncSession, *, worker: str, unit_ids: Sequence[int], delay: timedelta = timedelta(0),
     refund_attempt: bool = True, detail: str | None = None,

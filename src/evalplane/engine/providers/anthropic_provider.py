@@ -6,7 +6,14 @@ from typing import Any
 
 import anthropic
 
-from evalplane.engine.providers.base import ChatRequest, ChatResult, ProviderConfig, TransientProviderError, Usage
+from evalplane.engine.providers.base import (
+    ChatRequest,
+    ChatResult,
+    ProviderConfig,
+    TransientProviderError,
+    Usage,
+    http_limits,
+)
 from evalplane.engine.providers.openai_compat import classify_status
 
 _PASSTHROUGH = {"temperature", "top_p", "top_k", "stop_sequences", "metadata"}
@@ -20,6 +27,10 @@ class AnthropicProvider:
             default_headers=config.headers or None,
             max_retries=0,
             timeout=config.timeout_seconds,
+            http_client=anthropic.DefaultAsyncHttpxClient(
+                limits=http_limits(max_connections=config.connections, max_keepalive_connections=config.connections),
+                timeout=config.timeout_seconds,
+            ),
         )
         self.function_calling = config.function_calling
 
@@ -31,7 +42,7 @@ class AnthropicProvider:
             if m.get("role") != "system"
         ]
         kwargs: dict[str, Any] = {k: v for k, v in request.params.items() if k in _PASSTHROUGH and v is not None}
-        if "stop" in request.params and request.params["stop"]:
+        if request.params.get("stop"):
             kwargs["stop_sequences"] = list(request.params["stop"])
         max_tokens = request.params.get("max_tokens") or request.params.get("max_completion_tokens") or 1024
         if system:

@@ -24,6 +24,9 @@ class ProviderConfig:
     function_calling: bool = True
     timeout_seconds: float = 60.0
     integration_id: int | None = None
+    # HTTP connections kept open to the provider; at least the engine's concurrency per
+    # integration, so calls never queue for a connection or reconnect after a burst.
+    connections: int = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +103,31 @@ def retry_after_seconds(headers: Any) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        from email.utils import parsedate_to_datetime
         from datetime import UTC, datetime
+        from email.utils import parsedate_to_datetime
 
         try:
             return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
         except (TypeError, ValueError):
             return None
+
+
+def http_limits(*, max_connections: int, max_keepalive_connections: int) -> Any:
+    """Connection-pool limits of the HTTP library the provider SDKs are built on."""
+    try:
+        import httpx2 as http  # the SDKs' own fork of httpx, where installed
+    except ImportError:  # pragma: no cover - older SDKs use httpx itself
+        import httpx as http
+    return http.Limits(max_connections=max_connections, max_keepalive_connections=max_keepalive_connections)
+
+
+def ssl_context() -> Any:
+    """A TLS context verifying with the CA bundle the SDKs use (certifi), as they would."""
+    import ssl
+
+    try:
+        import certifi
+
+        return ssl.create_default_context(cafile=certifi.where())
+    except ImportError:  # pragma: no cover
+        return ssl.create_default_context()

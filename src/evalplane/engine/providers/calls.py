@@ -1,6 +1,10 @@
 """Calling a provider politely: bounded concurrency per AI integration, jittered
 exponential backoff on transient errors that honours the provider's Retry-After, and a
-shared pause so one 429 slows every caller of that integration instead of each retrying."""
+shared pause so one 429 slows every caller of that integration instead of each retrying.
+
+A gate starts cold: one call at a time until one has succeeded, so a wrong key or model
+costs one request, not a burst of them; a fatal answer is then replayed to the callers
+already waiting for that model (for a few seconds) instead of being asked again."""
 
 from __future__ import annotations
 
@@ -31,9 +35,29 @@ class RetryPolicy:
 class Gate:
     """Limits concurrent calls to one AI integration and holds callers during a cool-down."""
 
+    # How long a fatal answer for a model is replayed to callers instead of asking again.
+    FATAL_MEMORY = 5.0
+
     def __init__(self, concurrency: int) -> None:
         self.semaphore = asyncio.Semaphore(concurrency)
         self.paused_until = 0.0
+        self.warm = False
+        self.probe = asyncio.Lock()
+        self._fatal: dict[str, tuple[float, FatalProviderError]] = {}
+
+    def failed(self, model: str, error: FatalProviderError) -> None:
+        self.warm = False
+        if model not in self._fatal:
+            self._fatal[model] = (time.monotonic() + self.FATAL_MEMORY, error)
+
+    def raise_if_failed(self, model: str) -> None:
+        remembered = self._fatal.get(model)
+        if remembered is None:
+            return
+        if remembered[0] < time.monotonic():
+            del self._fatal[model]
+            return
+        raise FatalProviderError(remembered[1].reason)
 
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
@@ -74,12 +98,23 @@ async def call_with_retries(
     while True:
         await gate.wait_if_paused(sleep)
         try:
+            gate.raise_if_failed(request.model)
+            if not gate.warm:
+                async with gate.probe:
+                    if not gate.warm:
+                        gate.raise_if_failed(request.model)
+                        async with gate.semaphore:
+                            result = await provider.chat(request)
+                        gate.warm = True
+                        metrics.PROVIDER_CALLS.inc(result="ok")
+                        return result, failures
             async with gate.semaphore:
                 answer = await provider.chat(request)
             metrics.PROVIDER_CALLS.inc(result="ok")
             return answer, failures
-        except FatalProviderError:
+        except FatalProviderError as exc:
             metrics.PROVIDER_CALLS.inc(result="fatal")
+            gate.failed(request.model, exc)
             raise
         except TransientProviderError as exc:
             metrics.PROVIDER_CALLS.inc(result="transient")

@@ -15,7 +15,9 @@ from evalplane.engine.providers.base import (
     ProviderConfig,
     TransientProviderError,
     Usage,
+    http_limits,
     retry_after_seconds,
+    ssl_context,
 )
 
 # Parameters the chat completions endpoint understands; others stay out of the request.
@@ -25,23 +27,44 @@ _PASSTHROUGH = {
 }
 
 
+# Connections per SDK client. httpcore walks its whole pool each time a request starts or
+# ends, so one pool of 128 connections costs far more CPU per call than eight of 16.
+POOL_SHARD = 16
+
+
 class OpenAICompatible:
+    """One integration's calls, spread round-robin over a few SDK clients (kept for the
+    integration's lifetime) whose pools together hold ``config.connections`` connections."""
+
     def __init__(self, config: ProviderConfig) -> None:
+        shards = max(1, -(-config.connections // POOL_SHARD))
+        per_shard = -(-config.connections // shards)
+        tls = ssl_context()  # loading the CA bundle is slow: once per provider, not per client
+        self.clients = [self._client(config, per_shard, tls) for _ in range(shards)]
+        self.client = self.clients[0]
+        self._next = 0
+        self.function_calling = config.function_calling
+
+    @staticmethod
+    def _client(config: ProviderConfig, connections: int, tls: Any) -> openai.AsyncOpenAI:
         common: dict[str, Any] = {
             "api_key": config.api_key or "unused",
             "max_retries": 0,  # the engine owns retries, so it can honour Retry-After and budgets
             "timeout": config.timeout_seconds,
             "default_headers": config.headers or None,
+            "http_client": openai.DefaultAsyncHttpxClient(
+                limits=http_limits(max_connections=connections, max_keepalive_connections=connections),
+                timeout=config.timeout_seconds,
+                verify=tls,
+            ),
         }
         if config.provider == "AZURE_OPEN_AI":
-            self.client: openai.AsyncOpenAI = openai.AsyncAzureOpenAI(
+            return openai.AsyncAzureOpenAI(
                 azure_endpoint=config.base_url or "",
                 api_version=str(config.metadata.get("api_version") or "2024-10-21"),
                 **common,
             )
-        else:
-            self.client = openai.AsyncOpenAI(base_url=config.base_url or None, **common)
-        self.function_calling = config.function_calling
+        return openai.AsyncOpenAI(base_url=config.base_url or None, **common)
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         kwargs: dict[str, Any] = {k: v for k, v in request.params.items() if k in _PASSTHROUGH and v is not None}
@@ -50,8 +73,10 @@ class OpenAICompatible:
                 "name": request.tool.name, "description": request.tool.description, "parameters": request.tool.parameters,
             }}]
             kwargs["tool_choice"] = {"type": "function", "function": {"name": request.tool.name}}
+        client = self.clients[self._next]
+        self._next = (self._next + 1) % len(self.clients)
         try:
-            response = await self.client.chat.completions.create(model=request.model, messages=request.messages, **kwargs)
+            response = await client.chat.completions.create(model=request.model, messages=request.messages, **kwargs)
         except openai.APIStatusError as exc:
             raise classify_status(exc.status_code, _message(exc), exc.response.headers if exc.response else None) from None
         except openai.APITimeoutError:
@@ -78,7 +103,8 @@ class OpenAICompatible:
         )
 
     async def close(self) -> None:
-        await self.client.close()
+        for client in self.clients:
+            await client.close()
 
 
 def _message(exc: openai.APIStatusError) -> str:
