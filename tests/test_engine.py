@@ -193,7 +193,9 @@ def test_continuous_task_evaluates_new_spans_within_seconds(world) -> None:
     assert sum(1 for s in evaluations(api.client, project_id) if s) == 2
     runs = server.sdk().tasks.list_runs(task=task.id).task_runs
     assert len(runs) == 1 and runs[0].status == "RUNNING" and runs[0].num_successes == 2
-    assert server.sdk().tasks.get(task=task.id).last_run_at is not None
+    fetched = server.sdk().tasks.get(task=task.id)
+    assert fetched.last_run_at is not None
+    assert fetched.updated_at == task.updated_at  # engine bookkeeping is not an edit of the task
 
 
 def test_rejected_credentials_fail_the_run_fast_with_a_reason(world, llm: LlmServer) -> None:

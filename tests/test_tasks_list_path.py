@@ -98,7 +98,9 @@ def test_list_items_are_byte_for_byte_the_single_task_bodies(seeded: Server, dia
         for item in body["tasks"]:
             single = http.get(f"/v2/tasks/{item['id']}", headers=headers)
             assert single.status_code == 200
-            assert orjson.dumps(item) == single.content
+            assert orjson.dumps(item) == single.content, {
+                k: (v, single.json().get(k)) for k, v in item.items() if v != single.json().get(k)
+            }
 
 
 def test_space_filter_answers_404_for_a_missing_space_and_empty_for_an_empty_one(seeded: Server) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from evalplane.core.clock import utcnow
 from evalplane.db.models import Span, Task, TaskRun
 from evalplane.domains.task_runs.transitions import COMPLETED, FAILED, RUNNING, transition
+from evalplane.domains.tasks.repository import record_activity
 from evalplane.engine.plans import TaskPlan
 from evalplane.engine.sampling import sampled
 from evalplane.engine.selection import span_filter
@@ -82,7 +83,8 @@ async def tick_task(session: AsyncSession, plan: TaskPlan, policy: ContinuousPol
         )
     ).all()
     if not window:
-        task.continuous_cursor = cursor
+        if task.continuous_cursor != cursor:
+            await record_activity(session, task.id, continuous_cursor=cursor)
         return 0
     high = window[-1][0]
     run = await open_run(session, task, policy)
@@ -111,13 +113,15 @@ async def tick_task(session: AsyncSession, plan: TaskPlan, policy: ContinuousPol
         enqueued += await units.enqueue(session, run_id=run.id, task_id=task.id, units=new_units)
     now = utcnow()
     if dialect == "sqlite":
-        task.continuous_cursor = high
+        new_cursor = high
     else:
         settled = [row_id for row_id, ingested_at in window if ingested_at <= now - policy.lag]
-        task.continuous_cursor = max(settled) if settled else cursor
-    run.data_end_time = now
+        new_cursor = max(settled) if settled else cursor
+    activity: dict[str, object] = {"continuous_cursor": new_cursor}
     if enqueued:
-        task.last_run_at = now
+        activity["last_run_at"] = now
+    await record_activity(session, task.id, **activity)
+    run.data_end_time = now
     return enqueued
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from evalplane.core.clock import utcnow
 from evalplane.db.models import Span, TaskRun
 from evalplane.domains.task_runs.transitions import FAILED, PENDING, RUNNING, transition
+from evalplane.domains.tasks.repository import record_activity
 from evalplane.engine.plans import TaskPlan
 from evalplane.engine.sampling import sampled
 from evalplane.engine.selection import span_filter
@@ -95,5 +96,5 @@ async def plan_backfill(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> 
         return None
     if not await transition(session, run.id, PENDING, RUNNING, num_skipped=TaskRun.num_skipped + already):
         raise RunChanged(run.id)
-    task.last_run_at = utcnow()
+    await record_activity(session, task.id, last_run_at=utcnow())
     return Planned(enqueued=enqueued, already_done=already)

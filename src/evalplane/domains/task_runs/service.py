@@ -17,6 +17,7 @@ from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains.access.principal import Principal
 from evalplane.domains.task_runs.transitions import ACTIVE, CANCELLED, PENDING, transition
 from evalplane.domains.tasks import rules
+from evalplane.domains.tasks.repository import record_activity
 from evalplane.jobs import units
 from evalplane.domains.tasks.inputs import EVALUATION_TYPES, RUN_EXPERIMENT, RunRequest
 from evalplane.domains.tasks.service import visible_task
@@ -51,7 +52,7 @@ async def trigger(session: AsyncSession, principal: Principal, task_id: int, req
     except IntegrityError as exc:
         # Lost a race with a concurrent trigger: the partial unique index uq_task_runs_one_active said no.
         raise Conflict(ACTIVE_RUN_CONFLICT if _is_unique_violation(exc) else "The task changed meanwhile; try again.") from None
-    task.last_run_at = run.created_at
+    await record_activity(session, task.id, last_run_at=run.created_at)
     await session.flush()
     return run
 

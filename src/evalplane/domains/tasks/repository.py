@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.db import dialect
@@ -157,3 +157,14 @@ async def load_page_views(session: AsyncSession, query: PageQuery) -> list[TaskV
         ]
         views.append(TaskView(cast(Task, task), attached))
     return views
+
+
+async def record_activity(session: AsyncSession, task_id: int, **values: Any) -> None:
+    """Bookkeeping on a task (``last_run_at``, the continuous cursor) that is not an edit:
+    ``updated_at`` keeps meaning "the task's configuration last changed"."""
+    await session.execute(
+        update(Task)
+        .where(Task.id == task_id)
+        .values(**values, updated_at=Task.updated_at)
+        .execution_options(synchronize_session=False)
+    )
