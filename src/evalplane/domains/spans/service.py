@@ -85,7 +85,6 @@ async def ingest(session: AsyncSession, principal: Principal, space_hint: str | 
     space_id = await resolve_ingest_space(session, principal, space_hint)
     principal.require_write(space_id, "Space")
     now = utcnow()
-    rows: list[dict[str, Any]] = []
     projects: dict[str, int] = {}
     for batch in decoded.batches:
         if not batch.rows:
@@ -97,12 +96,7 @@ async def ingest(session: AsyncSession, principal: Principal, space_hint: str | 
         project_id = projects.get(batch.project_name)
         if project_id is None:
             project_id = projects[batch.project_name] = await repository.ensure_project(session, space_id, batch.project_name)
-        for row in batch.rows:
-            row["project_id"] = project_id
-            row["resource_attributes"] = batch.resource_attributes
-            row["ingested_at"] = now
-        rows.extend(batch.rows)
-    await repository.insert_spans(session, rows)
+        await repository.insert_spans(session, project_id, batch.resource_json, now, batch.rows)
 
 
 # ---------------------------------------------------------------- reading
