@@ -32,8 +32,21 @@ def start_server(backend: str, home: Path, **env: str) -> tuple[Server, str | No
 
 @pytest.fixture(scope="session", params=DATABASES)
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One shared server per database for the whole run; tests isolate themselves by space."""
-    srv, pg_name = start_server(request.param, tmp_path_factory.mktemp(f"home-{request.param}"))
+    """One shared API server per database for the whole run; tests isolate themselves by
+    space. It runs no engine, so runs stay exactly as the API left them."""
+    srv, pg_name = start_server(request.param, tmp_path_factory.mktemp(f"home-{request.param}"), EVALPLANE_WORKER="false")
+    yield srv
+    srv.stop()
+    if pg_name:
+        drop_pg_database(pg_name)
+
+
+@pytest.fixture(scope="session")
+def engine_server(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server of the same database kind with its embedded engine running (fast ticks)."""
+    srv, pg_name = start_server(
+        server.backend, tmp_path_factory.mktemp(f"engine-{server.backend}"), EVALPLANE_TICK_SECONDS="0.2"
+    )
     yield srv
     srv.stop()
     if pg_name:

@@ -34,7 +34,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     click.echo(f"evalplane: database {_safe(url)}", err=True)
     click.echo(f"evalplane: listening on http://{host}:{port}", err=True)
     uvicorn.run(
-        "evalplane.api.app:create_app",
+        "evalplane.server:create_app",
         factory=True,
         host=host,
         port=port,
@@ -42,6 +42,36 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         log_level=settings.log_level,
         access_log=False,
     )
+
+
+@main.command()
+def worker() -> None:
+    """Run the evaluation engine alone (scale-out: as many as you like on PostgreSQL)."""
+    import signal
+
+    from evalplane.api.app import start
+    from evalplane.server import build_engine
+
+    settings = Settings()
+
+    async def run() -> None:
+        state = await start(settings)
+        engine = build_engine(settings, state.db, state.secret_key)
+        try:
+            if not await engine.start():
+                raise click.ClickException("another process already runs the engine for this SQLite database")
+            click.echo(f"evalplane: worker {engine.worker.name} running; Ctrl-C stops it gracefully", err=True)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+            click.echo("evalplane: finishing the work in flight...", err=True)
+            await engine.stop()
+        finally:
+            await state.db.dispose()
+
+    asyncio.run(run())
 
 
 @main.group()

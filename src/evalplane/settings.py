@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     # Connections per process on PostgreSQL (doubled under burst); keep the sum of all
     # processes below the server's max_connections.
     db_pool_size: int = 5
+    # The evaluation engine: `serve` embeds one unless worker=false; `evalplane worker` runs one alone.
+    worker: bool = True
+    worker_slots: int = 4
+    worker_batch_size: int = 32
+    provider_concurrency: int = 32
+    tick_seconds: float = 1.0
+    code_timeout_seconds: float = 10.0
 
     def resolved_database_url(self) -> str:
         """The SQLAlchemy async URL to use; a SQLite file under ``home`` unless set."""

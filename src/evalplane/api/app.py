@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -97,16 +97,24 @@ def announce_bootstrap(api_key: str | None, *, from_env: bool) -> None:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+Hook = Callable[[AppState], Awaitable[None]]
+
+
+def create_app(settings: Settings | None = None, *, on_start: Hook | None = None, on_stop: Hook | None = None) -> FastAPI:
+    """The API. ``on_start``/``on_stop`` let the composition root run services beside it."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await start(settings)
         app.state.evalplane = state
+        if on_start is not None:
+            await on_start(state)
         try:
             yield
         finally:
+            if on_stop is not None:
+                await on_stop(state)
             await state.db.dispose()
 
     app = FastAPI(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import time
 from dataclasses import dataclass, field
 
@@ -88,3 +90,6 @@ class AppState:
     principals: PrincipalCache
     secret_key: str
     key_usage: KeyUsage = field(default_factory=KeyUsage)
+    # Called after writes that give the engine new work (spans stored, a run triggered);
+    # the composition root points it at the embedded engine, if this process runs one.
+    wake_engine: Callable[[], None] = lambda: None

@@ -78,6 +78,7 @@ async def export_traces(request: Request, state: State) -> Response:
     async with _write_turn(state.db):
         async with state.db.session() as session:
             await service.ingest(session, principal, space_hint(request), decoded)
+    state.wake_engine()
     return Response(otlp.encode_response(decoded, fmt), media_type=_MEDIA[fmt])
 
 

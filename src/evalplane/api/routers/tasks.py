@@ -100,6 +100,7 @@ async def trigger_task_run(
     request = mapper.run_request(body)
     async with state.db.session() as session:
         run = await runs.trigger(session, caller, _task_id(task_id), request)
+    state.wake_engine()
     return wire.JSONResponse(mapper.task_run(run, dialect), status_code=201)
 
 

@@ -36,6 +36,8 @@ class Span(IdMixin, Base):
         Index("ix_spans_project_name_start", "project_id", "name", "start_time"),
         Index("ix_spans_project_latency", "project_id", "latency_ms"),
         Index("ix_spans_project_span_id", "project_id", "span_id"),
+        # Continuous evaluation reads a project's newly stored spans by row id.
+        Index("ix_spans_project_id_id", "project_id", "id"),
     )
 
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evalplane.db.models.base import Base, IdMixin, TimestampsMixin
@@ -37,6 +37,8 @@ class Task(IdMixin, TimestampsMixin, Base):
     experiment_ids: Mapped[list[int]] = mapped_column(JSONValue, nullable=False, default=list)
     last_run_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Continuous evaluation has looked at this project's spans up to this span row id.
+    continuous_cursor: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class TaskEvaluator(IdMixin, Base):
@@ -57,10 +59,12 @@ class TaskRun(IdMixin, TimestampsMixin, Base):
     __tablename__ = "task_runs"
     __table_args__ = (
         Index("ix_task_runs_task_id_id", "task_id", "id"),
-        # At most one PENDING or RUNNING run per task, enforced by the database itself.
+        # At most one PENDING or RUNNING run of each kind per task, enforced by the database
+        # itself: a triggered backfill, and the run continuous evaluation records into.
         Index(
             "uq_task_runs_one_active",
             "task_id",
+            "kind",
             unique=True,
             sqlite_where=text("status IN ('PENDING', 'RUNNING')"),
             postgresql_where=text("status IN ('PENDING', 'RUNNING')"),
@@ -68,6 +72,7 @@ class TaskRun(IdMixin, TimestampsMixin, Base):
     )
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="PENDING")
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, default="BACKFILL")  # BACKFILL | CONTINUOUS
     experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id", ondelete="SET NULL"))
     run_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     run_finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -80,4 +85,6 @@ class TaskRun(IdMixin, TimestampsMixin, Base):
     num_errors: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     num_skipped: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     failure_reason: Mapped[str | None] = mapped_column(Text)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

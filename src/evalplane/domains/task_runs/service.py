@@ -17,6 +17,7 @@ from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains.access.principal import Principal
 from evalplane.domains.task_runs.transitions import ACTIVE, CANCELLED, PENDING, transition
 from evalplane.domains.tasks import rules
+from evalplane.jobs import units
 from evalplane.domains.tasks.inputs import EVALUATION_TYPES, RUN_EXPERIMENT, RunRequest
 from evalplane.domains.tasks.service import visible_task
 from evalplane.domains.datasets import record_filter
@@ -34,7 +35,9 @@ async def trigger(session: AsyncSession, principal: Principal, task_id: int, req
     else:
         run = await _evaluation_run(session, principal, task, request)
     active = await session.scalar(
-        select(TaskRun.id).where(TaskRun.task_id == task.id, TaskRun.status.in_(sorted(ACTIVE)))
+        select(TaskRun.id).where(
+            TaskRun.task_id == task.id, TaskRun.kind == "BACKFILL", TaskRun.status.in_(sorted(ACTIVE))
+        )
     )
     if active is not None:
         raise Conflict(ACTIVE_RUN_CONFLICT)
@@ -230,6 +233,7 @@ async def cancel(session: AsyncSession, principal: Principal, run_id: int) -> Ta
                 f"The run is already {run.status.lower()}; only pending or running runs can be cancelled."
             )
         if await transition(session, run.id, run.status, CANCELLED, failure_reason="Cancelled on request."):
+            await units.cancel_run(session, run.id)  # stop handing out the run's work
             break
         await session.refresh(run)
     else:

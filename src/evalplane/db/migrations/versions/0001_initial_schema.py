@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 17:39:05.815481
+Create Date: 2026-11-29 17:54:05.075597
 """
 
 from __future__ import annotations
@@ -267,6 +267,7 @@ def upgrade() -> None:
     sqlite_autoincrement=True
     )
     with op.batch_alter_table('spans', schema=None) as batch_op:
+        batch_op.create_index('ix_spans_project_id_id', ['project_id', 'id'], unique=False)
         batch_op.create_index('ix_spans_project_kind_start', ['project_id', 'span_kind', 'start_time'], unique=False)
         batch_op.create_index('ix_spans_project_latency', ['project_id', 'latency_ms'], unique=False)
         batch_op.create_index('ix_spans_project_name_start', ['project_id', 'name', 'start_time'], unique=False)
@@ -288,6 +289,7 @@ def upgrade() -> None:
     sa.Column('experiment_ids', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('last_run_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=True),
     sa.Column('created_by_user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('continuous_cursor', sa.BigInteger(), nullable=True),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('created_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
@@ -398,6 +400,7 @@ def upgrade() -> None:
     op.create_table('task_runs',
     sa.Column('task_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('experiment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('run_started_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=True),
     sa.Column('run_finished_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=True),
@@ -410,6 +413,8 @@ def upgrade() -> None:
     sa.Column('num_errors', sa.Integer(), nullable=False),
     sa.Column('num_skipped', sa.Integer(), nullable=False),
     sa.Column('failure_reason', sa.Text(), nullable=True),
+    sa.Column('prompt_tokens', sa.BigInteger(), nullable=False),
+    sa.Column('completion_tokens', sa.BigInteger(), nullable=False),
     sa.Column('created_by_user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('created_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
@@ -422,7 +427,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('task_runs', schema=None) as batch_op:
         batch_op.create_index('ix_task_runs_task_id_id', ['task_id', 'id'], unique=False)
-        batch_op.create_index('uq_task_runs_one_active', ['task_id'], unique=True, sqlite_where=sa.text("status IN ('PENDING', 'RUNNING')"), postgresql_where=sa.text("status IN ('PENDING', 'RUNNING')"))
+        batch_op.create_index('uq_task_runs_one_active', ['task_id', 'kind'], unique=True, sqlite_where=sa.text("status IN ('PENDING', 'RUNNING')"), postgresql_where=sa.text("status IN ('PENDING', 'RUNNING')"))
 
     op.create_table('work_units',
     sa.Column('run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -501,6 +506,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_spans_project_name_start')
         batch_op.drop_index('ix_spans_project_latency')
         batch_op.drop_index('ix_spans_project_kind_start')
+        batch_op.drop_index('ix_spans_project_id_id')
 
     op.drop_table('spans')
     with op.batch_alter_table('evaluator_versions', schema=None) as batch_op:

@@ -1,0 +1,162 @@
+"""Executing claimed work units: resolve each target's variables, run its evaluator, and
+report per-unit results plus any run-level failure. No database writes happen here."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from evalplane.engine.code import managed
+from evalplane.engine.code.outcome import Failure, Outcome
+from evalplane.engine.code.sandbox import CustomCode, Limits, run_custom
+from evalplane.engine.judge import JudgeSpec, judge
+from evalplane.engine.plans import CODE, TEMPLATE, EvaluatorPlan
+from evalplane.engine.providers import FatalProviderError, Provider, TransientProviderError, Usage
+from evalplane.engine.providers.calls import Gates, RetryPolicy
+from evalplane.engine.variables import missing, resolve_variables
+from evalplane.jobs.units import ERRORED, SKIPPED, SUCCEEDED, Claimed
+
+
+@dataclass(frozen=True, slots=True)
+class UnitResult:
+    unit: Claimed
+    state: str  # SUCCEEDED | ERRORED | SKIPPED
+    evaluator: EvaluatorPlan | None
+    outcome: Outcome | None = None
+    detail: str | None = None
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass
+class BatchResult:
+    done: list[UnitResult] = field(default_factory=list)
+    # Units to hand back for later: the provider kept failing transiently.
+    retry: list[tuple[Claimed, str]] = field(default_factory=list)
+    # Runs that must stop now, with the reason shown to the user.
+    fatal: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """One unit with everything needed to evaluate it."""
+
+    unit: Claimed
+    evaluator: EvaluatorPlan | None
+    document: dict[str, Any] | None
+
+
+class ProviderSource:
+    """Hands out providers by AI integration id; the worker implements the loading."""
+
+    async def provider(self, integration_id: int, function_calling: bool) -> Provider:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Executor:
+    def __init__(self, providers: ProviderSource, gates: Gates, policy: RetryPolicy, limits: Limits) -> None:
+        self.providers = providers
+        self.gates = gates
+        self.policy = policy
+        self.limits = limits
+
+    async def execute(self, work: Sequence[Work]) -> BatchResult:
+        result = BatchResult()
+        groups: dict[tuple[int, int], list[Work]] = defaultdict(list)
+        for item in work:
+            if item.evaluator is None:
+                result.done.append(UnitResult(item.unit, ERRORED, None, detail="the evaluator is no longer attached to the task"))
+            elif item.document is None:
+                result.done.append(UnitResult(item.unit, SKIPPED, item.evaluator, detail="the target no longer exists"))
+            else:
+                groups[(item.unit.task_id, item.evaluator.evaluator_id)].append(item)
+        await asyncio.gather(*(self._run_group(items, result) for items in groups.values()))
+        return result
+
+    async def _run_group(self, items: list[Work], result: BatchResult) -> None:
+        evaluator = items[0].evaluator
+        assert evaluator is not None
+        ready: list[tuple[Work, dict[str, Any]]] = []
+        for item in items:
+            values = resolve_variables(item.document or {}, evaluator.variables, evaluator.column_mappings)
+            absent = missing(values)
+            if absent:
+                detail = f"no value for {', '.join(repr(a) for a in absent)}"
+                result.done.append(UnitResult(item.unit, SKIPPED, evaluator, detail=detail))
+            else:
+                ready.append((item, values))
+        if not ready:
+            return
+        if evaluator.kind == TEMPLATE:
+            await self._judge(evaluator, ready, result)
+        elif evaluator.kind == CODE and evaluator.config.get("code_type") == "MANAGED":
+            self._managed(evaluator, ready, result)
+        elif evaluator.kind == CODE:
+            await self._custom(evaluator, ready, result)
+        else:
+            for item, _ in ready:
+                result.done.append(UnitResult(item.unit, ERRORED, evaluator, detail=f"unknown evaluator kind {evaluator.kind}"))
+
+    async def _judge(self, evaluator: EvaluatorPlan, ready: list[tuple[Work, dict[str, Any]]], result: BatchResult) -> None:
+        config = evaluator.config
+        llm = config.get("llm") or {}
+        integration_id = int(llm.get("ai_integration_id") or 0)
+        try:
+            provider = await self.providers.provider(integration_id, bool(config.get("use_function_calling", True)))
+        except FatalProviderError as exc:
+            for item, _ in ready:
+                result.fatal[item.unit.run_id] = exc.reason
+                result.done.append(UnitResult(item.unit, ERRORED, evaluator, detail=exc.reason))
+            return
+        spec = JudgeSpec(
+            template=str(config.get("template") or ""),
+            model=str(llm.get("model_name") or ""),
+            choices=dict(config.get("classification_choices") or {}),
+            explain=bool(config.get("include_explanations")),
+            params=dict(llm.get("invocation_parameters") or {}),
+        )
+        gate = self.gates.for_integration(integration_id)
+
+        async def one(item: Work, values: dict[str, Any]) -> None:
+            try:
+                judged = await judge(provider, gate, spec, values, self.policy)
+            except FatalProviderError as exc:
+                result.fatal[item.unit.run_id] = exc.reason
+                result.done.append(UnitResult(item.unit, ERRORED, evaluator, detail=exc.reason))
+                return
+            except TransientProviderError as exc:
+                result.retry.append((item.unit, exc.reason))
+                return
+            if isinstance(judged.result, Failure):
+                result.done.append(UnitResult(item.unit, ERRORED, evaluator, detail=judged.result.reason, usage=judged.usage))
+            else:
+                result.done.append(UnitResult(item.unit, SUCCEEDED, evaluator, outcome=judged.result, usage=judged.usage))
+
+        await asyncio.gather(*(one(item, values) for item, values in ready))
+
+    def _managed(self, evaluator: EvaluatorPlan, ready: list[tuple[Work, dict[str, Any]]], result: BatchResult) -> None:
+        config = evaluator.config
+        params = {**managed.static_params(config.get("static_params")), **(config.get("params") or {})}
+        for item, values in ready:
+            try:
+                outcome = managed.evaluate(str(config.get("managed_evaluator")), values, evaluator.variables, params)
+            except managed.ConfigError as exc:
+                result.fatal[item.unit.run_id] = f"evaluator '{evaluator.name}' is misconfigured: {exc}"
+                result.done.append(UnitResult(item.unit, ERRORED, evaluator, detail=str(exc)))
+                continue
+            result.done.append(UnitResult(item.unit, SUCCEEDED, evaluator, outcome=outcome))
+
+    async def _custom(self, evaluator: EvaluatorPlan, ready: list[tuple[Work, dict[str, Any]]], result: BatchResult) -> None:
+        config = evaluator.config
+        params = {**managed.static_params(config.get("static_params")), **(config.get("params") or {})}
+        source = CustomCode(code=str(config.get("code") or ""), imports=config.get("imports"), params=params)
+        outcomes = await run_custom(source, [values for _, values in ready], self.limits)
+        for (item, _), outcome in zip(ready, outcomes, strict=True):
+            if isinstance(outcome, Failure):
+                if outcome.reason.startswith("the evaluator could not be loaded"):
+                    result.fatal[item.unit.run_id] = f"custom evaluator '{evaluator.name}': {outcome.reason}"
+                result.done.append(UnitResult(item.unit, ERRORED, evaluator, detail=outcome.reason))
+            else:
+                result.done.append(UnitResult(item.unit, SUCCEEDED, evaluator, outcome=outcome))

@@ -1,0 +1,99 @@
+"""Turning a triggered run into work units, in the same transaction that starts it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from evalplane.core.clock import utcnow
+from evalplane.db.models import Span, TaskRun
+from evalplane.domains.task_runs.transitions import FAILED, PENDING, RUNNING, transition
+from evalplane.engine.plans import TaskPlan
+from evalplane.engine.sampling import sampled
+from evalplane.engine.selection import span_filter
+from evalplane.filters import FilterSyntaxError
+from evalplane.jobs import units
+from evalplane.jobs.units import NewUnit
+
+DEFAULT_MAX_SPANS = 10_000
+
+
+class RunChanged(RuntimeError):
+    """The run left PENDING while it was being planned; the caller rolls the plan back."""
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    enqueued: int
+    already_done: int
+
+
+def span_units(plan: TaskPlan, rows: list[tuple[int, str]], evaluator_index: int) -> list[NewUnit]:
+    evaluator = plan.evaluators[evaluator_index]
+    return [
+        NewUnit(evaluator_key=evaluator.evaluator_id, target_kind="SPAN", target_id=row_id, fingerprint=evaluator.fingerprint)
+        for row_id, _ in rows
+    ]
+
+
+async def select_spans(
+    session: AsyncSession, plan: TaskPlan, evaluator_index: int, run: TaskRun, limit: int
+) -> list[tuple[int, str]]:
+    """The newest ``limit`` spans of the run's window that pass both filters and the sample."""
+    task, evaluator = plan.task, plan.evaluators[evaluator_index]
+    dialect = session.bind.dialect.name  # type: ignore[union-attr]
+    stmt = (
+        select(Span.id, Span.span_id)
+        .where(Span.project_id == task.project_id, span_filter(dialect, task.query_filter, evaluator.query_filter))
+        .order_by(Span.start_time.desc(), Span.id.desc())
+    )
+    if run.data_start_time is not None:
+        stmt = stmt.where(Span.start_time >= run.data_start_time)
+    if run.data_end_time is not None:
+        stmt = stmt.where(Span.start_time < run.data_end_time)
+    chosen: list[tuple[int, str]] = []
+    if task.sampling_rate is None or task.sampling_rate >= 1.0:
+        return [tuple(r) for r in (await session.execute(stmt.limit(limit))).all()]  # type: ignore[misc]
+    result = await session.stream(stmt.execution_options(yield_per=2000))
+    async for row_id, span_id in result:
+        if sampled(span_id, task.sampling_rate):
+            chosen.append((row_id, span_id))
+            if len(chosen) >= limit:
+                break
+    await result.close()
+    return chosen
+
+
+async def fail(session: AsyncSession, run: TaskRun, expected: str, reason: str) -> None:
+    await transition(session, run.id, expected, FAILED, failure_reason=reason)
+
+
+async def plan_backfill(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> Planned | None:
+    """Create the run's units and move it to RUNNING; None if the run could not start."""
+    task = plan.task
+    if task.project_id is None:
+        await fail(session, run, PENDING, "Dataset and experiment tasks are not executed by this server yet.")
+        return None
+    if not plan.evaluators:
+        await fail(session, run, PENDING, "The task has no evaluators with a usable version.")
+        return None
+    limit = run.max_spans or DEFAULT_MAX_SPANS
+    enqueued = already = 0
+    try:
+        for index in range(len(plan.evaluators)):
+            rows = await select_spans(session, plan, index, run, limit)
+            new = await units.enqueue(
+                session, run_id=run.id, task_id=task.id, units=span_units(plan, rows, index),
+                override=run.override_evaluations,
+            )
+            enqueued += new
+            already += len(rows) - new
+    except FilterSyntaxError as exc:
+        await fail(session, run, PENDING, f"The task's filter is no longer valid: {exc.detail}")
+        return None
+    if not await transition(session, run.id, PENDING, RUNNING, num_skipped=TaskRun.num_skipped + already):
+        raise RunChanged(run.id)
+    task.last_run_at = utcnow()
+    return Planned(enqueued=enqueued, already_done=already)

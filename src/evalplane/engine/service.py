@@ -1,0 +1,122 @@
+"""The engine as a service: a scheduler loop and a worker, started and stopped together.
+
+``evalplane serve`` embeds one; ``evalplane worker`` runs one on its own. On SQLite only
+one process may run the engine (a lock file next to the database decides); on PostgreSQL
+any number may, and they share the work through the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy.engine import make_url
+
+from evalplane.db.engine import Database
+from evalplane.engine.code.sandbox import Limits
+from evalplane.engine.continuous import ContinuousPolicy
+from evalplane.engine.executor import Executor
+from evalplane.engine.providers.calls import Gates, RetryPolicy
+from evalplane.engine.scheduler import Scheduler
+from evalplane.engine.worker import IntegrationProviders, Worker
+
+log = logging.getLogger("evalplane.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    tick_seconds: float = 1.0
+    batch_size: int = 32
+    slots: int = 4
+    lease_seconds: float = 60.0
+    provider_concurrency: int = 32
+    code_timeout_seconds: float = 10.0
+    continuous: ContinuousPolicy = ContinuousPolicy()
+    retry: RetryPolicy = RetryPolicy()
+
+
+class Engine:
+    def __init__(self, db: Database, secret_key: str, options: EngineOptions = EngineOptions()) -> None:
+        self.db = db
+        self.options = options
+        self.providers = IntegrationProviders(db, secret_key)
+        executor = Executor(
+            self.providers,
+            Gates(options.provider_concurrency),
+            options.retry,
+            Limits(timeout_seconds=options.code_timeout_seconds),
+        )
+        self.worker = Worker(
+            db, executor, batch_size=options.batch_size, slots=options.slots,
+            lease=timedelta(seconds=options.lease_seconds),
+        )
+        self.scheduler = Scheduler(db, options.continuous)
+        self._stop = asyncio.Event()
+        self._tick_now = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lock: IO[str] | None = None
+
+    def wake(self) -> None:
+        """New spans or a new run: tick now instead of waiting for the next period."""
+        self._tick_now.set()
+
+    async def start(self) -> bool:
+        """Start unless another process already runs the engine on this SQLite database."""
+        if not self._acquire_sqlite_lock():
+            log.info("another process runs the engine for this SQLite database; this one serves the API only")
+            return False
+        self._tasks = [asyncio.create_task(self._schedule()), asyncio.create_task(self.worker.run(self._stop))]
+        log.info("engine started (worker %s)", self.worker.name)
+        return True
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Finish the batches in flight (up to ``grace`` seconds), then hand back the rest."""
+        self._stop.set()
+        self._tick_now.set()
+        self.worker.wake.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*pending, return_exceptions=True)
+        await self.providers.close()
+        if self._lock is not None:
+            self._lock.close()
+
+    async def _schedule(self) -> None:
+        while not self._stop.is_set():
+            try:
+                report = await self.scheduler.tick()
+                if report.started or report.continuous_units or report.reaped:
+                    self.worker.wake.set()
+            except Exception:  # noqa: BLE001 - keep ticking; the next tick retries
+                log.exception("scheduler tick failed")
+            self._tick_now.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._tick_now.wait(), self.options.tick_seconds)
+
+    def _acquire_sqlite_lock(self) -> bool:
+        url = make_url(self.db.url)
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return True
+        path = Path(url.database).with_suffix(".engine.lock")
+        handle = open(path, "a+")  # noqa: SIM115 - held for the engine's lifetime
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock = handle
+        return True

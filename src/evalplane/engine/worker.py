@@ -1,0 +1,199 @@
+"""The worker: claims batches of units under a lease, keeps the lease alive while it works,
+executes them and records the results. Several batch slots run side by side so one slow
+batch does not idle the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from evalplane.core.clock import isoformat
+from evalplane.core.errors import DomainError
+from evalplane.core.secrets import box_for
+from evalplane.db.engine import Database
+from evalplane.db.models import Span
+from evalplane.domains.ai_integrations.service import load_for_use
+from evalplane.engine.executor import Executor, ProviderSource, Work
+from evalplane.engine.plans import TaskPlan, load_task_plan
+from evalplane.engine.providers import FatalProviderError, Provider, ProviderConfig, build_provider
+from evalplane.engine.recording import record
+from evalplane.jobs import units
+from evalplane.jobs.units import Claimed
+
+log = logging.getLogger("evalplane.worker")
+
+
+def span_document(row: Span) -> dict[str, Any]:
+    """A span as evaluator variables and filters see it."""
+    return {
+        "name": row.name,
+        "span_kind": row.span_kind,
+        "status_code": row.status_code,
+        "status_message": row.status_message,
+        "latency_ms": row.latency_ms,
+        "start_time": isoformat(row.start_time),
+        "end_time": isoformat(row.end_time),
+        "parent_id": row.parent_id,
+        "context": {"trace_id": row.trace_id, "span_id": row.span_id},
+        "attributes": row.attributes or {},
+        "events": row.events or [],
+        "resource": row.resource_attributes or {},
+    }
+
+
+class IntegrationProviders(ProviderSource):
+    """Builds providers from stored AI integrations, decrypting their keys; kept briefly."""
+
+    def __init__(self, db: Database, secret_key: str, ttl: float = 30.0) -> None:
+        self.db = db
+        self.box = box_for(secret_key)
+        self.ttl = ttl
+        self._cache: dict[tuple[int, bool], tuple[float, Provider]] = {}
+
+    async def provider(self, integration_id: int, function_calling: bool) -> Provider:
+        key = (integration_id, function_calling)
+        now = asyncio.get_running_loop().time()
+        cached = self._cache.get(key)
+        if cached and cached[0] > now:
+            return cached[1]
+        async with self.db.session() as session:
+            try:
+                row, api_key = await load_for_use(session, integration_id, box=self.box)
+            except DomainError as exc:
+                raise FatalProviderError(exc.detail) from None
+            config = ProviderConfig(
+                provider=row.provider,
+                api_key=api_key,
+                base_url=row.base_url,
+                headers=dict(row.headers or {}),
+                metadata=dict(row.provider_metadata or {}),
+                function_calling=function_calling and row.function_calling_enabled,
+                integration_id=row.id,
+            )
+        provider = build_provider(config)
+        if cached:
+            with contextlib.suppress(Exception):
+                await cached[1].close()
+        self._cache[key] = (now + self.ttl, provider)
+        return provider
+
+    async def close(self) -> None:
+        for _, provider in self._cache.values():
+            with contextlib.suppress(Exception):
+                await provider.close()
+        self._cache.clear()
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        executor: Executor,
+        *,
+        batch_size: int = 32,
+        slots: int = 4,
+        lease: timedelta = timedelta(seconds=60),
+        idle_poll: float = 1.0,
+    ) -> None:
+        self.db = db
+        self.executor = executor
+        self.batch_size = batch_size
+        self.slots = slots
+        self.lease = lease
+        self.idle_poll = idle_poll
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.wake = asyncio.Event()
+        self._inflight: set[int] = set()
+        self._plans: dict[int, tuple[float, TaskPlan | None]] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        heartbeat = asyncio.create_task(self._heartbeat(stop))
+        try:
+            await asyncio.gather(*(self._slot(stop) for _ in range(self.slots)))
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            await self._release_inflight()
+
+    async def _slot(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                worked = await self.run_once()
+            except Exception:  # noqa: BLE001 - a failing batch must not kill the worker
+                log.exception("worker batch failed; its leases will expire and the units be redone")
+                worked = False
+            if not worked:
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(_first(stop, self.wake), self.idle_poll)
+
+    async def run_once(self) -> bool:
+        """Claim, execute and record one batch; False when there was nothing to do."""
+        async with self.db.session() as session:
+            claimed = await units.claim(session, worker=self.name, limit=self.batch_size, lease=self.lease)
+        if not claimed:
+            return False
+        self._inflight.update(c.id for c in claimed)
+        try:
+            work = await self._load(claimed)
+            result = await self.executor.execute(work)
+            async with self.db.session() as session:
+                await record(session, self.name, result)
+        finally:
+            self._inflight.difference_update(c.id for c in claimed)
+        return True
+
+    async def _load(self, claimed: Sequence[Claimed]) -> list[Work]:
+        loop_time = asyncio.get_running_loop().time()
+        async with self.db.session() as session:
+            for task_id in {c.task_id for c in claimed}:
+                cached = self._plans.get(task_id)
+                if cached is None or cached[0] < loop_time:
+                    self._plans[task_id] = (loop_time + 5.0, await load_task_plan(session, task_id))
+            span_ids = [c.target_id for c in claimed if c.target_kind == "SPAN"]
+            rows = (await session.scalars(select(Span).where(Span.id.in_(span_ids)))).all() if span_ids else []
+        documents = {row.id: span_document(row) for row in rows}
+        work = []
+        for unit in claimed:
+            plan = self._plans[unit.task_id][1]
+            evaluator = plan.evaluator(unit.evaluator_key) if plan else None
+            work.append(Work(unit=unit, evaluator=evaluator, document=documents.get(unit.target_id)))
+        return work
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        interval = self.lease.total_seconds() / 3
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            if self._inflight:
+                try:
+                    async with self.db.session() as session:
+                        await units.heartbeat(session, worker=self.name, unit_ids=sorted(self._inflight), lease=self.lease)
+                except Exception:  # noqa: BLE001
+                    log.exception("lease heartbeat failed")
+
+    async def _release_inflight(self) -> None:
+        if not self._inflight:
+            return
+        with contextlib.suppress(Exception):
+            async with self.db.session() as session:
+                await units.release(session, worker=self.name, unit_ids=sorted(self._inflight))
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

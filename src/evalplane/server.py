@@ -1,0 +1,50 @@
+"""The composition root: the API, with the engine beside it in the same process.
+
+The API and the engine never import each other; this module wires them: the engine
+starts after the API has opened (and migrated) the database, and the API wakes the engine
+when it stores new spans or a new run.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from evalplane.api.app import create_app as create_api
+from evalplane.api.state import AppState
+from evalplane.db.engine import Database
+from evalplane.engine.service import Engine, EngineOptions
+from evalplane.settings import Settings
+
+
+def engine_options(settings: Settings) -> EngineOptions:
+    return EngineOptions(
+        tick_seconds=settings.tick_seconds,
+        batch_size=settings.worker_batch_size,
+        slots=settings.worker_slots,
+        provider_concurrency=settings.provider_concurrency,
+        code_timeout_seconds=settings.code_timeout_seconds,
+    )
+
+
+def build_engine(settings: Settings, db: Database, secret_key: str) -> Engine:
+    return Engine(db, secret_key, engine_options(settings))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The ASGI app `evalplane serve` runs: API plus (unless disabled) an embedded engine."""
+    settings = settings or Settings()
+    running: list[Engine] = []
+
+    async def on_start(state: AppState) -> None:
+        if not settings.worker:
+            return
+        engine = build_engine(settings, state.db, state.secret_key)
+        if await engine.start():
+            running.append(engine)
+            state.wake_engine = engine.wake
+
+    async def on_stop(state: AppState) -> None:
+        for engine in running:
+            await engine.stop()
+
+    return create_api(settings, on_start=on_start, on_stop=on_stop)
