@@ -62,6 +62,7 @@ class Result:
     rounds: list[float]  # spans/s per round (all answered 200 and stored)
     answered: list[float]  # spans/s per round counting only until the last 200
     peak_rss_mb: float
+    cpu_ms_per_1k: float  # server process CPU per 1,000 spans stored (PostgreSQL's own processes not included)
     stored: int
     expected: int
 
@@ -151,6 +152,21 @@ def peak_rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process (all its threads) and its children so far."""
+    total = 0.0
+    pids = [pid]
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    pids += [int(c) for c in children]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -192,18 +208,22 @@ class Target:
 
 
 class Evalplane(Target):
-    def __init__(self, backend: str, work: Path) -> None:
+    """``evalplane serve`` on a fresh bench database, or on ``database_url`` when given."""
+
+    def __init__(self, backend: str, work: Path, database_url: str | None = None) -> None:
         self.name = f"evalplane-{backend}"
         self.backend = backend
         self.port = free_port()
         self.headers = {"Authorization": f"Bearer {API_KEY}"}
         if backend == "sqlite":
-            self.db_path = work / "evalplane.db"
-            url = f"sqlite:///{self.db_path}"
+            url = database_url or f"sqlite:///{work / 'evalplane.db'}"
+            self.db_path = Path(url.removeprefix("sqlite:///"))
         else:
-            pg(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
-            pg(f'CREATE DATABASE "{PG_DB}"')
-            url = PG_ADMIN.rsplit("/", 1)[0] + "/" + PG_DB
+            if database_url is None:
+                pg(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
+                pg(f'CREATE DATABASE "{PG_DB}"')
+            url = database_url or PG_ADMIN.rsplit("/", 1)[0] + "/" + PG_DB
+            self.pg_db = url.rsplit("/", 1)[1]
         log = work / f"{self.name}.log"
         env = {**os.environ, "EVALPLANE_HOME": str(work / "home"), "EVALPLANE_DATABASE_URL": url,
                "EVALPLANE_BOOTSTRAP_API_KEY": API_KEY, "EVALPLANE_LOG_LEVEL": "warning"}
@@ -213,16 +233,26 @@ class Evalplane(Target):
                                         stdout=open(log, "ab"), stderr=subprocess.STDOUT, cwd=ROOT)  # noqa: SIM115
         wait_ready(self.process, self.port, "/readyz", log)
 
+    def request(self, method: str, path: str) -> tuple[int, dict]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            conn.request(method, path, headers=self.headers)
+            response = conn.getresponse()
+            body = response.read()
+            return response.status, (json.loads(body) if body else {})
+        finally:
+            conn.close()
+
     def count(self) -> int:
         if self.backend == "sqlite":
             with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30) as conn:
                 return conn.execute("SELECT count(*) FROM spans").fetchone()[0]
-        return int(pg("SELECT count(*) FROM spans", fetch=True, db=PG_DB))  # type: ignore[arg-type]
+        return int(pg("SELECT count(*) FROM spans", fetch=True, db=self.pg_db))  # type: ignore[arg-type]
 
-    def close(self) -> None:
+    def close(self, drop: bool = True) -> None:
         super().close()
-        if self.backend == "postgres":
-            pg(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
+        if self.backend == "postgres" and drop:
+            pg(f'DROP DATABASE IF EXISTS "{self.pg_db}" WITH (FORCE)')
 
 
 class Phoenix(Target):
@@ -297,6 +327,7 @@ def run_target(name: str, rounds: list[list[Path]], warmup: Path, args: argparse
         if wait_count(target, expected, 120) < 0:
             raise RuntimeError(f"{name}: the warm-up batch never appeared in the database")
         stored_rates, answered_rates = [], []
+        cpu_before = cpu_seconds(target.process.pid)
         for i, files in enumerate(rounds):
             answered_s, data = send(target, files, args.connections)
             if data["statuses"] != {"200": len(files)}:
@@ -310,6 +341,7 @@ def run_target(name: str, rounds: list[list[Path]], warmup: Path, args: argparse
             answered_rates.append(spans / answered_s)
             print(f"bench: {name:19s} round {i + 1}: {stored_rates[-1]:8.0f} spans/s stored "
                   f"({answered_rates[-1]:.0f} spans/s answered)", file=sys.stderr)
+        cpu_ms_per_1k = (cpu_seconds(target.process.pid) - cpu_before) * 1000 / (expected - per) * 1000
         # Resend the first round's batches: nothing may be inserted twice.
         if not args.no_resend:
             _, data = send(target, rounds[0], args.connections)
@@ -318,7 +350,7 @@ def run_target(name: str, rounds: list[list[Path]], warmup: Path, args: argparse
             time.sleep(2 if name == "phoenix" else 0)
         stored = target.count()
         rss = peak_rss_mb(target.process.pid)
-        return Result(name, stored_rates, answered_rates, rss, stored, expected)
+        return Result(name, stored_rates, answered_rates, rss, cpu_ms_per_1k, stored, expected)
     finally:
         target.close()
 
@@ -326,15 +358,16 @@ def run_target(name: str, rounds: list[list[Path]], warmup: Path, args: argparse
 def table(results: list[Result]) -> str:
     phoenix = next((r for r in results if r.target == "phoenix"), None)
     lines = [
-        "| target | spans/s stored (median) | rounds (min–max) | spans/s answered (median) | peak RSS MB | "
-        "× Phoenix | stored / sent |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| target | spans/s stored (median) | rounds (min–max) | spans/s answered (median) | × Phoenix | "
+        "server CPU ms / 1k spans | peak RSS MB | stored / sent |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         ratio = f"{r.median / phoenix.median:.1f}×" if phoenix and r is not phoenix else "—"
         lines.append(
             f"| {r.target} | {r.median:,.0f} | {min(r.rounds):,.0f}–{max(r.rounds):,.0f} | "
-            f"{statistics.median(r.answered):,.0f} | {r.peak_rss_mb:,.0f} | {ratio} | {r.stored:,} / {r.expected:,} |"
+            f"{statistics.median(r.answered):,.0f} | {ratio} | {r.cpu_ms_per_1k:,.0f} | {r.peak_rss_mb:,.0f} | "
+            f"{r.stored:,} / {r.expected:,} |"
         )
     return "\n".join(lines)
 
@@ -411,7 +444,8 @@ def main(argv: list[str] | None = None) -> None:
             target_dir.mkdir()
             result = run_target(name, rounds, warmup, args, target_dir)
             status = "ok" if result.stored == result.expected else "MISMATCH"
-            print(f"bench: {name}: {result.median:,.0f} spans/s, peak RSS {result.peak_rss_mb:,.0f} MB, "
+            print(f"bench: {name}: {result.median:,.0f} spans/s, {result.cpu_ms_per_1k:,.0f} CPU ms / 1k spans, "
+                  f"peak RSS {result.peak_rss_mb:,.0f} MB, "
                   f"stored {result.stored:,} of {result.expected:,} ({status})", file=sys.stderr)
             results.append(result)
             shutil.rmtree(target_dir, ignore_errors=True)
