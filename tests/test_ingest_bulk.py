@@ -125,3 +125,11 @@ def test_kvlist_attributes_and_repeated_keys_nest_like_before(server: Server, ap
     assert stored["kind"] == "CHAIN"
     assert stored["attributes"]["a"] == {"b": 2, "c": "x"}
     assert stored["attributes"]["m"] in ({"0": "zero"}, ["zero"])
+
+
+def test_a_nul_in_the_project_name_is_replaced_too(server: Server, api: Api, http: httpx.Client) -> None:
+    space = api.space()
+    project = new_project_name()
+    export_response(export(server, request_pb([span_pb(name="p")], project + "\x00x"), space_id=space["id"]))
+    spans = list_spans(http, project_id_named(http, space["id"], project + "\ufffdx"))["spans"]
+    assert [s["name"] for s in spans] == ["p"]

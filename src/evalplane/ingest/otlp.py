@@ -69,10 +69,11 @@ class ResourceBatch:
     project_name: str
     resource_attributes: dict[str, Any]
     rows: list[SpanRow] = field(default_factory=list)
+    # The resource attributes as JSON text; None when they hold an integer beyond 64 bits.
+    resource_json: str | None = field(init=False)
 
-    @property
-    def resource_json(self) -> str:
-        return _dumps(self.resource_attributes)
+    def __post_init__(self) -> None:
+        self.resource_json = _json_text(self.resource_attributes)
 
 
 @dataclass
@@ -157,11 +158,7 @@ def _time(ns: int) -> datetime:
 
 def _project_name(resource: dict[str, Any]) -> str:
     name = resource.get(PROJECT_ATTRIBUTE) or resource.get(LEGACY_PROJECT_ATTRIBUTE) or DEFAULT_PROJECT
-    return str(name).strip() or DEFAULT_PROJECT
-
-
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return _storable(str(name).strip()) or DEFAULT_PROJECT
 
 
 def _storable(text: str) -> str:
@@ -169,14 +166,15 @@ def _storable(text: str) -> str:
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
-def _attributes_json(nested: dict[str, Any]) -> str | None:
-    """The attributes as JSON text, or None when they hold a value no database can store."""
+def _json_text(value: Any) -> str | None:
+    """``value`` as JSON text with NULs replaced, or None when it holds an integer beyond
+    64 bits (only the OTLP JSON mapping can carry one)."""
     try:
-        text = orjson.dumps(nested).decode()
-    except orjson.JSONEncodeError:  # an integer beyond 64 bits (only the JSON mapping allows one)
+        text = orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
         return None
     if "\\u0000" in text:  # an escaped NUL somewhere: rewrite the strings that hold one
-        text = orjson.dumps(_without_nul(nested)).decode()
+        text = orjson.dumps(_without_nul(value)).decode()
     return text
 
 
@@ -216,8 +214,8 @@ def _row(
     if start_ns <= 0:
         decoded.reject("start_time_unix_nano is missing")
         return None
-    attributes_json = _attributes_json(attributes)
-    events_json = _attributes_json(events) if events else _NO_EVENTS  # type: ignore[arg-type]
+    attributes_json = _json_text(attributes)
+    events_json = _json_text(events) if events else _NO_EVENTS
     if attributes_json is None or events_json is None:
         decoded.reject("attribute integers must fit in 64 bits")
         return None

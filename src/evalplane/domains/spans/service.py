@@ -93,6 +93,10 @@ async def ingest(session: AsyncSession, principal: Principal, space_hint: str | 
             decoded.reject("the project name (openinference.project.name) is longer than 255 characters", len(batch.rows))
             batch.rows = []
             continue
+        if batch.resource_json is None:
+            decoded.reject("resource attribute integers must fit in 64 bits", len(batch.rows))
+            batch.rows = []
+            continue
         project_id = projects.get(batch.project_name)
         if project_id is None:
             project_id = projects[batch.project_name] = await repository.ensure_project(session, space_id, batch.project_name)
