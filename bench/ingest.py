@@ -138,7 +138,7 @@ def peak_rss_mb(pid: int) -> float:
     total = 0
     pids = [pid]
     try:
-        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout.split()
         pids += [int(c) for c in children]
     except OSError:
         pass
@@ -156,7 +156,7 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of the process (all its threads) and its children so far."""
     total = 0.0
     pids = [pid]
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout.split()
     pids += [int(c) for c in children]
     for p in pids:
         try:
@@ -196,7 +196,7 @@ def pg(sql: str, fetch: bool = False, db: str | None = None) -> object:
 
 class Target:
     name: str
-    headers: dict[str, str] = {}
+    headers: dict[str, str]
     process: subprocess.Popen
     port: int
 
@@ -260,6 +260,7 @@ class Phoenix(Target):
 
     def __init__(self, work: Path) -> None:
         self.port = free_port()
+        self.headers = {}
         self.dir = work / "phoenix"
         self.dir.mkdir()
         log = work / "phoenix.log"
@@ -320,7 +321,7 @@ def run_target(name: str, rounds: list[list[Path]], warmup: Path, args: argparse
         target = Evalplane(name.removeprefix("evalplane-"), work)
     try:
         per = args.spans_per_batch
-        seconds, data = send(target, [warmup], 1)
+        _, data = send(target, [warmup], 1)
         if data["statuses"] != {"200": 1}:
             raise RuntimeError(f"{name}: warm-up batch failed: {data}")
         expected = per
@@ -373,11 +374,11 @@ def table(results: list[Result]) -> str:
 
 
 def write_readme(results: list[Result], args: argparse.Namespace, command: str, load: str) -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "src"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "src"], capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
     phoenix_version = subprocess.run([str(BENCH_VENV / "bin" / "python"), "-c",
                                       "import importlib.metadata as m; print(m.version('arize-phoenix'))"],
-                                     capture_output=True, text=True).stdout.strip()
+                                     capture_output=True, text=True, check=False).stdout.strip()
     block = "\n".join([
         START,
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit `{commit}`"

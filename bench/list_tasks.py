@@ -43,7 +43,6 @@ API_KEY = "ep_bench_admin_key_0000"  # a local, throw-away bench database's admi
 PG_ADMIN = os.environ.get("EVALPLANE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DB = "evalplane_bench"
 NAME_QUERY = "toxicity"  # one topic of twenty: about 5% of task names contain it
-SPACE_NAME = "bench-space-100"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
@@ -56,12 +55,44 @@ class Scenario:
 @dataclass
 class Result:
     database: str
+    processes: int
     scenario: str
     p50_ms: float
     p99_ms: float
     rps: float
+    cpu_ms: float  # server CPU time (all its processes) per request served under load
     errors: int
     statuses: str
+
+
+# ---------------------------------------------------------------- server CPU time (Linux /proc)
+
+TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_tree(pid: int) -> list[int]:
+    found = [pid]
+    try:
+        for thread in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{thread}/children") as f:
+                for child in f.read().split():
+                    found.extend(process_tree(int(child)))
+    except OSError:
+        pass
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and its live descendants (the API worker processes)."""
+    total = 0.0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / TICKS
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
 
 
 # ---------------------------------------------------------------- load generators (child processes)
@@ -182,7 +213,7 @@ def prepare_database(backend: str, work: Path, tasks: int, spaces: int, fresh: b
 
 
 class ServerProcess:
-    def __init__(self, url: str, work: Path) -> None:
+    def __init__(self, url: str, work: Path, workers: int = 1) -> None:
         self.port = free_port()
         self.log = work / f"server-{self.port}.log"
         env = {
@@ -195,7 +226,7 @@ class ServerProcess:
         evalplane = Path(sys.executable).with_name("evalplane")
         command = [str(evalplane)] if evalplane.exists() else [sys.executable, "-m", "evalplane.cli"]
         self.process = subprocess.Popen(
-            [*command, "serve", "--port", str(self.port)],
+            [*command, "serve", "--port", str(self.port), "--workers", str(workers)],
             env=env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, cwd=ROOT,  # noqa: SIM115
         )
         deadline = time.monotonic() + 60
@@ -232,10 +263,11 @@ class ServerProcess:
                 self.process.wait()
 
 
-def scenarios(server: ServerProcess) -> list[Scenario]:
-    status, body = server.get("/v2/spaces?" + urllib.parse.urlencode({"name": SPACE_NAME}))
+def scenarios(server: ServerProcess, spaces: int) -> list[Scenario]:
+    space_name = f"bench-space-{spaces // 2:03d}"  # bench-space-100 of 200
+    status, body = server.get("/v2/spaces?" + urllib.parse.urlencode({"name": space_name}))
     assert status == 200, body
-    space_id = next(s["id"] for s in body["spaces"] if s["name"] == SPACE_NAME)
+    space_id = next(s["id"] for s in body["spaces"] if s["name"] == space_name)
     # Page 100: follow next_cursor 99 times from the first page.
     path = "/v2/tasks"
     for _ in range(99):
@@ -267,51 +299,62 @@ def measure_latency(port: int, path: str, requests: int, warmup: int) -> tuple[f
 
 
 def measure_throughput(
-    wrk: str | None, port: int, path: str, seconds: float, connections: int, threads: int, work: Path
-) -> tuple[float, int]:
-    url = f"http://127.0.0.1:{port}{path}"
+    wrk: str | None, server: ServerProcess, path: str, seconds: float, connections: int, threads: int, work: Path
+) -> tuple[float, float, int]:
+    """Requests/s, server CPU milliseconds per request, and non-200 answers under concurrent load."""
+    url = f"http://127.0.0.1:{server.port}{path}"
+    pid = server.process.pid
     if wrk:
         base = [wrk, "-t", str(threads), "-c", str(connections), "-H", f"Authorization: Bearer {API_KEY}"]
         subprocess.run([*base, "-d", "2s", url], check=True, capture_output=True)  # warm-up
+        cpu_before = cpu_seconds(pid)
         out = subprocess.run([*base, "-d", f"{seconds:g}s", url], check=True, capture_output=True, text=True).stdout
+        cpu = cpu_seconds(pid) - cpu_before
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+        served = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
         bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
         errors = int(bad.group(1)) if bad else 0
         socket_errors = re.search(r"Socket errors:.*", out)
         if socket_errors:
             print(f"bench: wrk {socket_errors.group(0)}", file=sys.stderr)
-        return rps, errors
-    results = []
+        return rps, 1000 * cpu / max(served, 1), errors
+    results, cpu = [], 0.0
     for phase_seconds in (2.0, seconds):
         outs = [work / f"load-{i}.json" for i in range(connections)]
+        cpu_before = cpu_seconds(pid)
         children = [
-            subprocess.Popen([sys.executable, __file__, "_load", str(port), path, str(phase_seconds), str(o)])
+            subprocess.Popen([sys.executable, __file__, "_load", str(server.port), path, str(phase_seconds), str(o)])
             for o in outs
         ]
         for child in children:
             child.wait()
+        cpu = cpu_seconds(pid) - cpu_before
         results = [json.loads(o.read_text()) for o in outs]
-    return sum(r["done"] for r in results) / seconds, sum(r["errors"] for r in results)
+    served = sum(r["done"] for r in results)
+    return served / seconds, 1000 * cpu / max(served, 1), sum(r["errors"] for r in results)
 
 
 def run_backend(backend: str, args: argparse.Namespace, wrk: str | None) -> list[Result]:
     url = prepare_database(backend, args.work_dir, args.tasks, args.spaces, args.fresh)
-    server = ServerProcess(url, args.work_dir)
     results = []
     try:
-        for scenario in scenarios(server):
-            p50, p99, statuses = measure_latency(server.port, scenario.path, args.requests, args.warmup)
-            rps, errors = measure_throughput(
-                wrk, server.port, scenario.path, args.duration, args.connections, args.threads, args.work_dir
-            )
-            status_text = ",".join(f"{k}:{v}" for k, v in sorted(statuses.items()))
-            errors += sum(v for k, v in statuses.items() if str(k) != "200")
-            result = Result(backend, scenario.name, p50, p99, rps, errors, status_text)
-            print(f"bench: {backend:8s} {scenario.name:28s} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
-                  f"{rps:7.0f} req/s  errors {errors}", file=sys.stderr)
-            results.append(result)
+        for workers in args.workers:
+            server = ServerProcess(url, args.work_dir, workers)
+            try:
+                for scenario in scenarios(server, args.spaces):
+                    p50, p99, statuses = measure_latency(server.port, scenario.path, args.requests, args.warmup)
+                    rps, cpu_ms, errors = measure_throughput(
+                        wrk, server, scenario.path, args.duration, args.connections, args.threads, args.work_dir
+                    )
+                    status_text = ",".join(f"{k}:{v}" for k, v in sorted(statuses.items()))
+                    errors += sum(v for k, v in statuses.items() if str(k) != "200")
+                    result = Result(backend, workers, scenario.name, p50, p99, rps, cpu_ms, errors, status_text)
+                    print(f"bench: {backend:8s} x{workers} {scenario.name:28s} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
+                          f"{rps:7.0f} req/s  {cpu_ms:5.2f} ms CPU/req  errors {errors}", file=sys.stderr)
+                    results.append(result)
+            finally:
+                server.stop()
     finally:
-        server.stop()
         if args.cleanup:
             if backend == "postgres":
                 psql(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)')
@@ -322,15 +365,21 @@ def run_backend(backend: str, args: argparse.Namespace, wrk: str | None) -> list
 
 def table(results: list[Result]) -> str:
     lines = [
-        "| database | scenario | p50 ms (1 client) | p99 ms (1 client) | requests/s (concurrent) | non-200 |",
-        "|---|---|---:|---:|---:|---:|",
+        "| database | API processes | scenario | p50 ms (1 client) | p99 ms (1 client) | requests/s (concurrent) "
+        "| server CPU ms / request | non-200 |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        lines.append(f"| {r.database} | {r.scenario} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.rps:.0f} | {r.errors} |")
+        lines.append(
+            f"| {r.database} | {r.processes} | {r.scenario} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.rps:.0f} "
+            f"| {r.cpu_ms:.2f} | {r.errors} |"
+        )
     return "\n".join(lines)
 
 
-def write_readme(results: list[Result], args: argparse.Namespace, command: str, load_before: str, wrk: str | None) -> None:
+def write_readme(
+    results: list[Result], args: argparse.Namespace, command: str, load_before: str, load_after: str, wrk: str | None
+) -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "src"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     generator = (f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s after a 2 s warm-up" if wrk
@@ -338,7 +387,7 @@ def write_readme(results: list[Result], args: argparse.Namespace, command: str, 
     block = "\n".join([
         START,
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit `{commit}`{' (+ uncommitted src changes)' if dirty else ''}, "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}; load average before the run: {load_before}.",
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}; load average before the run: {load_before}, after it: {load_after}.",
         "",
         "```",
         command,
@@ -346,7 +395,8 @@ def write_readme(results: list[Result], args: argparse.Namespace, command: str, 
         "",
         f"{args.tasks:,} tasks in {args.spaces} spaces; default page size (50). Latency: one client, "
         f"{args.requests} sequential keep-alive requests after {args.warmup} warm-up requests. "
-        f"Throughput: {generator}.",
+        f"Throughput: {generator}; server CPU per request is the user + system time of the server's "
+        "processes over that run divided by the requests served (the figure to trust on a shared machine).",
         "",
         table(results),
         "",
@@ -378,6 +428,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of concurrent load per scenario")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--workers", default="1", help="API processes (`evalplane serve --workers`); a list such as 1,2 measures each")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/evalplane-bench"))
     parser.add_argument("--fresh", action="store_true", help="drop and reseed the bench databases")
     parser.add_argument("--cleanup", action="store_true", help="drop the bench databases afterwards")
@@ -385,6 +436,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-readme", action="store_true", help="print only; leave bench/README.md alone")
     parser.add_argument("--note", default="", help="a line to record under the table (e.g. machine conditions)")
     args = parser.parse_args(argv)
+    args.workers = [int(w) for w in str(args.workers).split(",") if w.strip()]
     if args.quick:
         args.requests, args.warmup, args.duration = 100, 20, 2.0
     args.work_dir.mkdir(parents=True, exist_ok=True)
@@ -396,7 +448,8 @@ def main(argv: list[str] | None = None) -> None:
     print(table(results))
     if not args.no_readme:
         command = "python bench/list_tasks.py " + shlex.join(argv)
-        write_readme(results, args, command.strip(), load_before, wrk)
+        load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        write_readme(results, args, command.strip(), load_before, load_after, wrk)
         print(f"bench: results written to {README.relative_to(ROOT)}", file=sys.stderr)
 
 

@@ -218,7 +218,7 @@ def run_database(backend: str, args: argparse.Namespace, work: Path) -> list[Res
     server = Evalplane(backend, work, database_url=url)
     results = []
     try:
-        status, body = server.request("GET", f"/v2/projects?name={PROJECT}")
+        _, body = server.request("GET", f"/v2/projects?name={PROJECT}")
         project_id = next(p["id"] for p in body["projects"] if p["name"] == PROJECT)
         now = datetime.now(UTC)
         for scenario in SCENARIOS:
@@ -256,8 +256,8 @@ def table(results: list[Result]) -> str:
 
 
 def write_readme(results: list[Result], args: argparse.Namespace, command: str, load: str) -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "src"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "src"], capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
     block = "\n".join([
         START,
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit `{commit}`{' (+ uncommitted src changes)' if dirty else ''}, "

@@ -12,10 +12,20 @@ from typing import Any
 
 import pytest
 from hypothesis import strategies as st
-from sqlalchemy import Column, Float, ForeignKey, Integer, MetaData, Table, Text, insert, select
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    insert,
+    select,
+)
 
 from evalplane.db.engine import make_engine
-from evalplane.db.types import JSONValue, UtcDateTime
+from evalplane.db.types import JSONDocument, UtcDateTime
 from evalplane.filters import SqlResolver, parse, to_sql
 from tests.support import create_pg_database, drop_pg_database
 
@@ -34,7 +44,7 @@ spans = Table(
     Column("parent_id", Text),
     Column("trace_id", Text),
     Column("span_id", Text),
-    Column("attributes", JSONValue),
+    Column("attributes", JSONDocument),  # written as the real spans table writes it
 )
 span_evals = Table(
     "scratch_span_evals",
@@ -240,3 +250,147 @@ filters = st.recursive(
     ),
     max_leaves=5,
 )
+
+
+# -- the real spans table -----------------------------------------------------------------------
+# Random spans stored in ``spans`` / ``span_evaluations`` through the repository ingestion uses,
+# and filters that also reach into ``metadata`` (stored as an object, see domains/spans/openinference).
+
+metadata_columns = st.lists(st.sampled_from(KEYS), min_size=1, max_size=2).map(
+    lambda keys: "metadata." + ".".join(segment(k) for k in keys)
+)
+stored_atoms = st.one_of(
+    atoms,
+    predicates(metadata_columns, strings, text_ops=True),
+    predicates(metadata_columns, nums, text_ops=False),
+    st.tuples(metadata_columns, st.sampled_from(["CONTAINS", "NOT CONTAINS"]), st.one_of(nums, bools)).map(" ".join),
+)
+stored_filters = st.recursive(
+    stored_atoms,
+    lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from(["AND", "OR"]), inner).map(lambda t: f"({t[0]}) {t[1]} ({t[2]})"),
+        st.tuples(inner, st.sampled_from(["AND", "OR"]), inner).map(" ".join),
+        inner.map(lambda e: f"NOT ({e})"),
+    ),
+    max_leaves=5,
+)
+
+
+@st.composite
+def stored_span_rows(draw: st.DrawFn) -> dict[str, Any]:
+    """A ``spans`` row (fixed columns are NOT NULL there, except parent_id) and its evaluations."""
+    attributes = draw(st.dictionaries(st.sampled_from(KEYS), json_values, max_size=4))
+    if draw(st.booleans()):
+        attributes["metadata"] = draw(st.dictionaries(st.sampled_from(KEYS), json_values, max_size=3))
+    return {
+        **{name: draw(texts) for name in ("name", "span_kind", "status_code", "status_message", "trace_id", "span_id")},
+        "parent_id": draw(st.none() | texts),
+        "latency_ms": float(draw(numbers)),
+        "start_time": draw(st.sampled_from(TIMES)),
+        "end_time": draw(st.sampled_from(TIMES)),
+        "attributes": attributes,
+        "evals": draw(st.dictionaries(st.sampled_from(["q", "My Eval"]), evaluations, max_size=2)),
+    }
+
+
+stored_span_lists = st.lists(stored_span_rows(), max_size=6, unique_by=lambda r: (r["trace_id"], r["span_id"]))
+
+
+class RealSpansDb:
+    """A migrated evalplane database driven from synchronous tests; each check is rolled back."""
+
+    def __init__(self, backend: str, tmp: Path) -> None:
+        from tests.support import migrated_database
+
+        self.runner = asyncio.Runner()
+        self.db, self.pg_name = self.runner.run(migrated_database(backend, tmp))
+        self.space_id = self.runner.run(self._space())
+
+    async def _space(self) -> int:
+        from evalplane.db.models import Organization, Space
+
+        async with self.db.session() as session:
+            org = Organization(name="filters", description="")
+            session.add(org)
+            await session.flush()
+            space = Space(organization_id=org.id, name="filters", description="", is_private=False)
+            session.add(space)
+            await session.flush()
+            return space.id
+
+    def close(self) -> None:
+        self.runner.run(self.db.dispose())
+        self.runner.close()
+        if self.pg_name:
+            drop_pg_database(self.pg_name)
+
+    def compare(self, rows: list[dict[str, Any]], filters: list[str]) -> list[tuple[set[int], set[int], set[int]]]:
+        """For each filter, the row numbers kept by: SQL, the predicate over each stored row read
+        back, and the predicate over the row as generated (before storage)."""
+        return self.runner.run(self._compare(rows, filters))
+
+    def run(self, work: Any) -> Any:
+        """Run ``work(session, project_id)`` against an empty project, rolled back afterwards."""
+        return self.runner.run(self._in_rolled_back_project(work))
+
+    async def _in_rolled_back_project(self, work: Any) -> Any:
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        from evalplane.domains.spans import repository
+
+        async with self.db.engine.connect() as conn:
+            tx = await conn.begin()
+            try:
+                session = AsyncSession(bind=conn, expire_on_commit=False)
+                project_id = await repository.ensure_project(session, self.space_id, "p")
+                return await work(session, project_id)
+            finally:
+                await tx.rollback()
+
+    async def _compare(
+        self, rows: list[dict[str, Any]], filters: list[str]
+    ) -> list[tuple[set[int], set[int], set[int]]]:
+        from evalplane.db.models import Span, SpanEvaluation
+        from evalplane.domains.spans import filtering, repository
+
+        async def work(session: Any, project_id: int) -> list[tuple[set[int], set[int], set[int]]]:
+            stored_rows = [
+                {k: v for k, v in r.items() if k != "evals"}
+                | {"project_id": project_id, "events": [], "resource_attributes": {}, "ingested_at": TIMES[0]}
+                for r in rows
+            ]
+            await repository.insert_spans(session, stored_rows)
+            stored = list((await session.scalars(select(Span).where(Span.project_id == project_id))).all())
+            by_key = {(s.trace_id, s.span_id): s for s in stored}
+            for r in rows:
+                for name, values in r["evals"].items():
+                    span = by_key[(r["trace_id"], r["span_id"])]
+                    session.add(SpanEvaluation(span_row_id=span.id, name=name, **values))
+            await session.flush()
+            evaluations = await repository.evaluations_for(session, [s.id for s in stored])
+            number = {by_key[(r["trace_id"], r["span_id"])].id: n for n, r in enumerate(rows)}
+            read_back = {number[s.id]: filtering.span_as_filter_dict(s, evaluations.get(s.id, [])) for s in stored}
+            as_sent = {
+                n: filtering.span_as_filter_dict(r, [{"name": k, **v} for k, v in r["evals"].items()])
+                for n, r in enumerate(rows)
+            }
+            dialect = session.bind.dialect.name
+            found = []
+            for text in filters:
+                where = filtering.span_filter_where(dialect, project_id, text)
+                from_sql = {number[i] for i in (await session.scalars(select(Span.id).where(where))).all()}
+                keep = filtering.span_filter_predicate(text)
+                found.append(
+                    (from_sql, {n for n, s in read_back.items() if keep(s)}, {n for n, s in as_sent.items() if keep(s)})
+                )
+            return found
+
+        return await self._in_rolled_back_project(work)
+
+
+@pytest.fixture(scope="module", params=DATABASES, name="real_db")
+def real_spans_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealSpansDb]:
+    """The real spans tables on each test database (import this fixture into a test module)."""
+    real = RealSpansDb(request.param, tmp_path_factory.mktemp(f"span-filters-{request.param}"))
+    yield real
+    real.close()

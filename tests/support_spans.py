@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import secrets
 import time
@@ -21,6 +20,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import (
     Status,
 )
 
+from tests.arrange import in_db, user_key  # noqa: F401 - user_key is re-exported for the span tests
 from tests.support import Server, unique
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
@@ -152,41 +152,8 @@ def new_project_name() -> str:
 # ---------------------------------------------------------------- direct database arrangement
 
 
-def _run_db(server: Server, work: Any) -> Any:
-    from evalplane.db.engine import Database
-    from evalplane.settings import Settings
-
-    async def run() -> Any:
-        db = Database(Settings(database_url=server.database_url, home=server.home).resolved_database_url())
-        try:
-            async with db.session() as session:
-                return await work(session)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(run())
-
-
-def user_key(server: Server, space_id: str, level: str) -> str:
-    """A new user bound to the space with READ_ONLY / MEMBER / ADMIN, and their API key."""
-    from evalplane.core.ids import Kind, decode_id
-    from evalplane.db.models import RoleBinding, User
-    from evalplane.domains.access import service as access
-
-    async def work(session: Any) -> str:
-        user = User(name="u", email=f"{unique('user')}@example.test", account_role="MEMBER", status="ACTIVE")
-        session.add(user)
-        await session.flush()
-        role = await access.role_for_level(session, level)
-        session.add(
-            RoleBinding(
-                user_id=user.id, role_id=role.id, resource_type="SPACE", resource_id=decode_id(Kind.SPACE, space_id)
-            )
-        )
-        _, token = await access.issue_key(session, user_id=user.id, name="test")
-        return token
-
-    return _run_db(server, work)
+# One way to reach the server's database and to make a user with a key: tests/arrange.py.
+_run_db = in_db
 
 
 def add_evaluation(server: Server, project_id: str, span_id: str, **values: Any) -> None:

@@ -6,14 +6,14 @@ import pytest
 from arize._generated.api_client.exceptions import ApiException
 
 from tests.support import Api, Server, unique
-from tests.support_identity import bind, insert_task, key_for, member, user
+from tests.arrange import TaskSpec, bind, insert_task, key_for, member, user
 
 
 def test_user_of_space_a_sees_nothing_of_space_b(server: Server, api: Api) -> None:
     space_a, space_b = api.space(), api.space()
     project_a, project_b = api.project(space_a["id"]), api.project(space_b["id"])
-    task_a = insert_task(server, space_a["id"], project_a["id"])
-    insert_task(server, space_b["id"], project_b["id"])
+    task_a = insert_task(server, TaskSpec(space_a["id"], unique("task"), project_id=project_a["id"]))
+    insert_task(server, TaskSpec(space_b["id"], unique("task"), project_id=project_b["id"]))
     _, key = member(server, api, space_a["id"], "MEMBER")
     client = server.sdk(key)
 
@@ -86,7 +86,7 @@ def test_project_binding_grants_that_project_and_a_view_of_its_space(server: Ser
     so names resolve, and nothing else in the space is visible."""
     space = api.space()
     granted, other = api.project(space["id"]), api.project(space["id"])
-    insert_task(server, space["id"], other["id"])
+    insert_task(server, TaskSpec(space["id"], unique("task"), project_id=other["id"]))
     person = user(api)
     read_only = api.ok(api.client.get("/v2/roles", params={"is_predefined": True}))["roles"]
     role_id = {r["name"]: r["id"] for r in read_only}["Space Read-Only"]

@@ -11,7 +11,7 @@ from arize._generated.api_client.exceptions import ApiException
 
 from tests.conftest import start_server
 from tests.support import Api, Server, drop_pg_database, unique
-from tests.support_identity import key_for, member, user
+from tests.arrange import key_for, member, user
 
 
 def assert_401(response) -> None:

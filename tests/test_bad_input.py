@@ -15,7 +15,7 @@ import pytest
 
 from evalplane.core.ids import Kind, encode_id
 from tests.support import Api, Server
-from tests.support_db import Db, Populated, TaskSpec, populate_space
+from tests.arrange import Populated, TaskSpec, insert_tasks, member_key, populate_space, task_snapshot
 
 URI_REFERENCE = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@/?#%]*$")
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
@@ -48,29 +48,20 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(server: Server) -> Iterator[World]:
-    db = Db(server)
-    try:
-        with server.http() as client:
-            api = Api(client)
-            mine, theirs = populate_space(api, db), populate_space(api, db)
-            tricky = api.space(f"tricky {uuid.uuid4().hex[:8]} 100%_\\'")["id"]
-        db.tasks([TaskSpec(tricky, name, "CODE_EVALUATION") for name in TRICKY_NAMES])
-        key = db.member_key({mine.space["id"]: "MEMBER"})
-        yield World(mine, theirs, key, tricky)
-    finally:
-        db.close()
+    with server.http() as client:
+        api = Api(client)
+        mine, theirs = populate_space(server, api), populate_space(server, api)
+        tricky = api.space(f"tricky {uuid.uuid4().hex[:8]} 100%_\\'")["id"]
+    insert_tasks(server, [TaskSpec(tricky, name, "CODE_EVALUATION") for name in TRICKY_NAMES])
+    yield World(mine, theirs, member_key(server, {mine.space["id"]: "MEMBER"}), tricky)
 
 
 @pytest.fixture
 def unchanged(server: Server) -> Iterator[None]:
     """Fails the test if any task row changed while it ran."""
-    db = Db(server)
-    try:
-        before = db.snapshot()
-        yield
-        assert db.snapshot() == before
-    finally:
-        db.close()
+    before = task_snapshot(server)
+    yield
+    assert task_snapshot(server) == before
 
 
 def get_tasks(server: Server, key: str | None = None, **params: Any) -> httpx.Response:

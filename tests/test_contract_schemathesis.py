@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance, unsuppor
 
 from evalplane.core.ids import Kind, encode_id
 from tests.support import Api, Server
-from tests.support_db import Db, Populated, populate_space, seed_spec
+from tests.arrange import Populated, populate_space, seed_spec
 
 MAX_EXAMPLES = int(os.environ.get("EVALPLANE_ST_MAX_EXAMPLES", "120"))
 
@@ -71,12 +71,8 @@ class RealValues:
 
 @pytest.fixture
 def real_values(server: Server, http: httpx.Client) -> RealValues:
-    db = Db(server)
-    try:
-        api = Api(http)
-        return RealValues(server, populate_space(api, db), populate_space(api, db))
-    finally:
-        db.close()
+    api = Api(http)
+    return RealValues(server, populate_space(server, api), populate_space(server, api))
 
 
 schema = schemathesis.openapi.from_path(

@@ -12,7 +12,7 @@ from arize.tasks.types import LlmGenerationRunConfig, TaskType, TemplateEvaluati
 
 from evalplane.core.ids import Kind, decode_id
 from tests.support import Api, Server
-from tests.support_db import Db, Populated, populate_space, seed_spec
+from tests.arrange import Populated, populate_space, seed_spec
 
 SDK_HEADERS = {"sdk-package-name": "arize", "sdk-version": "8.61.0"}
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -33,12 +33,8 @@ def seed_keys(schema: str) -> set[str]:
 @pytest.fixture(scope="module")
 def populated(server: Server) -> Populated:
     """One space with a task of every shape, shared read-only by this module's tests."""
-    db = Db(server)
-    try:
-        with server.http() as client:
-            return populate_space(Api(client), db)
-    finally:
-        db.close()
+    with server.http() as client:
+        return populate_space(server, Api(client))
 
 
 def list_tasks(server: Server, space_id: str, **headers: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from arize.datasets.types import AnnotateRecordInput, AnnotationInput
 
 from evalplane.core.ids import Kind, encode_id
 from tests.support import Api, Server, unique
-from tests.support_datasets import assert_problem, member_key, sdk
+from tests.arrange import assert_problem, sdk, user_key
 
 
 def _examples(client, dataset_id: str, version_id: str | None = None) -> list[dict]:
@@ -182,7 +182,7 @@ def test_datasets_in_other_spaces_are_invisible(server: Server, api: Api) -> Non
     admin = sdk(server)
     hidden = admin.datasets.create(name=unique("hidden"), space=theirs["id"], examples=[{"a": 1}])
     visible = admin.datasets.create(name=unique("visible"), space=mine["id"], examples=[{"a": 2}])
-    key = member_key(server, mine["id"], "MEMBER")
+    key = user_key(server, mine["id"], "MEMBER")
     with server.http(key) as http:
         listed = api.ok(http.get("/v2/datasets"))["datasets"]
         assert [d["id"] for d in listed] == [visible.id]
@@ -195,7 +195,7 @@ def test_datasets_in_other_spaces_are_invisible(server: Server, api: Api) -> Non
         assert_problem(http.post("/v2/datasets", json=create), 404)
         other_version = hidden.versions[0].id
         assert_problem(http.get(f"/v2/datasets/{visible.id}/examples", params={"dataset_version_id": other_version}), 404)
-    reader = member_key(server, mine["id"], "READ_ONLY")
+    reader = user_key(server, mine["id"], "READ_ONLY")
     with server.http(reader) as http:
         assert api.ok(http.get(f"/v2/datasets/{visible.id}"))["id"] == visible.id
         assert_problem(http.post(f"/v2/datasets/{visible.id}/examples", json={"examples": [{"a": 3}]}), 403)

@@ -111,6 +111,28 @@ def test_backfill_judges_every_span_with_exact_counters(world) -> None:
     results = [e for s in spans for e in s.evaluations]
     assert {(e.name, e.label, e.score) for e in results} == {("correctness", "correct", 1.0), ("correctness", "incorrect", 0.0)}
     assert all(e.explanation for e in results)
+    # The results are filterable like any span column.
+    hits = api.client.post("/v2/spans", json={"project_id": project_id, "filter": "eval.correctness.label = 'correct'"})
+    assert hits.status_code == 200 and len(hits.json()["spans"]) == 2
+
+
+def test_task_and_evaluator_filters_are_anded(world) -> None:
+    server, api, space, judge = world
+    evaluator = template_evaluator(api, space["id"], judge["id"])
+    project = unique("proj")
+    send_spans(server, space["id"], project, ["short", "a much longer answer", "another long answer here"])
+    project_id = project_id_named(api.client, space["id"], project)
+    client = server.sdk()
+    task = client.tasks.create_evaluation_task(
+        name=unique("task"), task_type="TEMPLATE_EVALUATION", project=project_id,
+        query_filter="attributes.llm.token_count.total >= 201",
+        evaluators=[TaskEvaluatorInput(SpanEvaluatorInput(
+            evaluator_id=evaluator["id"], query_filter="attributes.output.value LIKE '%long%'"))],
+    )
+    run = client.tasks.trigger_run(task=task.id, data_start_time=datetime.now(UTC) - timedelta(hours=1))
+    done = client.tasks.wait_for_run(run_id=run.id, poll_interval=0.3, timeout=60)
+    # span 0 fails the task filter (total 200), span 1 passes both, span 2 passes both
+    assert (done.status, done.num_successes) == ("COMPLETED", 2)
 
 
 def test_a_second_backfill_skips_evaluated_spans_unless_overridden(world, llm: LlmServer) -> None:

@@ -10,7 +10,7 @@ from arize.experiments.types import AnnotateRecordInput, AnnotationInput
 
 from evalplane.core.ids import Kind, encode_id
 from tests.support import Api, Server, unique
-from tests.support_datasets import assert_problem, member_key, sdk
+from tests.arrange import assert_problem, sdk, user_key
 
 FIELDS = ExperimentTaskFieldNames(example_id="example_id", output="output")
 
@@ -152,7 +152,7 @@ def test_experiments_in_other_spaces_are_invisible(server: Server, api: Api) -> 
         name=unique("exp"), dataset=my_dataset.id, task_fields=FIELDS,
         experiment_runs=[{"example_id": my_examples[0], "output": "o"}],
     )
-    with server.http(member_key(server, mine["id"])) as http:
+    with server.http(user_key(server, mine["id"], "MEMBER")) as http:
         assert [e["id"] for e in api.ok(http.get("/v2/experiments"))["experiments"]] == [visible.id]
         assert_problem(http.get(f"/v2/experiments/{hidden.id}"), 404)
         assert_problem(http.get(f"/v2/experiments/{hidden.id}/runs"), 404)
@@ -162,7 +162,7 @@ def test_experiments_in_other_spaces_are_invisible(server: Server, api: Api) -> 
         assert_problem(http.get("/v2/experiments", params={"dataset_id": their_dataset.id}), 404)
         body = {"name": "x", "dataset_id": their_dataset.id, "experiment_runs": [{"example_id": "e", "output": "o"}]}
         assert_problem(http.post("/v2/experiments", json=body), 404)
-    with server.http(member_key(server, mine["id"], "READ_ONLY")) as http:
+    with server.http(user_key(server, mine["id"], "READ_ONLY")) as http:
         assert api.ok(http.get(f"/v2/experiments/{visible.id}/runs"))["experiment_runs"][0]["output"] == "o"
         assert_problem(http.delete(f"/v2/experiments/{visible.id}"), 403)
 

@@ -23,6 +23,7 @@ from evalplane.filters.ast import (
     Or,
     SpanColumn,
 )
+from evalplane.filters.parser import MAX_PATH_SEGMENTS
 
 NAME = SpanColumn("name")
 LATENCY = SpanColumn("latency_ms")
@@ -150,9 +151,29 @@ def test_attribute_paths_take_digits_hyphens_and_quoted_keys() -> None:
     column = parse("attributes.llm.output_messages.0.message.content = 'x'").column
     assert column == AttributeColumn(("llm", "output_messages", "0", "message", "content"))
     assert parse("attributes.x-request-id = 'a'").column == AttributeColumn(("x-request-id",))
-    assert parse('attributes."user id"."a.b""c" = 1').column == AttributeColumn(("user id", 'a.b"c'))
+    assert parse('attributes."user id"."a.b" = 1').column == AttributeColumn(("user id", "a.b"))
     assert parse("metadata.environment = 'staging'").column == AttributeColumn(("metadata", "environment"))
     assert parse("attributes.Model = 'x'").column == AttributeColumn(("Model",))
+
+
+def test_attribute_keys_with_a_double_quote_are_refused_with_the_position() -> None:
+    # SQLite's JSON paths cannot address such a key, so SQL and memory would disagree.
+    with pytest.raises(FilterSyntaxError, match="double quote") as caught:
+        parse('status_code = \'OK\' AND attributes."a""b" = 1')
+    assert caught.value.position == 23
+    assert parse('eval."a""b".label = \'x\'').column == EvalColumn('a"b', "label")
+
+
+def test_unpaired_surrogates_are_refused_with_the_position() -> None:
+    with pytest.raises(FilterSyntaxError, match="surrogate") as caught:
+        parse("name = 'a\ud800'")
+    assert caught.value.position == 9
+
+
+def test_attribute_paths_deeper_than_the_limit_are_refused() -> None:
+    parse("attributes." + ".".join(["0"] * MAX_PATH_SEGMENTS) + " = 1")
+    with pytest.raises(FilterSyntaxError, match="too deep"):
+        parse("attributes." + ".".join(["0"] * (MAX_PATH_SEGMENTS + 1)) + " = 1")
 
 
 def test_eval_columns_with_plain_and_quoted_names() -> None:

@@ -14,7 +14,7 @@ from arize.spaces.types import PredefinedSpaceRole
 from arize.users.types import PredefinedUserRole
 
 from tests.support import Api, Server, unique
-from tests.support_identity import key_for, member, user
+from tests.arrange import key_for, member, user
 
 
 def status_of(call) -> int:

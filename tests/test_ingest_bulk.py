@@ -112,7 +112,11 @@ def test_json_integers_beyond_64_bits_reject_only_that_span(server: Server, api:
 
 
 def test_kvlist_attributes_and_repeated_keys_nest_like_before(server: Server, api: Api, http: httpx.Client) -> None:
-    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue, KeyValueList
+    from opentelemetry.proto.common.v1.common_pb2 import (
+        AnyValue,
+        KeyValue,
+        KeyValueList,
+    )
 
     space = api.space()
     project = new_project_name()

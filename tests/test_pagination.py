@@ -12,7 +12,8 @@ import pytest
 
 from evalplane.core.ids import Kind, decode_id
 from tests.support import Api, Server
-from tests.support_db import TASK_TYPES, Attached, Db, TaskSpec, llm_generation_config
+from tests import arrange
+from tests.arrange import TASK_TYPES, Attached, TaskSpec
 
 TOTAL = 230
 
@@ -39,16 +40,14 @@ def task_name(i: int) -> str:
 @pytest.fixture(scope="module")
 def arranged(server: Server) -> Arranged:
     token = uuid.uuid4().hex[:8]
-    db = Db(server)
-    try:
-        with server.http() as client:
-            api = Api(client)
-            spaces = [api.space(f"paging-{token}-{tag}") for tag in ("a", "b", "c")]
-            hidden = api.space(f"paging-{token}-hidden")
-            projects = {s["id"]: [api.project(s["id"])["id"] for _ in range(2)] for s in [*spaces, hidden]}
-        datasets = {s["id"]: [db.dataset(s["id"]) for _ in range(2)] for s in [*spaces, hidden]}
-        evaluators = {s["id"]: db.evaluator(s["id"]) for s in [*spaces, hidden]}
-        llm = db.ai_integration()
+    with server.http() as client:
+        api = Api(client)
+        spaces = [api.space(f"paging-{token}-{tag}") for tag in ("a", "b", "c")]
+        hidden = api.space(f"paging-{token}-hidden")
+        projects = {s["id"]: [api.project(s["id"])["id"] for _ in range(2)] for s in [*spaces, hidden]}
+        datasets = {s["id"]: [arrange.dataset(api, s["id"]).id for _ in range(2)] for s in [*spaces, hidden]}
+        llm = arrange.ai_integration(api)
+        evaluators = {s["id"]: arrange.evaluator(api, s["id"], integration_id=llm).id for s in [*spaces, hidden]}
         specs, rows = [], []
         for i in range(TOTAL + 20):
             space = hidden if i >= TOTAL else spaces[i % 3]
@@ -64,16 +63,14 @@ def arranged(server: Server) -> Arranged:
                     project_id=project,
                     dataset_id=dataset,
                     evaluators=[] if kind == "RUN_EXPERIMENT" else [Attached(evaluators[sid])],
-                    run_configuration=llm_generation_config(llm) if kind == "RUN_EXPERIMENT" else None,
+                    run_configuration=arrange.stored_llm_generation_config(llm) if kind == "RUN_EXPERIMENT" else None,
                     sampling_rate=1.0 if project else None,
                 )
             )
             rows.append({"space": sid, "project": project, "dataset": dataset, "type": kind, "name": task_name(i)})
-        for row, task_id in zip(rows, db.tasks(specs), strict=True):
-            row["id"] = task_id
-        key = db.member_key({s["id"]: "READ_ONLY" for s in spaces})
-    finally:
-        db.close()
+    for row, task_id in zip(rows, arrange.insert_tasks(server, specs), strict=True):
+        row["id"] = task_id
+    key = arrange.member_key(server, {s["id"]: "READ_ONLY" for s in spaces})
     return Arranged(key, token, spaces, hidden, [r for r in rows if r["space"] != hidden["id"]])
 
 
@@ -167,29 +164,25 @@ def test_default_page_is_fifty(server: Server, arranged: Arranged) -> None:
 
 def test_inserts_and_deletes_between_pages_neither_repeat_nor_skip(server: Server, api: Api) -> None:
     space = api.space()
-    db = Db(server)
-    try:
-        ids = db.tasks([TaskSpec(space["id"], f"steady {i:03d}", "CODE_EVALUATION") for i in range(60)])
-        newest_first = list(reversed(ids))
-        seen: list[str] = []
-        deleted: set[str] = set()
-        cursor = None
-        with server.http() as client:
-            for round_ in range(100):
-                params = {"space_id": space["id"], "limit": 10, **({"cursor": cursor} if cursor else {})}
-                body = client.get("/v2/tasks", params=params).json()
-                seen += [t["id"] for t in body["tasks"]]
-                if not body["pagination"]["has_more"]:
-                    break
-                cursor = body["pagination"]["next_cursor"]
-                # Between pages: new tasks arrive, an unseen one and a seen one disappear.
-                db.tasks([TaskSpec(space["id"], f"late {round_}-{j}", "RUN_EXPERIMENT") for j in range(3)])
-                unseen = [i for i in newest_first if i not in seen and i not in deleted]
-                gone = [unseen[-1], seen[0]] if unseen else [seen[0]]
-                db.delete_tasks(gone)
-                deleted |= set(gone)
-    finally:
-        db.close()
+    ids = arrange.insert_tasks(server, [TaskSpec(space["id"], f"steady {i:03d}", "CODE_EVALUATION") for i in range(60)])
+    newest_first = list(reversed(ids))
+    seen: list[str] = []
+    deleted: set[str] = set()
+    cursor = None
+    with server.http() as client:
+        for round_ in range(100):
+            params = {"space_id": space["id"], "limit": 10, **({"cursor": cursor} if cursor else {})}
+            body = client.get("/v2/tasks", params=params).json()
+            seen += [t["id"] for t in body["tasks"]]
+            if not body["pagination"]["has_more"]:
+                break
+            cursor = body["pagination"]["next_cursor"]
+            # Between pages: new tasks arrive, an unseen one and a seen one disappear.
+            arrange.insert_tasks(server, [TaskSpec(space["id"], f"late {round_}-{j}", "RUN_EXPERIMENT") for j in range(3)])
+            unseen = [i for i in newest_first if i not in seen and i not in deleted]
+            gone = [unseen[-1], seen[0]] if unseen else [seen[0]]
+            arrange.delete_tasks(server, gone)
+            deleted |= set(gone)
     throughout = [i for i in newest_first if i not in deleted]
     assert len(seen) == len(set(seen)), "a task was served twice"
     assert [i for i in seen if i in set(throughout)] == throughout, "a task that existed throughout was skipped"

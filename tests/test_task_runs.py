@@ -12,9 +12,9 @@ from arize._generated.api_client.exceptions import ApiException
 from evalplane.core.ids import Kind, decode_id
 from evalplane.db.models import TaskRun
 from evalplane.domains.task_runs.transitions import ALLOWED, IllegalTransition, transition
-from tests import support_tasks as st
+from tests import arrange
 from tests.support import Api, Server, unique
-from tests.support_tasks import World, assert_problem, make_world, project_task_body
+from tests.arrange import World, assert_problem, make_world, project_task_body
 
 CURRENT = {"X-Evalplane-Dialect": "current"}
 SEED_RUN_FIELDS = {
@@ -29,7 +29,7 @@ def hours_ago(hours: float) -> datetime:
 
 @pytest.fixture
 def world(server: Server, api: Api) -> World:
-    return make_world(server, api)
+    return make_world(api)
 
 
 def create(http, body: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +40,7 @@ def create(http, body: dict[str, Any]) -> dict[str, Any]:
 
 def run_experiment_task(http, world: World) -> dict[str, Any]:
     return create(http, {"name": unique("rx"), "type": "run_experiment", "dataset_id": world.dataset.id,
-                         "run_configuration": st.llm_generation_config(world.integration_id, upper=False)})
+                         "run_configuration": arrange.llm_generation_config(world.integration_id, upper=False)})
 
 
 def test_sdk_triggers_lists_gets_cancels_and_waits_for_a_run(server: Server, world: World, http) -> None:
@@ -76,9 +76,9 @@ def test_second_trigger_while_a_run_is_active_is_409(server: Server, world: Worl
     with pytest.raises(ApiException) as caught:
         client.tasks.trigger_run(task=task["id"], data_start_time=hours_ago(1))
     assert caught.value.status == 409
-    st.set_run_status(server, first.id, "RUNNING")
+    arrange.set_run_status(server, first.id, "RUNNING")
     assert_problem(http.post(f"/v2/tasks/{task['id']}/trigger", json={}), 409, "pending or running")
-    st.set_run_status(server, first.id, "COMPLETED")
+    arrange.set_run_status(server, first.id, "COMPLETED")
     # Once the run is over a new one may start; without a start time it continues where the last window ended.
     second = client.tasks.trigger_run(task=task["id"])
     assert second.data_start_time == first.data_end_time
@@ -121,12 +121,12 @@ def test_evaluation_trigger_rejects_bad_windows_and_foreign_fields(
     assert http.get(f"/v2/tasks/{task['id']}").json()["last_run_at"] is None
 
 
-def test_dataset_evaluation_run_records_its_experiments(server: Server, world: World, http) -> None:
+def test_dataset_evaluation_run_records_its_experiments(server: Server, world: World, api: Api, http) -> None:
     task = create(http, project_task_body(world, project_id=None, dataset_id=world.dataset.id,
                                           experiment_ids=[world.experiment_id]))
-    second_experiment = st.experiment(server, world.space["id"], world.dataset.id)
-    other_dataset = st.dataset(server, world.space["id"])
-    foreign = st.experiment(server, world.space["id"], other_dataset.id)
+    second_experiment = arrange.experiment(api, world.dataset)
+    other_dataset = arrange.dataset(api, world.space["id"])
+    foreign = arrange.experiment(api, other_dataset)
     assert_problem(http.post(f"/v2/tasks/{task['id']}/trigger", json={"experiment_ids": [foreign]}), 422, "belong")
     assert_problem(http.post(f"/v2/tasks/{task['id']}/trigger",
                              json={"data_start_time": "2026-01-01T00:00:00Z"}), 400, "dataset-based")
@@ -156,12 +156,12 @@ def test_sdk_triggers_run_experiment_task(server: Server, world: World, http) ->
     }
 
 
-def test_run_experiment_trigger_rejections(server: Server, world: World, http) -> None:
+def test_run_experiment_trigger_rejections(server: Server, world: World, api: Api, http) -> None:
     task = run_experiment_task(http, world)
     taken = unique("exp")
-    st.experiment(server, world.space["id"], world.dataset.id, name=taken)
+    arrange.experiment(api, world.dataset, name=taken)
     project_task = create(http, project_task_body(world))
-    other_dataset = st.dataset(server, world.space["id"])
+    other_dataset = arrange.dataset(api, world.space["id"])
     url = f"/v2/tasks/{task['id']}/trigger"
     assert_problem(http.post(url, json={}), 400, "experiment_name")
     assert_problem(http.post(url, json={"experiment_name": taken}), 409, taken)
@@ -190,7 +190,7 @@ def test_list_runs_filters_by_status_in_either_case_and_pages(server: Server, wo
         run = client.tasks.trigger_run(task=task["id"], data_start_time=hours_ago(1))
         ids.append(run.id)
         if final:
-            st.set_run_status(server, run.id, final)
+            arrange.set_run_status(server, run.id, final)
     newest_first = ids[::-1]
     completed = client.tasks.list_runs(task=task["id"], status="COMPLETED")
     assert [r.id for r in completed.task_runs] == [ids[2], ids[0]]
@@ -208,11 +208,11 @@ def test_list_runs_filters_by_status_in_either_case_and_pages(server: Server, wo
 def test_cancel_is_refused_once_a_run_is_over(server: Server, world: World, http) -> None:
     task = create(http, project_task_body(world))
     run = http.post(f"/v2/tasks/{task['id']}/trigger", json={"data_start_time": hours_ago(2).isoformat()}).json()
-    st.set_run_status(server, run["id"], "RUNNING")
+    arrange.set_run_status(server, run["id"], "RUNNING")
     cancelled = http.post(f"/v2/task-runs/{run['id']}/cancel", headers=CURRENT).json()
     assert cancelled["status"] == "CANCELLED" and cancelled["run_finished_at"] is not None
     for final in ("COMPLETED", "FAILED"):
-        st.set_run_status(server, run["id"], final)
+        arrange.set_run_status(server, run["id"], final)
         assert_problem(http.post(f"/v2/task-runs/{run['id']}/cancel"), 409, final.lower())
     assert_problem(http.post("/v2/task-runs/T25saW5lVGFza1J1bjo5OTk5OTk=/cancel"), 404)
     assert_problem(http.get("/v2/task-runs/not-an-id"), 400, "run_id")
@@ -235,12 +235,12 @@ def test_seed_dialect_task_run_has_only_basic_fields_and_lower_case_status(world
 def test_read_only_member_can_list_runs_but_not_trigger_or_cancel(server: Server, world: World, http) -> None:
     task = create(http, project_task_body(world))
     run = http.post(f"/v2/tasks/{task['id']}/trigger", json={"data_start_time": hours_ago(1).isoformat()}).json()
-    reader = st.user_key(server, world.space["id"], "READ_ONLY")
+    reader = arrange.user_key(server, world.space["id"], "READ_ONLY")
     with server.http(reader) as as_reader:
         assert as_reader.get(f"/v2/task-runs/{run['id']}").status_code == 200
         assert len(as_reader.get(f"/v2/tasks/{task['id']}/runs").json()["task_runs"]) == 1
         assert_problem(as_reader.post(f"/v2/task-runs/{run['id']}/cancel"), 403)
-    outsider = st.user_key(server, make_world(server, Api(http)).space["id"], "ADMIN")
+    outsider = arrange.user_key(server, make_world(Api(http)).space["id"], "ADMIN")
     with server.http(outsider) as as_outsider:
         assert_problem(as_outsider.get(f"/v2/task-runs/{run['id']}"), 404)
         assert_problem(as_outsider.get(f"/v2/tasks/{task['id']}/runs"), 404)
@@ -253,7 +253,7 @@ def stored_run(server: Server, run_id: str) -> TaskRun:
     async def work(session):
         return await session.get(TaskRun, decode_id(Kind.TASK_RUN, run_id))
 
-    return st.in_db(server, work)
+    return arrange.in_db(server, work)
 
 
 def test_transition_table_allows_only_forward_moves() -> None:
@@ -270,11 +270,11 @@ def test_transition_is_compare_and_set(server: Server, world: World, http) -> No
     async def move(session, expected: str, target: str) -> bool:
         return await transition(session, run_id, expected, target)
 
-    assert st.in_db(server, lambda s: move(s, "PENDING", "RUNNING")) is True
-    assert st.in_db(server, lambda s: move(s, "PENDING", "CANCELLED")) is False  # someone else moved it first
+    assert arrange.in_db(server, lambda s: move(s, "PENDING", "RUNNING")) is True
+    assert arrange.in_db(server, lambda s: move(s, "PENDING", "CANCELLED")) is False  # someone else moved it first
     with pytest.raises(IllegalTransition):
-        st.in_db(server, lambda s: move(s, "RUNNING", "PENDING"))
-    assert st.in_db(server, lambda s: move(s, "RUNNING", "COMPLETED")) is True
+        arrange.in_db(server, lambda s: move(s, "RUNNING", "PENDING"))
+    assert arrange.in_db(server, lambda s: move(s, "RUNNING", "COMPLETED")) is True
     finished = stored_run(server, run["id"])
     assert finished.status == "COMPLETED"
     assert finished.run_started_at is not None and finished.run_finished_at is not None

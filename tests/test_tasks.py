@@ -12,9 +12,9 @@ from arize._generated.api_client.exceptions import ApiException
 from arize._generated.api_client.models import TaskEvaluatorInput, TraceOrSessionEvaluatorInput
 from arize.tasks.types import TaskQueryFilter, TaskQueryFilters
 
-from tests import support_tasks as st
+from tests import arrange
 from tests.support import Api, Server, unique
-from tests.support_tasks import World, assert_problem, make_world, project_task_body, span_evaluator
+from tests.arrange import World, assert_problem, make_world, project_task_body, span_evaluator
 
 SEED_SPEC = Path("/work/shared/spec/seed_list_tasks.openapi.yaml")
 CURRENT = {"X-Evalplane-Dialect": "current"}
@@ -22,14 +22,14 @@ CURRENT = {"X-Evalplane-Dialect": "current"}
 
 @pytest.fixture
 def world(server: Server, api: Api) -> World:
-    return make_world(server, api)
+    return make_world(api)
 
 
 @pytest.fixture(scope="module")
 def shared_world(server: Server) -> World:
     """For tests that only read the world (e.g. rejected creates), built once per database."""
     with server.http() as client:
-        return make_world(server, Api(client))
+        return make_world(Api(client))
 
 
 # --- create ----------------------------------------------------------------------------
@@ -65,8 +65,8 @@ def test_sdk_creates_project_evaluation_task_with_defaults(server: Server, world
     assert attached.column_mappings == {"input": "attributes.input.value"}
 
 
-def test_sdk_creates_dataset_code_task_with_experiments_and_pinned_version(server: Server, world: World) -> None:
-    pinned = st.evaluator(server, world.space["id"], kind="CODE", versions=2)
+def test_sdk_creates_dataset_code_task_with_experiments_and_pinned_version(server: Server, world: World, api: Api) -> None:
+    pinned = arrange.evaluator(api, world.space["id"], kind="CODE", versions=2)
     task = server.sdk().tasks.create_evaluation_task(
         name=unique("ds-task"),
         task_type="CODE_EVALUATION",
@@ -82,7 +82,7 @@ def test_sdk_creates_dataset_code_task_with_experiments_and_pinned_version(serve
 
 
 def test_sdk_creates_run_experiment_task_and_stores_config_canonically(server: Server, world: World, http) -> None:
-    config = st.llm_generation_config(world.integration_id)
+    config = arrange.llm_generation_config(world.integration_id)
     task = server.sdk().tasks.create_run_experiment_task(
         name=unique("rx"), dataset=world.dataset.id, run_configuration=config
     )
@@ -185,18 +185,18 @@ def _cases() -> list[tuple[str, Any, int, str]]:
             w, query_filters={"filters": [{"id": "A", "filter": "attributes.a = 1"}, {"id": "B", "filter": "attributes.b = 2"}]}), 400, "expression"),
         ("bad query id", lambda w: project_task_body(w, query_filters={"filters": [{"id": "Z", "filter": "attributes.a = 1"}]}), 400, "A, B"),
         ("run config on evaluation task", lambda w: project_task_body(
-            w, run_configuration=st.llm_generation_config(w.integration_id)), 400, "run_configuration"),
+            w, run_configuration=arrange.llm_generation_config(w.integration_id)), 400, "run_configuration"),
         ("unknown type", lambda w: project_task_body(w, type="magic"), 400, "type"),
         ("unknown field", lambda w: project_task_body(w, colour="blue"), 400, "colour"),
         ("run experiment without config", lambda w: {
             "name": unique("rx"), "type": "RUN_EXPERIMENT", "dataset_id": w.dataset.id}, 400, "run_configuration"),
         ("run experiment with evaluators", lambda w: {
             "name": unique("rx"), "type": "RUN_EXPERIMENT", "dataset_id": w.dataset.id,
-            "run_configuration": st.llm_generation_config(w.integration_id),
+            "run_configuration": arrange.llm_generation_config(w.integration_id),
             "evaluators": [{"evaluator_id": w.template_eval.id}]}, 400, "evaluators"),
         ("run experiment on project", lambda w: {
             "name": unique("rx"), "type": "RUN_EXPERIMENT", "project_id": w.project["id"],
-            "run_configuration": st.llm_generation_config(w.integration_id)}, 400, "project_id"),
+            "run_configuration": arrange.llm_generation_config(w.integration_id)}, 400, "project_id"),
         ("agent call", lambda w: {
             "name": unique("rx"), "type": "run_experiment", "dataset_id": w.dataset.id,
             "run_configuration": {"experiment_type": "agent_call", "integration_id": "x", "input_template": {}}},
@@ -206,15 +206,15 @@ def _cases() -> list[tuple[str, Any, int, str]]:
             "run_configuration": {"experiment_type": "magic"}}, 400, "experiment_type"),
         ("llm generation without messages", lambda w: {
             "name": unique("rx"), "type": "run_experiment", "dataset_id": w.dataset.id,
-            "run_configuration": {k: v for k, v in st.llm_generation_config(w.integration_id).items() if k != "messages"}},
+            "run_configuration": {k: v for k, v in arrange.llm_generation_config(w.integration_id).items() if k != "messages"}},
             400, "messages"),
         ("bad message role", lambda w: {
             "name": unique("rx"), "type": "run_experiment", "dataset_id": w.dataset.id,
-            "run_configuration": st.llm_generation_config(w.integration_id, messages=[{"role": "robot", "content": "x"}])},
+            "run_configuration": arrange.llm_generation_config(w.integration_id, messages=[{"role": "robot", "content": "x"}])},
             400, "role"),
         ("integration not found", lambda w: {
             "name": unique("rx"), "type": "run_experiment", "dataset_id": w.dataset.id,
-            "run_configuration": st.llm_generation_config("R2VuZXJhdGl2ZUludGVncmF0aW9uOjk5OTk5")}, 404, "integration"),
+            "run_configuration": arrange.llm_generation_config("R2VuZXJhdGl2ZUludGVncmF0aW9uOjk5OTk5")}, 404, "integration"),
         ("dataset not found", lambda w: project_task_body(
             w, project_id=None, dataset_id="RGF0YXNldDo5OTk5OTk="), 404, "dataset"),
     ]
@@ -229,22 +229,22 @@ def test_create_rejects_invalid_tasks_with_4xx_problems(case: tuple[str, Any, in
 
 
 def test_create_rejects_experiment_of_another_dataset_and_foreign_evaluator(server: Server, world: World, api: Api, http) -> None:
-    other_dataset = st.dataset(server, world.space["id"])
-    foreign_experiment = st.experiment(server, world.space["id"], other_dataset.id)
+    other_dataset = arrange.dataset(api, world.space["id"])
+    foreign_experiment = arrange.experiment(api, other_dataset)
     body = project_task_body(world, project_id=None, dataset_id=world.dataset.id, experiment_ids=[foreign_experiment])
     assert_problem(http.post("/v2/tasks", json=body), 422, "does not belong")
-    elsewhere = st.evaluator(server, api.space()["id"])
+    elsewhere = arrange.evaluator(api, api.space()["id"])
     body = project_task_body(world, evaluators=[{"evaluator_id": elsewhere.id}])
     assert_problem(http.post("/v2/tasks", json=body), 422, "another space")
 
 
 def test_integration_scoped_to_another_space_is_unusable(server: Server, world: World, api: Api, http) -> None:
-    scoped_elsewhere = st.ai_integration(server, space_ids=[api.space()["id"]])
+    scoped_elsewhere = arrange.ai_integration(api, space_ids=[api.space()["id"]])
     body = {"name": unique("rx"), "type": "run_experiment", "dataset_id": world.dataset.id,
-            "run_configuration": st.llm_generation_config(scoped_elsewhere)}
+            "run_configuration": arrange.llm_generation_config(scoped_elsewhere)}
     assert_problem(http.post("/v2/tasks", json=body), 422, "not available")
-    scoped_here = st.ai_integration(server, space_ids=[world.space["id"]])
-    body = {**body, "run_configuration": st.llm_generation_config(scoped_here)}
+    scoped_here = arrange.ai_integration(api, space_ids=[world.space["id"]])
+    body = {**body, "run_configuration": arrange.llm_generation_config(scoped_here)}
     assert http.post("/v2/tasks", json=body).status_code == 201
 
 
@@ -279,13 +279,13 @@ def test_sdk_lists_tasks_with_each_filter(server: Server, world: World, api: Api
     )
     experiment = client.tasks.create_run_experiment_task(
         name=unique("gamma"), dataset=world.dataset.id,
-        run_configuration=st.llm_generation_config(world.integration_id),
+        run_configuration=arrange.llm_generation_config(world.integration_id),
     )
     # A task in another space never shows up under this space's filters.
     other = api.space()
     client.tasks.create_evaluation_task(
         name=unique("alpha"), task_type="TEMPLATE_EVALUATION", project=api.project(other["id"])["id"],
-        evaluators=[span_evaluator(st.evaluator(server, other["id"]).id)],
+        evaluators=[span_evaluator(arrange.evaluator(api, other["id"]).id)],
     )
 
     def ids(**filters: Any) -> list[str]:
@@ -326,7 +326,7 @@ def test_seed_dialect_returns_exactly_the_seed_task_fields(server: Server, world
     created = http.post("/v2/tasks", json=body)
     assert created.status_code == 201, created.text
     rx = http.post("/v2/tasks", json={"name": unique("rx"), "type": "RUN_EXPERIMENT", "dataset_id": world.dataset.id,
-                                      "run_configuration": st.llm_generation_config(world.integration_id)})
+                                      "run_configuration": arrange.llm_generation_config(world.integration_id)})
     assert rx.status_code == 201, rx.text
     for task in (created.json(), rx.json(), http.get(f"/v2/tasks/{created.json()['id']}").json(),
                  *http.get("/v2/tasks", params={"space_id": world.space["id"]}).json()["tasks"]):
@@ -370,10 +370,10 @@ def test_sdk_updates_task_partially_and_replaces_evaluators(server: Server, worl
 def test_sdk_updates_run_experiment_configuration(server: Server, world: World) -> None:
     client = server.sdk()
     task = client.tasks.create_run_experiment_task(
-        name=unique("rx"), dataset=world.dataset.id, run_configuration=st.llm_generation_config(world.integration_id)
+        name=unique("rx"), dataset=world.dataset.id, run_configuration=arrange.llm_generation_config(world.integration_id)
     )
     updated = client.tasks.update(
-        task=task.id, run_configuration=st.llm_generation_config(world.integration_id, model_name="gpt-4o-mini")
+        task=task.id, run_configuration=arrange.llm_generation_config(world.integration_id, model_name="gpt-4o-mini")
     )
     assert updated.run_configuration.model_name == "gpt-4o-mini"
 
@@ -382,8 +382,8 @@ def test_update_rejects_fields_not_valid_for_the_task(server: Server, world: Wor
     evaluation = http.post("/v2/tasks", json=project_task_body(world)).json()
     on_dataset = http.post("/v2/tasks", json=project_task_body(world, project_id=None, dataset_id=world.dataset.id)).json()
     rx = http.post("/v2/tasks", json={"name": unique("rx"), "type": "RUN_EXPERIMENT", "dataset_id": world.dataset.id,
-                                      "run_configuration": st.llm_generation_config(world.integration_id)}).json()
-    config = st.llm_generation_config(world.integration_id)
+                                      "run_configuration": arrange.llm_generation_config(world.integration_id)}).json()
+    config = arrange.llm_generation_config(world.integration_id)
     assert_problem(http.patch(f"/v2/tasks/{evaluation['id']}", json={"run_configuration": config}), 400, "run_configuration")
     assert_problem(http.patch(f"/v2/tasks/{rx['id']}", json={"sampling_rate": 0.5}), 400, "sampling_rate")
     assert_problem(http.patch(f"/v2/tasks/{rx['id']}", json={"query_filter": None}), 400, "query_filter")
@@ -416,8 +416,8 @@ def test_sdk_deletes_task_and_its_runs(server: Server, world: World, http) -> No
 
 def test_read_only_members_get_403_and_outsiders_404(server: Server, world: World, api: Api, http) -> None:
     task = http.post("/v2/tasks", json=project_task_body(world)).json()
-    reader = st.user_key(server, world.space["id"], "READ_ONLY")
-    outsider = st.user_key(server, api.space()["id"], "MEMBER")
+    reader = arrange.user_key(server, world.space["id"], "READ_ONLY")
+    outsider = arrange.user_key(server, api.space()["id"], "MEMBER")
     with server.http(reader) as as_reader:
         assert as_reader.get(f"/v2/tasks/{task['id']}").status_code == 200
         assert_problem(as_reader.post("/v2/tasks", json=project_task_body(world)), 403)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import base64
 
+import orjson
 import pytest
 
 from bench.seed_tasks import seed
 from tests.conftest import start_server
-from tests.support import Server, drop_pg_database
+from tests.support import Api, Server, drop_pg_database
 
 N_TASKS, N_SPACES = 240, 4
 
@@ -83,3 +84,30 @@ def test_type_and_space_filters_through_the_sdk(seeded: Server) -> None:
     assert all(t.type.upper() == "RUN_EXPERIMENT" for t in runs.tasks)
     assert in_space and all(t["name"] in {e["name"] for e in everything} for t in in_space)
     assert 0 < len(in_space) < N_TASKS
+
+
+@pytest.mark.parametrize("dialect", ["seed", "current"])
+def test_list_items_are_byte_for_byte_the_single_task_bodies(seeded: Server, dialect: str) -> None:
+    """The list reads rows its own way (one statement, raw driver rows); GET reads ORM objects."""
+    headers = {"X-Evalplane-Dialect": dialect}
+    with seeded.http() as http:
+        body = http.get("/v2/tasks", params={"limit": 100}, headers=headers).json()
+        kinds = {(t["type"].lower(), t["last_run_at"] is None, bool(t["run_configuration"])) for t in body["tasks"]}
+        assert len(kinds) >= 4, "the page mixes task types, run configurations and last_run_at"
+        assert any(e["column_mappings"] and e["query_filter"] for t in body["tasks"] for e in t["evaluators"])
+        for item in body["tasks"]:
+            single = http.get(f"/v2/tasks/{item['id']}", headers=headers)
+            assert single.status_code == 200
+            assert orjson.dumps(item) == single.content
+
+
+def test_space_filter_answers_404_for_a_missing_space_and_empty_for_an_empty_one(seeded: Server) -> None:
+    missing = base64.b64encode(b"Space:987654").decode()
+    with seeded.http() as http:
+        for params in ({"space_id": missing}, {"space_id": missing, "cursor": "bogus"}, {"space_id": missing, "name": "x"}):
+            response = http.get("/v2/tasks", params=params)
+            assert response.status_code == 404, params
+            assert response.json()["detail"] == "Space was not found."
+        space = Api(http).space()
+        body = http.get("/v2/tasks", params={"space_id": space["id"]}).json()
+        assert body == {"tasks": [], "pagination": {"has_more": False}}

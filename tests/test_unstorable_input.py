@@ -25,7 +25,8 @@ def test_unstorable_json_is_rejected(api: Api, http, body: str) -> None:
 
 
 def test_nul_in_a_name_filter_matches_nothing(http) -> None:
-    for path, key in (("/v2/tasks", "tasks"), ("/v2/projects", "projects"), ("/v2/spaces", "spaces")):
+    lists = ("tasks", "projects", "spaces", "organizations", "datasets", "experiments", "evaluators", "ai-integrations")
+    for path, key in ((f"/v2/{name}", name.replace("-", "_")) for name in lists):
         response = http.get(path, params={"name": f"{unique()}\x00"})
         assert response.status_code == 200, (path, response.text)
         assert response.json()[key] == []

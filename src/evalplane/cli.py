@@ -18,21 +18,36 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to bind (default 127.0.0.1 or EVALPLANE_HOST).")
 @click.option("--port", default=None, type=int, help="Port to listen on (default 8787 or EVALPLANE_PORT).")
-@click.option("--workers", default=1, show_default=True, help="API processes (PostgreSQL only for more than one).")
-def serve(host: str | None, port: int | None, workers: int) -> None:
-    """Run the API on the configured database, migrating and bootstrapping it if needed."""
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help=(
+        "API processes sharing the port. Fine on SQLite too: API processes only read and make "
+        "short writes, and WAL lets readers run beside one writer. Rate limits and cached "
+        "credentials are per process. On SQLite the embedded engine runs in exactly one of "
+        "them (a lock file next to the database decides); on PostgreSQL each runs one."
+    ),
+)
+@click.option("--backlog", default=2048, show_default=True, type=click.IntRange(min=1), help="Pending connections the socket queues.")
+def serve(host: str | None, port: int | None, workers: int, backlog: int) -> None:
+    """Run the API (and, unless EVALPLANE_WORKER=false, the evaluation engine) on the configured
+    database, migrating and bootstrapping it if needed."""
     import uvicorn
 
     settings = Settings()
     host = host or settings.host
     port = port or settings.port
     url = settings.resolved_database_url()
-    if workers > 1 and url.startswith("sqlite"):
-        raise click.UsageError("Several API processes need PostgreSQL; SQLite allows one.")
     if url.startswith("sqlite"):
         settings.home.mkdir(parents=True, exist_ok=True)
     click.echo(f"evalplane: database {_safe(url)}", err=True)
-    click.echo(f"evalplane: listening on http://{host}:{port}", err=True)
+    if workers > 1:
+        # Migrate and bootstrap once here, so the processes do not race to do it (and the
+        # bootstrap key is announced once); each process then finds the database ready.
+        _prepare(settings)
+    click.echo(f"evalplane: listening on http://{host}:{port}" + (f" ({workers} processes)" if workers > 1 else ""), err=True)
     uvicorn.run(
         "evalplane.server:create_app",
         factory=True,
@@ -41,6 +56,11 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         workers=workers,
         log_level=settings.log_level,
         access_log=False,
+        backlog=backlog,
+        # The C parser and event loop (both come with uvicorn[standard]); "auto" would quietly
+        # fall back to the pure-Python ones if they were missing.
+        http=_available("httptools", "h11"),
+        loop=_available("uvloop", "asyncio"),
     )
 
 
@@ -70,6 +90,22 @@ def worker() -> None:
             await engine.stop()
         finally:
             await state.db.dispose()
+
+    asyncio.run(run())
+
+
+def _available(module: str, fallback: str) -> str:
+    import importlib.util
+
+    return module if importlib.util.find_spec(module) else fallback
+
+
+def _prepare(settings: Settings) -> None:
+    from evalplane.api.app import start
+
+    async def run() -> None:
+        state = await start(settings)
+        await state.db.dispose()
 
     asyncio.run(run())
 

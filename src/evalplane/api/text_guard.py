@@ -1,7 +1,8 @@
 """Input the databases cannot store: NUL characters (PostgreSQL rejects them in text and JSONB),
 non-finite numbers and integers beyond 64 bits (JSON columns and the response encoder reject them).
 
-Routers call these on request bodies and query strings so such input is a 400, not a 500.
+The app-wide ``guard_request`` dependency checks every JSON body, so such input is a 400, not
+a 500; routers need not call anything. A NUL in a list's name filter simply matches nothing.
 """
 
 from __future__ import annotations

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import Query
+from fastapi import Depends, Query
 from starlette.responses import Response
 
+from evalplane.core.ids import Kind, maybe_decode_id
 from evalplane.db.paging import Page, PageRequest
+from evalplane.domains.common import SpaceListFilters
 
 
 class JSONResponse(Response):
@@ -35,3 +37,19 @@ def limit_param(maximum: int = 100) -> Any:
 
 def no_content() -> Response:
     return Response(status_code=204)
+
+
+async def space_list_filters(
+    space_id: Annotated[str | None, Query()] = None,
+    space_name: Annotated[str | None, Query(max_length=255)] = None,
+    name: Annotated[str | None, Query(max_length=255)] = None,
+) -> SpaceListFilters:
+    """The ``space_id`` / ``space_name`` / ``name`` query every space-owned list takes."""
+    return SpaceListFilters(
+        space_id=maybe_decode_id(Kind.SPACE, space_id, field="space_id"),
+        space_name=space_name or None,
+        name=name or None,
+    )
+
+
+SpaceFilters = Annotated[SpaceListFilters, Depends(space_list_filters)]

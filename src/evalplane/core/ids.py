@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Callable
 from enum import StrEnum
 from functools import lru_cache
 from urllib.parse import unquote
@@ -55,6 +56,28 @@ def _check(kind: str, number: int) -> str:
 def encode_id(kind: Kind, number: int) -> str:
     raw = f"{kind.value}:{number}:{_check(kind.value, number)}"
     return base64.b64encode(raw.encode()).decode("ascii")
+
+
+def id_encoder(kind: Kind) -> Callable[[int], str]:
+    """``encode_id`` for one kind, for hot loops: a plain dict lookup per id once seen."""
+    return _ENCODERS[kind]
+
+
+def _make_encoder(kind: Kind) -> Callable[[int], str]:
+    seen: dict[int, str] = {}
+
+    def encode(number: int) -> str:
+        text = seen.get(number)
+        if text is None:
+            if len(seen) >= 1 << 16:
+                seen.clear()
+            text = seen[number] = encode_id(kind, number)
+        return text
+
+    return encode
+
+
+_ENCODERS = {kind: _make_encoder(kind) for kind in Kind}
 
 
 def decode_id(kind: Kind, value: str, *, field: str = "id") -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -28,6 +29,26 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
+def cursor_position(page: PageRequest, codec: CursorCodec, scope: str, filters: dict[str, Any]) -> int | None:
+    """The last id served before this page (None on the first page); a foreign cursor is a 400."""
+    if not page.cursor:
+        return None
+    position = codec.decode(page.cursor, scope, filters)
+    if len(position) != 1 or not isinstance(position[0], int):
+        raise InvalidInput("The 'cursor' is not valid.", field="cursor")
+    return position[0]
+
+
+def cut_page(
+    rows: list[T], page: PageRequest, last_id: Callable[[T], int], codec: CursorCodec, scope: str, filters: dict[str, Any]
+) -> Page[T]:
+    """Turn up to ``limit + 1`` rows into a page, with a cursor after its last row if more follow."""
+    has_more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    next_cursor = codec.encode(scope, filters, [last_id(rows[-1])]) if has_more else None
+    return Page(items=rows, has_more=has_more, next_cursor=next_cursor)
+
+
 async def paginate(
     session: AsyncSession,
     stmt: Select[Any],
@@ -43,20 +64,16 @@ async def paginate(
     """Run ``stmt`` for one page. The cursor is bound to ``scope`` and ``filters``, and
     positions by the last id served, so inserts and deletes between pages neither skip
     nor repeat rows that existed throughout. ``ascending`` serves oldest first instead."""
-    if page.cursor:
-        position = codec.decode(page.cursor, scope, filters)
-        if len(position) != 1 or not isinstance(position[0], int):
-            raise InvalidInput("The 'cursor' is not valid.", field="cursor")
-        stmt = stmt.where(id_column > position[0] if ascending else id_column < position[0])
+    position = cursor_position(page, codec, scope, filters)
+    if position is not None:
+        stmt = stmt.where(id_column > position if ascending else id_column < position)
     order = id_column.asc() if ascending else id_column.desc()
     stmt = stmt.order_by(order).limit(page.limit + 1)
     result = await session.execute(stmt)
     rows = list(result.scalars().all() if scalars else result.all())
-    has_more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    next_cursor = None
-    if has_more:
-        last = rows[-1]
-        last_id = getattr(last, id_column.key) if scalars else last._mapping[id_column.key]
-        next_cursor = codec.encode(scope, filters, [last_id])
-    return Page(items=rows, has_more=has_more, next_cursor=next_cursor)
+    key = id_column.key
+
+    def last_id(row: Any) -> int:
+        return getattr(row, key) if scalars else row._mapping[key]
+
+    return cut_page(rows, page, last_id, codec, scope, filters)

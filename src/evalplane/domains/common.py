@@ -1,19 +1,30 @@
-"""Lookups every domain needs: resolving a visible space, project or dataset by id."""
+"""What every domain needs: resolving a visible space, project or dataset by id, checking
+names, and the filters and scopes lists share."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, false, or_
+from sqlalchemy import ColumnElement, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from evalplane.core.errors import NotFound
+from evalplane.core.errors import Conflict, InvalidInput, NotFound
 from evalplane.db.dialect import contains_text_ci
 from evalplane.db.models import Dataset, Project, Space
 from evalplane.domains.access.principal import Principal
 
 M = TypeVar("M")
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceListFilters:
+    """The filters every list of space-owned rows takes (case-insensitive substrings for names)."""
+
+    space_id: int | None = None
+    space_name: str | None = None
+    name: str | None = None
 
 
 async def get_visible(session: AsyncSession, model: type[M], row_id: int, principal: Principal, what: str) -> M:
@@ -76,3 +87,40 @@ def project_scope(
     projects = principal.visible_project_ids()
     clause = space_column.in_(sorted(visible)) if visible else space_column.in_([-1])
     return or_(clause, id_column.in_(sorted(projects))) if projects else clause
+
+
+def clean_name(name: Any, field: str = "name", max_length: int = 255) -> str:
+    """A name without surrounding blanks; a blank or over-long one is a 400."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(f"'{field}' must be a non-empty string.", field=field)
+    name = name.strip()
+    if len(name) > max_length:
+        raise InvalidInput(f"'{field}' must be at most {max_length} characters.", field=field)
+    return name
+
+
+async def ensure_name_free(
+    session: AsyncSession,
+    id_column: InstrumentedAttribute[int],
+    name_column: InstrumentedAttribute[str],
+    name: str,
+    *scope: ColumnElement[bool],
+    exclude: int | None = None,
+    taken: str,
+) -> None:
+    """A 409 saying ``taken`` when another row within ``scope`` already has ``name``."""
+    stmt = select(id_column).where(name_column == name, *scope)
+    if exclude is not None:
+        stmt = stmt.where(id_column != exclude)
+    if await session.scalar(stmt.limit(1)) is not None:
+        raise Conflict(taken)
+
+
+def in_spaces_named(space_column: InstrumentedAttribute[int], text: str) -> ColumnElement[bool]:
+    """Rows whose space's name contains ``text`` (the ``space_name`` list filter)."""
+    return space_column.in_(select(Space.id).where(contains_ci(Space.name, text)))
+
+
+def cursor_filters(**values: Any) -> dict[str, Any]:
+    """The filters a list cursor is bound to: the ones given."""
+    return {key: value for key, value in values.items() if value is not None}

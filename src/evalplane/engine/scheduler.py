@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.db.engine import Database
 from evalplane.db.models import Task, TaskRun, WorkUnit
-from evalplane.domains.task_runs.transitions import COMPLETED, PENDING, RUNNING, transition
+from evalplane.domains.task_runs.transitions import COMPLETED, FAILED, PENDING, RUNNING, transition
 from evalplane.engine import continuous
 from evalplane.engine.continuous import ContinuousPolicy
 from evalplane.engine.plans import load_task_plan
@@ -63,7 +63,8 @@ class Scheduler:
                 if run is None:
                     return started
                 plan = await load_task_plan(session, run.task_id)
-                if plan is None:
+                if plan is None:  # the task vanished under the run: nothing to plan, ever
+                    await transition(session, run.id, PENDING, FAILED, failure_reason="The task no longer exists.")
                     continue
                 try:
                     async with session.begin_nested():

@@ -25,6 +25,8 @@ from evalplane.filters.values import looks_like_signed_index
 
 MAX_LENGTH = 10_000
 MAX_DEPTH = 50
+# Deeper than any OpenInference attribute; keeps each path's SQL (a join per list step on SQLite) small.
+MAX_PATH_SEGMENTS = 32
 
 _ALIASES = {"metadata": ("attributes", "metadata")}  # OpenInference keeps metadata under attributes
 VALID_COLUMNS = (
@@ -43,6 +45,12 @@ def parse(text: str) -> ast.Expr:
         raise FilterSyntaxError(
             f"filter is too long ({len(text)} characters; the limit is {MAX_LENGTH})", position=MAX_LENGTH
         )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate from a JSON "\ud800" escape: not text
+        raise FilterSyntaxError(
+            f"the filter holds an unpaired surrogate code point at position {exc.start}", position=exc.start
+        ) from None
     return _Parser(text).parse()
 
 
@@ -309,7 +317,18 @@ def _column(token: Token) -> ast.Column:
                 "(e.g. attributes.llm.model_name)",
                 position=token.pos + len(token.text),
             )
+        if len(rest) > MAX_PATH_SEGMENTS:
+            raise FilterSyntaxError(
+                f"the attribute path '{token.text}' at position {token.pos} is too deep "
+                f"({len(rest)} segments; the limit is {MAX_PATH_SEGMENTS})",
+                position=token.pos,
+            )
         for segment in rest:
+            if '"' in segment:  # SQLite's JSON paths cannot spell such a key, so SQL would never match it
+                raise FilterSyntaxError(
+                    f"attribute keys containing a double quote cannot be filtered on ('{token.text}' at position {token.pos})",
+                    position=token.pos,
+                )
             if looks_like_signed_index(segment):
                 raise FilterSyntaxError(
                     f"path segment {segment!r} in '{token.text}' at position {token.pos} cannot be used: "

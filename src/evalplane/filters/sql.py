@@ -11,10 +11,12 @@ import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Boolean, Float, Text, and_, literal, not_, or_
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from evalplane.filters import ast
 from evalplane.filters.sql_dialects import JsonDialect, for_dialect
@@ -79,6 +81,37 @@ def _bind(value: ast.Value) -> Any:
     return value  # a datetime binds through the column's own type
 
 
+# SQLite parses ``a OR b OR c ...`` into a tree as deep as the list is long and refuses trees
+# deeper than 1,000; a long filter reaches that. Longer runs are split into parenthesised groups.
+_GROUP = 64
+
+
+def _balanced(combine: Callable[..., ColumnElement[bool]], terms: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    while len(terms) > _GROUP:
+        terms = [_Parenthesised(combine(*terms[i : i + _GROUP])) for i in range(0, len(terms), _GROUP)]
+    return combine(*terms)
+
+
+class _Parenthesised(ColumnElement[bool]):
+    """``(inner)``, kept as a group: ``and_``/``or_`` would flatten a nested one of their own kind."""
+
+    type = Boolean()
+    inherit_cache = True
+    _traverse_internals: ClassVar[Any] = [("inner", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, inner: ColumnElement[bool]) -> None:
+        self.inner = inner
+
+    @property
+    def _from_objects(self) -> list[Any]:  # type: ignore[override]
+        return self.inner._from_objects
+
+
+@compiles(_Parenthesised)
+def _compile_parenthesised(element: _Parenthesised, compiler: Any, **kw: Any) -> str:
+    return "(" + compiler.process(element.inner, **kw) + ")"
+
+
 class _Compiler:
     def __init__(self, resolver: SqlResolver) -> None:
         self.r = resolver
@@ -86,9 +119,9 @@ class _Compiler:
 
     def compile(self, expr: ast.Expr) -> ColumnElement[bool]:
         if isinstance(expr, ast.And):
-            return and_(*(self.compile(e) for e in expr.operands))
+            return _balanced(and_, [self.compile(e) for e in expr.operands])
         if isinstance(expr, ast.Or):
-            return or_(*(self.compile(e) for e in expr.operands))
+            return _balanced(or_, [self.compile(e) for e in expr.operands])
         if isinstance(expr, ast.Not):
             return not_(self.compile(expr.operand).self_group())
         if isinstance(expr, ast.IsNull):

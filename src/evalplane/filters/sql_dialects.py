@@ -7,10 +7,23 @@ or of another kind, and answers the few operators whose spelling differs.
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar, Protocol
 
-from sqlalchemy import Float, Text, and_, case, column, exists, func, literal, literal_column, or_, select
+import orjson
+from sqlalchemy import (
+    Float,
+    Text,
+    and_,
+    case,
+    column,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -38,6 +51,12 @@ def for_dialect(name: str) -> JsonDialect:
     raise ValueError(f"filters cannot compile to SQL for the {name!r} dialect")
 
 
+def _stored_key(segment: str) -> str:
+    """A key spelled as JSONDocument (orjson) writes it: SQLite compares path labels with the
+    stored text byte for byte, escapes included, so "é" must stay "é" and not become "\\u00e9"."""
+    return orjson.dumps(segment).decode()[1:-1]
+
+
 class SqliteJson:
     """SQLite's JSON1 functions over JSON text."""
 
@@ -48,39 +67,60 @@ class SqliteJson:
     }
 
     def path(self, doc: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[str]:
-        """A JSON path expression; digit segments choose ``[n]`` or ``."n"`` by what they meet."""
+        """A JSON path expression; digit segments choose ``[n]`` or ``."n"`` by what they meet.
+
+        Each choice tests the path so far. Writing that prefix into both the test and the
+        result would double the SQL with every digit segment (a 50-character filter compiled
+        to megabytes), and nesting subqueries overflows SQLite's parser after a few levels; so
+        from the second digit segment on, each chosen prefix is named once as the single row
+        of ``json_each(json_array(prefix))`` in one flat join, and the next step reads it back.
+        """
         expr: ColumnElement[str] | None = None
+        steps: list[Any] = []
         pending = "$"
         for segment in path:
-            key = '."' + json.dumps(segment)[1:-1] + '"'  # SQLite matches keys as stored (JSON-escaped)
+            key = '."' + _stored_key(segment) + '"'
             index = list_index(segment)
             if index is None:
                 pending += key
                 continue
             so_far = literal(pending, Text) if expr is None else expr.concat(pending)
-            step = case((func.json_type(doc, so_far) == "array", f"[{index}]"), else_=key)
-            expr, pending = so_far.concat(step), ""
+            chosen = so_far.concat(case((func.json_type(doc, so_far) == "array", f"[{index}]"), else_=key))
+            if expr is not None:
+                step = func.json_each(func.json_array(chosen)).table_valued("value")
+                steps.append(step)
+                chosen = step.c.value
+            expr, pending = chosen, ""
         if expr is None:
             return literal(pending, Text)
-        return expr.concat(pending) if pending else expr
+        if pending:
+            expr = expr.concat(pending)
+        if not steps:
+            return expr
+        joined = steps[0]
+        for step in steps[1:]:
+            joined = joined.join(step, true())
+        return select(expr).select_from(joined).scalar_subquery()
 
-    def _type(self, doc: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[str]:
-        return func.json_type(doc, self.path(doc, path))
+    # Each operator builds its path once and names it twice: building dominates the compile time
+    # of long filters.
 
     def read(self, doc: ColumnElement[Any], path: tuple[str, ...], kind: Kind) -> ColumnElement[Any]:
-        value = func.json_extract(doc, self.path(doc, path))
+        at = self.path(doc, path)
+        value = func.json_extract(doc, at)
         if kind == "number":
             value = value.cast(Float)
-        return case((self._type(doc, path).in_(self._TYPES[kind]), value))
+        return case((func.json_type(doc, at).in_(self._TYPES[kind]), value))
 
     def is_null(self, doc: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[bool]:
-        kind = self._type(doc, path)
+        kind = func.json_type(doc, self.path(doc, path))
         return or_(kind.is_(None), kind == "null")
 
     def contains(
         self, doc: ColumnElement[Any], path: tuple[str, ...], value: str | float | bool
     ) -> ColumnElement[bool]:
-        elements = func.json_each(doc, self.path(doc, path)).table_valued("type", "value")
+        at = self.path(doc, path)
+        elements = func.json_each(doc, at).table_valued("type", "value")
         if isinstance(value, bool):
             match = elements.c.type == ("true" if value else "false")
         elif isinstance(value, float):
@@ -88,10 +128,10 @@ class SqliteJson:
         else:
             match = and_(elements.c.type == "text", elements.c.value == value)
         member = exists(select(literal(1)).select_from(elements).where(match))
-        kind = self._type(doc, path)
+        kind = func.json_type(doc, at)
         whens: list[tuple[ColumnElement[bool], ColumnElement[bool]]] = [(kind == "array", member)]
         if isinstance(value, str):
-            whens.append((kind == "text", self.substring(func.json_extract(doc, self.path(doc, path)), value)))
+            whens.append((kind == "text", self.substring(func.json_extract(doc, at), value)))
         return case(*whens)
 
     def like(self, text: ColumnElement[Any], parts: list[LikePart]) -> ColumnElement[bool]:

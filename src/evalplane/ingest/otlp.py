@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -76,11 +77,17 @@ class ResourceBatch:
         self.resource_json = _json_text(self.resource_attributes)
 
 
+# Applied to each span's nested attributes before they are serialized (storage conventions
+# that belong to the spans domain, e.g. metadata strings stored as objects).
+Prepare = Callable[[dict[str, Any]], None]
+
+
 @dataclass
 class DecodedRequest:
     batches: list[ResourceBatch]
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
+    prepare: Prepare | None = None
 
     @property
     def accepted(self) -> int:
@@ -128,10 +135,14 @@ def inflate(body: bytes, content_encoding: str | None, limit: int) -> bytes:
     return bytes(out)
 
 
-def decode(payload: bytes, fmt: str) -> DecodedRequest:
+def decode(payload: bytes, fmt: str, prepare: Prepare | None = None) -> DecodedRequest:
+    """Decode an export request; ``prepare`` may rewrite each span's nested attributes in place."""
+    decoded = DecodedRequest(batches=[], prepare=prepare)
     if fmt == PROTOBUF:
-        return _decode_protobuf(payload)
-    return _decode_json(payload)
+        _decode_protobuf(payload, decoded)
+    else:
+        _decode_json(payload, decoded)
+    return decoded
 
 
 def encode_response(decoded: DecodedRequest, fmt: str) -> bytes:
@@ -214,6 +225,8 @@ def _row(
     if start_ns <= 0:
         decoded.reject("start_time_unix_nano is missing")
         return None
+    if decoded.prepare is not None:
+        decoded.prepare(attributes)
     attributes_json = _json_text(attributes)
     events_json = _json_text(events) if events else _NO_EVENTS
     if attributes_json is None or events_json is None:
@@ -298,12 +311,11 @@ def _pb_nested(attributes: Any) -> tuple[dict[str, Any], Any]:
     return nest(tuple(keys), values), span_kind
 
 
-def _decode_protobuf(payload: bytes) -> DecodedRequest:
+def _decode_protobuf(payload: bytes, decoded: DecodedRequest) -> None:
     try:
         request = ExportTraceServiceRequest.FromString(payload)
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise InvalidInput("The request body is not a valid OTLP ExportTraceServiceRequest protobuf.") from exc
-    decoded = DecodedRequest(batches=[])
     status_names = _STATUS
     for resource_spans in request.resource_spans:
         resource = _pb_attributes(resource_spans.resource.attributes)
@@ -334,7 +346,6 @@ def _decode_protobuf(payload: bytes) -> DecodedRequest:
                 if row is not None:
                     rows.append(row)
         decoded.batches.append(batch)
-    return decoded
 
 
 # ---------------------------------------------------------------- JSON (OTLP JSON mapping)
@@ -464,12 +475,11 @@ def _json_span(decoded: DecodedRequest, span: dict[str, Any]) -> SpanRow | None:
     )
 
 
-def _decode_json(payload: bytes) -> DecodedRequest:
+def _decode_json(payload: bytes, decoded: DecodedRequest) -> None:
     try:
         document = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput("The request body is not valid JSON.") from exc
-    decoded = DecodedRequest(batches=[])
     try:
         document = _dict(document, "The request body")
         for resource_spans in _list(document, "resourceSpans", "resource_spans"):
@@ -488,4 +498,3 @@ def _decode_json(payload: bytes) -> DecodedRequest:
         raise InvalidInput(f"The request body is not an OTLP ExportTraceServiceRequest: {exc}.") from exc
     except (binascii.Error, OverflowError) as exc:
         raise InvalidInput("The request body is not an OTLP ExportTraceServiceRequest.") from exc
-    return decoded

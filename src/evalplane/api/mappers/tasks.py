@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from evalplane.api.dialect import Dialect, parse_enum
 from evalplane.core.clock import isoformat
 from evalplane.core.errors import InvalidInput
-from evalplane.core.ids import Kind, decode_id, encode_id, maybe_decode_id
+from evalplane.core.ids import Kind, decode_id, encode_id, id_encoder, maybe_decode_id
 from evalplane.db.models import TaskRun
 from evalplane.domains.tasks.inputs import TASK_TYPES, EvaluatorSpec, NewTask, RunRequest, TaskChanges
 from evalplane.domains.tasks.repository import TaskView
@@ -321,6 +321,11 @@ def run_configuration(config: dict[str, Any] | None, dialect: Dialect) -> dict[s
     """Stored configs keep ids as numbers and enums upper-case; render them for the wire."""
     if config is None:
         return None
+    rendered = _rendered_run_configuration(config, dialect)
+    return rendered if dialect.current else seed_run_configuration(rendered)
+
+
+def _rendered_run_configuration(config: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
     enum = _render_enum(dialect)
     out = dict(config)
     for key in ("experiment_type", "input_variable_format"):
@@ -342,6 +347,73 @@ def run_configuration(config: dict[str, Any] | None, dialect: Dialect) -> dict[s
     return out
 
 
+# The keys the seed declares for each object of a run configuration; None marks an object the
+# seed leaves open (InvocationParams allows additional properties), whose nested objects are
+# still trimmed.
+_SEED_TOOL_CONFIG = {"tools": None, "tool_choice": None}
+_SEED_INVOCATION_PARAMS: dict[str, Any] = {
+    "response_format": {"type": None, "json_schema": {"name": None, "description": None, "schema": None, "strict": None}},
+    "tool_config": _SEED_TOOL_CONFIG,
+}
+_SEED_MESSAGE = {
+    "role": None,
+    "content": None,
+    "tool_call_id": None,
+    "tool_calls": {"id": None, "type": None, "function": {"name": None, "arguments": None}},
+}
+_SEED_RUN_CONFIGS: dict[str, dict[str, Any]] = {
+    "llm_generation": {
+        "experiment_type": None,
+        "ai_integration_id": None,
+        "model_name": None,
+        "messages": _SEED_MESSAGE,
+        "input_variable_format": None,
+        "invocation_parameters": _SEED_INVOCATION_PARAMS,
+        "provider_parameters": None,
+        "tool_config": _SEED_TOOL_CONFIG,
+        "prompt_version_id": None,
+    },
+    "template_evaluation": {
+        "experiment_type": None,
+        "ai_integration_id": None,
+        "model_name": None,
+        "template": None,
+        "provide_explanation": None,
+        "classification_choices": None,
+        "column_mapping": None,
+        "evaluator_version_id": None,
+        "invocation_parameters": _SEED_INVOCATION_PARAMS,
+        "provider_parameters": None,
+    },
+}
+_OPEN = {"invocation_parameters"}  # seed objects that allow additional properties
+
+
+def seed_run_configuration(rendered: dict[str, Any]) -> dict[str, Any] | None:
+    """A rendered (lower-case) run configuration trimmed to exactly what the seed declares.
+
+    The seed knows only llm_generation and template_evaluation; anything else (AGENT_CALL)
+    cannot be expressed there and renders as null, which the seed allows for this field.
+    """
+    shape = _SEED_RUN_CONFIGS.get(str(rendered.get("experiment_type")))
+    return None if shape is None else _trim(rendered, shape, open_=False)
+
+
+def _trim(value: Any, shape: dict[str, Any], *, open_: bool) -> Any:
+    if isinstance(value, list):
+        return [_trim(v, shape, open_=open_) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        if key in shape:
+            nested = shape[key]
+            out[key] = item if nested is None else _trim(item, nested, open_=key in _OPEN)
+        elif open_:
+            out[key] = item
+    return out
+
+
 def _message(message: dict[str, Any], enum: Callable[[Any], Any]) -> dict[str, Any]:
     out = dict(message)
     if "role" in out:
@@ -351,45 +423,66 @@ def _message(message: dict[str, Any], enum: Callable[[Any], Any]) -> dict[str, A
     return out
 
 
+_task_id = id_encoder(Kind.TASK)
+_evaluator_id = id_encoder(Kind.EVALUATOR)
+_evaluator_version_id = id_encoder(Kind.EVALUATOR_VERSION)
+_project_id = id_encoder(Kind.PROJECT)
+_dataset_id = id_encoder(Kind.DATASET)
+_experiment_id = id_encoder(Kind.EXPERIMENT)
+_user_id = id_encoder(Kind.USER)
+
+
+def _time(value: datetime | str | None) -> str | None:
+    """List pages hand over timestamps already in wire form (see ``TaskRow``)."""
+    return value if value is None or isinstance(value, str) else isoformat(value)
+
+
 def task(view: TaskView, dialect: Dialect) -> dict[str, Any]:
+    # Hot on list pages (50 per request): ids through per-kind encoders, one dict literal.
     t = view.task
+    current = dialect.current
     evaluators = []
     for attached in view.evaluators:
         link = attached.link
-        item: dict[str, Any] = {
-            "evaluator_id": encode_id(Kind.EVALUATOR, link.evaluator_id),
-            "evaluator_name": attached.evaluator_name,
-        }
-        if dialect.current:
-            item["evaluator_version_id"] = _opt_id(Kind.EVALUATOR_VERSION, link.evaluator_version_id)
-        item["query_filter"] = link.query_filter
-        item["column_mappings"] = link.column_mappings
-        if dialect.current:
-            item["query_mappings"] = link.query_mappings
+        version = link.evaluator_version_id
+        if current:
+            item = {
+                "evaluator_id": _evaluator_id(link.evaluator_id),
+                "evaluator_name": attached.evaluator_name,
+                "evaluator_version_id": None if version is None else _evaluator_version_id(version),
+                "query_filter": link.query_filter,
+                "column_mappings": link.column_mappings,
+                "query_mappings": link.query_mappings,
+            }
+        else:
+            item = {
+                "evaluator_id": _evaluator_id(link.evaluator_id),
+                "evaluator_name": attached.evaluator_name,
+                "query_filter": link.query_filter,
+                "column_mappings": link.column_mappings,
+            }
         evaluators.append(item)
+    project_id, dataset_id, user_id = t.project_id, t.dataset_id, t.created_by_user_id
     body: dict[str, Any] = {
-        "id": encode_id(Kind.TASK, t.id),
+        "id": _task_id(t.id),
         "name": t.name,
-        "type": dialect.enum(t.type),
-        "project_id": _opt_id(Kind.PROJECT, t.project_id),
-        "dataset_id": _opt_id(Kind.DATASET, t.dataset_id),
+        "type": t.type if current else t.type.lower(),
+        "project_id": None if project_id is None else _project_id(project_id),
+        "dataset_id": None if dataset_id is None else _dataset_id(dataset_id),
         "sampling_rate": t.sampling_rate,
         "is_continuous": t.is_continuous,
         "query_filter": t.query_filter,
     }
-    if dialect.current:
+    if current:
         body["query_filters"] = t.query_filters
-    body.update(
-        {
-            "evaluators": evaluators,
-            "experiment_ids": [encode_id(Kind.EXPERIMENT, e) for e in (t.experiment_ids or [])],
-            "run_configuration": run_configuration(t.run_configuration, dialect),
-            "last_run_at": isoformat(t.last_run_at),
-            "created_at": isoformat(t.created_at),
-            "updated_at": isoformat(t.updated_at),
-            "created_by_user_id": _opt_id(Kind.USER, t.created_by_user_id),
-        }
-    )
+    config = t.run_configuration
+    body["evaluators"] = evaluators
+    body["experiment_ids"] = [_experiment_id(e) for e in t.experiment_ids] if t.experiment_ids else []
+    body["run_configuration"] = None if config is None else run_configuration(config, dialect)
+    body["last_run_at"] = _time(t.last_run_at)
+    body["created_at"] = _time(t.created_at)
+    body["updated_at"] = _time(t.updated_at)
+    body["created_by_user_id"] = None if user_id is None else _user_id(user_id)
     return body
 
 

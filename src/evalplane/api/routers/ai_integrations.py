@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.responses import Response
 
-from evalplane.api import text_guard, wire
+from evalplane.api import wire
 from evalplane.api.deps import Caller, State, WireDialect
 from evalplane.api.mappers import ai_integrations as mapper
 from evalplane.core.ids import Kind, decode_id, maybe_decode_id
 from evalplane.core.secrets import box_for
 from evalplane.domains.ai_integrations import service
-from evalplane.domains.ai_integrations.service import IntegrationFilters, Scope
+from evalplane.domains.ai_integrations.service import Scope
 
 router = APIRouter(prefix="/v2", tags=["AI Integrations"])
 
@@ -24,28 +24,17 @@ Url = Annotated[str, Field(max_length=2048)]
 ModelNames = Annotated[list[Annotated[str, Field(max_length=255)]], Field(max_length=500)]
 
 
-class _Body(BaseModel):
-    """A whole request body: rejects values the databases cannot store before any parsing."""
-
+class _Strict(BaseModel):
+    # Unstorable values (NUL, NaN, huge integers) are refused app-wide by text_guard.guard_request.
     model_config = ConfigDict(extra="forbid")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _storable(cls, data: Any) -> Any:
-        found = text_guard.problem_in(data)
-        if found:
-            raise ValueError(found)
-        return data
 
-
-class ScopingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ScopingIn(_Strict):
     organization_id: str | None = None
     space_id: str | None = None
 
 
-class ProviderMetadataIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ProviderMetadataIn(_Strict):
     kind: str
     role_arn: str | None = None
     external_id: str | None = None
@@ -54,7 +43,7 @@ class ProviderMetadataIn(BaseModel):
     project_access_label: str | None = None
 
 
-class CreateAiIntegration(_Body):
+class CreateAiIntegration(_Strict):
     name: Name
     provider: str
     api_key: Secret | None = None
@@ -68,7 +57,7 @@ class CreateAiIntegration(_Body):
     scopings: Annotated[list[ScopingIn], Field(max_length=100)] | None = None
 
 
-class UpdateAiIntegration(_Body):
+class UpdateAiIntegration(_Strict):
     name: Name | None = None
     provider: str | None = None
     api_key: Secret | None = None
@@ -107,18 +96,10 @@ async def list_ai_integrations(
     state: State,
     caller: Caller,
     dialect: WireDialect,
-    space_id: Annotated[str | None, Query()] = None,
-    space_name: Annotated[str | None, Query(max_length=255)] = None,
-    name: Annotated[str | None, Query(max_length=255)] = None,
+    filters: wire.SpaceFilters,
     limit: Annotated[int, wire.limit_param(100)] = 50,
     cursor: Annotated[str | None, Query()] = None,
 ) -> wire.JSONResponse:
-    text_guard.ensure_storable({"space_name": space_name, "name": name})
-    filters = IntegrationFilters(
-        space_id=maybe_decode_id(Kind.SPACE, space_id, field="space_id"),
-        space_name=space_name or None,
-        name=name or None,
-    )
     async with state.db.session() as session:
         page = await service.list_integrations(session, caller, filters, wire.page_request(limit, cursor), state.cursors)
     return wire.JSONResponse(

@@ -16,7 +16,6 @@ from evalplane.core.ids import Kind, decode_id, encode_id, maybe_decode_id
 from evalplane.db.models import Dataset, DatasetExample, DatasetVersion
 from evalplane.domains.datasets import annotations as notes
 from evalplane.domains.datasets import examples, service
-from evalplane.domains.datasets.service import DatasetFilters
 
 router = APIRouter(prefix="/v2", tags=["Datasets"])
 
@@ -149,17 +148,10 @@ def _version_id(value: str | None) -> int | None:
 async def list_datasets(
     state: State,
     caller: Caller,
-    space_id: Annotated[str | None, Query()] = None,
-    space_name: Annotated[str | None, Query(max_length=255)] = None,
-    name: Annotated[str | None, Query(max_length=255)] = None,
+    filters: wire.SpaceFilters,
     limit: Annotated[int, wire.limit_param(100)] = 50,
     cursor: Annotated[str | None, Query()] = None,
 ) -> wire.JSONResponse:
-    filters = DatasetFilters(
-        space_id=maybe_decode_id(Kind.SPACE, space_id or None, field="space_id"),
-        space_name=space_name or None,
-        name=name or None,
-    )
     async with state.db.session() as session:
         page = await service.list_datasets(session, caller, filters, wire.page_request(limit, cursor), state.cursors)
     return wire.JSONResponse({"datasets": [to_wire(d) for d in page.items], "pagination": wire.pagination(page)})

@@ -16,32 +16,21 @@ from pydantic import (
 )
 from starlette.responses import Response
 
-from evalplane.api import text_guard, wire
+from evalplane.api import wire
 from evalplane.api.deps import Caller, State, WireDialect
 from evalplane.api.mappers import evaluators as mapper
 from evalplane.core.errors import InvalidInput
 from evalplane.core.ids import Kind, decode_id, maybe_decode_id
 from evalplane.domains.evaluators import service
 from evalplane.domains.evaluators.catalogue import TEMPLATES
-from evalplane.domains.evaluators.service import EvaluatorFilters, VersionInput
+from evalplane.domains.evaluators.service import VersionInput
 
 router = APIRouter(prefix="/v2", tags=["Evaluators"])
 
 
 class _Strict(BaseModel):
+    # Unstorable values (NUL, NaN, huge integers) are refused app-wide by text_guard.guard_request.
     model_config = ConfigDict(extra="forbid")
-
-
-class _Body(_Strict):
-    """A whole request body: rejects values the databases cannot store before any parsing."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _storable(cls, data: Any) -> Any:
-        found = text_guard.problem_in(data)
-        if found:
-            raise ValueError(found)
-        return data
 
 
 Number = StrictInt | StrictFloat
@@ -163,7 +152,7 @@ class RemoteConfigIn(_Strict):
     integration_id: str
 
 
-class VersionIn(_Body):
+class VersionIn(_Strict):
     commit_message: Annotated[str, Field(min_length=1, max_length=1000)]
     template_config: TemplateConfigIn | None = None
     code_config: CodeConfigIn | None = None
@@ -177,7 +166,7 @@ class VersionIn(_Body):
         return self
 
 
-class CreateEvaluator(_Body):
+class CreateEvaluator(_Strict):
     space_id: str
     name: Annotated[str, Field(min_length=1, max_length=255)]
     description: Text | None = None
@@ -185,12 +174,12 @@ class CreateEvaluator(_Body):
     version: VersionIn
 
 
-class UpdateEvaluator(_Body):
+class UpdateEvaluator(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     description: Text | None = None
 
 
-class DeleteVersions(_Body):
+class DeleteVersions(_Strict):
     version_ids: Annotated[list[str], Field(min_length=1, max_length=100)]
 
 
@@ -215,18 +204,10 @@ async def list_evaluators(
     state: State,
     caller: Caller,
     dialect: WireDialect,
-    space_id: Annotated[str | None, Query()] = None,
-    space_name: Annotated[str | None, Query(max_length=255)] = None,
-    name: Annotated[str | None, Query(max_length=255)] = None,
+    filters: wire.SpaceFilters,
     limit: Annotated[int, wire.limit_param(100)] = 50,
     cursor: Annotated[str | None, Query()] = None,
 ) -> wire.JSONResponse:
-    text_guard.ensure_storable({"space_name": space_name, "name": name})
-    filters = EvaluatorFilters(
-        space_id=maybe_decode_id(Kind.SPACE, space_id, field="space_id"),
-        space_name=space_name or None,
-        name=name or None,
-    )
     async with state.db.session() as session:
         page = await service.list_evaluators(session, caller, filters, wire.page_request(limit, cursor), state.cursors)
     return wire.JSONResponse(

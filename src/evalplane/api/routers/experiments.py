@@ -99,8 +99,8 @@ async def list_experiments(
     cursor: Annotated[str | None, Query()] = None,
 ) -> wire.JSONResponse:
     filters = ExperimentFilters(
-        dataset_id=maybe_decode_id(Kind.DATASET, dataset_id or None, field="dataset_id"),
-        space_id=maybe_decode_id(Kind.SPACE, space_id or None, field="space_id"),
+        dataset_id=maybe_decode_id(Kind.DATASET, dataset_id, field="dataset_id"),
+        space_id=maybe_decode_id(Kind.SPACE, space_id, field="space_id"),
         name=name or None,
     )
     async with state.db.session() as session:

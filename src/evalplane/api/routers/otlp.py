@@ -74,10 +74,13 @@ async def export_traces(request: Request, state: State) -> Response:
     except otlp.PayloadTooLarge as exc:
         return problems.problem(413, exc.detail, instance=TRACES_PATH)
     # Decoding a large batch takes a while; off the event loop, other requests keep flowing.
-    decoded = await asyncio.to_thread(otlp.decode, payload, fmt) if len(payload) > 65536 else otlp.decode(payload, fmt)
-    async with _write_turn(state.db):
-        async with state.db.session() as session:
-            await service.ingest(session, principal, space_hint(request), decoded)
+    prepare = service.prepare_attributes
+    if len(payload) > 65536:
+        decoded = await asyncio.to_thread(otlp.decode, payload, fmt, prepare)
+    else:
+        decoded = otlp.decode(payload, fmt, prepare)
+    async with _write_turn(state.db), state.db.session() as session:
+        await service.ingest(session, principal, space_hint(request), decoded)
     state.wake_engine()
     return Response(otlp.encode_response(decoded, fmt), media_type=_MEDIA[fmt])
 

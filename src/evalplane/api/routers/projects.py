@@ -11,10 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from evalplane.api import wire
 from evalplane.api.deps import Caller, State
 from evalplane.core.clock import isoformat
-from evalplane.core.ids import Kind, decode_id, encode_id, maybe_decode_id
+from evalplane.core.ids import Kind, decode_id, encode_id
 from evalplane.db.models import Project
 from evalplane.domains.projects import service
-from evalplane.domains.projects.service import ProjectFilters
 
 router = APIRouter(prefix="/v2", tags=["Projects"])
 
@@ -43,15 +42,10 @@ def to_wire(project: Project) -> dict[str, Any]:
 async def list_projects(
     state: State,
     caller: Caller,
-    space_id: Annotated[str | None, Query()] = None,
-    space_name: Annotated[str | None, Query(max_length=255)] = None,
-    name: Annotated[str | None, Query(max_length=255)] = None,
+    filters: wire.SpaceFilters,
     limit: Annotated[int, wire.limit_param(100)] = 50,
     cursor: Annotated[str | None, Query()] = None,
 ) -> wire.JSONResponse:
-    filters = ProjectFilters(
-        space_id=maybe_decode_id(Kind.SPACE, space_id, field="space_id"), space_name=space_name or None, name=name or None
-    )
     async with state.db.session() as session:
         page = await service.list_projects(session, caller, filters, wire.page_request(limit, cursor), state.cursors)
     return wire.JSONResponse({"projects": [to_wire(p) for p in page.items], "pagination": wire.pagination(page)})

@@ -18,6 +18,7 @@ from evalplane.db.models import Project, RoleBinding, Space, User
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains.access import roles
 from evalplane.domains.access.principal import Level, Principal
+from evalplane.domains import common
 
 RESOURCE_TYPES = ("SPACE", "PROJECT")
 
@@ -88,7 +89,7 @@ async def list_bindings(
     raw = {"resource_type": filters.resource_type, "user_id": filters.user_id}
     return await paginate(
         session, stmt, RoleBinding.id, page, codec=codec, scope="role_bindings",
-        filters={k: v for k, v in raw.items() if v is not None},
+        filters=common.cursor_filters(**raw),
     )
 
 

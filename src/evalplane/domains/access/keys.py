@@ -59,13 +59,6 @@ def _future(expires_at: datetime | None) -> datetime | None:
     return expires_at
 
 
-def _clean_name(name: str) -> str:
-    name = name.strip()
-    if not name:
-        raise InvalidInput("'name' must be a non-empty string.", field="name")
-    return name
-
-
 def _managed_space_ids(principal: Principal) -> list[int]:
     return sorted(space_id for space_id, level in principal.space_levels.items() if level == Level.ADMIN)
 
@@ -133,7 +126,7 @@ async def list_keys(
     stmt = stmt.where(ApiKey.key_type == key_type)
     raw = {"key_type": filters.key_type, "status": filters.status, "space_id": filters.space_id, "user_id": filters.user_id}
     return await paginate(
-        session, stmt, ApiKey.id, page, codec=codec, scope="api_keys", filters={k: v for k, v in raw.items() if v is not None}
+        session, stmt, ApiKey.id, page, codec=codec, scope="api_keys", filters=common.cursor_filters(**raw)
     )
 
 
@@ -148,7 +141,7 @@ async def create_user_key(
     key, secret = await access.issue_key(
         session,
         user_id=user.id,
-        name=_clean_name(name),
+        name=common.clean_name(name, max_length=256),
         key_type="USER",
         created_by_user_id=user.id,
         description=description,
@@ -195,7 +188,7 @@ async def create_service_key(
         principal.require_account_admin()
     if not grants:
         raise InvalidInput("A service key needs at least one space.", field="organizations")
-    name = _clean_name(name)
+    name = common.clean_name(name, max_length=256)
     bot = User(
         name=f"{name} (service key)",
         email=f"service-{secrets.token_hex(8)}@bots.evalplane.invalid",

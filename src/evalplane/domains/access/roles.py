@@ -15,6 +15,7 @@ from evalplane.db.models import Role, RoleBinding
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains.access import permissions as perms
 from evalplane.domains.access.principal import Principal
+from evalplane.domains import common
 
 UNSET = object()
 SPACE_ROLE_NAMES = ("ADMIN", "MEMBER", "READ_ONLY")
@@ -65,20 +66,15 @@ def _check_permissions(permissions: list[str]) -> list[str]:
 
 
 async def _ensure_unique(session: AsyncSession, name: str, exclude: int | None = None) -> None:
-    stmt = select(Role.id).where(Role.name == name)
-    if exclude is not None:
-        stmt = stmt.where(Role.id != exclude)
-    if await session.scalar(stmt) is not None:
-        raise Conflict(f"A role named '{name}' already exists.")
+    taken = f"A role named '{name}' already exists."
+    await common.ensure_name_free(session, Role.id, Role.name, name, exclude=exclude, taken=taken)
 
 
 async def create(
     session: AsyncSession, principal: Principal, *, name: str, description: str | None, permissions: list[str]
 ) -> Role:
     principal.require_account_admin()
-    name = name.strip()
-    if not name:
-        raise InvalidInput("'name' must be a non-empty string.", field="name")
+    name = common.clean_name(name)
     held = _check_permissions(permissions)
     await _ensure_unique(session, name)
     role = Role(
@@ -103,9 +99,7 @@ async def update(
     if role.is_predefined:
         raise Forbidden("Predefined roles cannot be changed.")
     if name is not None:
-        name = name.strip()
-        if not name:
-            raise InvalidInput("'name' must be a non-empty string.", field="name")
+        name = common.clean_name(name)
         await _ensure_unique(session, name, exclude=role.id)
         role.name = name
     if description is not UNSET:

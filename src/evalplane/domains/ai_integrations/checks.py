@@ -36,15 +36,6 @@ def enum(value: Any, allowed: tuple[str, ...], name: str) -> str:
     return value.strip().upper()
 
 
-def clean_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInput("'name' must be a non-empty string.", field="name")
-    name = name.strip()
-    if len(name) > 255:
-        raise InvalidInput("'name' must be at most 255 characters.", field="name")
-    return name
-
-
 def clean_base_url(url: str | None) -> str | None:
     if url is None:
         return None

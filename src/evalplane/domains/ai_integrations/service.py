@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from evalplane.core.clock import utcnow
 from evalplane.core.cursors import CursorCodec
 from evalplane.core.errors import (
-    Conflict,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -39,7 +38,6 @@ from evalplane.domains.ai_integrations.checks import (
     clean_headers,
     clean_metadata,
     clean_model_names,
-    clean_name,
     enum,
 )
 
@@ -63,11 +61,7 @@ class IntegrationView:
     scopes: list[Scope] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
-class IntegrationFilters:
-    space_id: int | None = None
-    space_name: str | None = None
-    name: str | None = None
+IntegrationFilters = common.SpaceListFilters
 
 
 # --------------------------------------------------------------------------------------
@@ -187,11 +181,8 @@ async def _replace_scopes(session: AsyncSession, integration_id: int, scopes: li
 
 
 async def _ensure_unique(session: AsyncSession, name: str, exclude: int | None = None) -> None:
-    stmt = select(AiIntegration.id).where(AiIntegration.name == name)
-    if exclude is not None:
-        stmt = stmt.where(AiIntegration.id != exclude)
-    if await session.scalar(stmt) is not None:
-        raise Conflict(f"An AI integration named '{name}' already exists.")
+    taken = f"An AI integration named '{name}' already exists."
+    await common.ensure_name_free(session, AiIntegration.id, AiIntegration.name, name, exclude=exclude, taken=taken)
 
 
 # --------------------------------------------------------------------------------------
@@ -218,7 +209,7 @@ async def create(
 ) -> IntegrationView:
     resolved = await resolve_scopes(session, principal, scopes)
     _require_manage(principal, resolved)
-    name = clean_name(name)
+    name = common.clean_name(name)
     row = AiIntegration(
         name=name,
         provider=enum(provider, PROVIDERS, "provider"),
@@ -264,7 +255,7 @@ async def update(
     else:
         new_scopes = None
     if "name" in changes:
-        row.name = clean_name(changes["name"])
+        row.name = common.clean_name(changes["name"])
         await _ensure_unique(session, row.name, exclude=row.id)
     if "provider" in changes:
         row.provider = enum(changes["provider"], PROVIDERS, "provider")
@@ -328,7 +319,7 @@ async def list_integrations(
     raw = {"space_id": filters.space_id, "space_name": filters.space_name, "name": filters.name}
     result = await paginate(
         session, stmt, AiIntegration.id, page, codec=codec, scope="ai_integrations",
-        filters={k: v for k, v in raw.items() if v is not None},
+        filters=common.cursor_filters(**raw),
     )
     scopes = await _scopes_of(session, [row.id for row in result.items])
     views = [IntegrationView(row, scopes[row.id] or [ACCOUNT]) for row in result.items]

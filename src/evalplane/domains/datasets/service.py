@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -10,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
 from evalplane.core.cursors import CursorCodec
-from evalplane.core.errors import Conflict, InvalidInput, NotFound
-from evalplane.db.models import Dataset, DatasetVersion, Space
+from evalplane.core.errors import Conflict, NotFound
+from evalplane.db.models import Dataset, DatasetVersion
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains import common
 from evalplane.domains.access.principal import Principal
@@ -20,28 +19,12 @@ from evalplane.domains.datasets import store
 FIRST_VERSION_NAME = "v1"
 
 
-@dataclass(frozen=True, slots=True)
-class DatasetFilters:
-    space_id: int | None = None
-    space_name: str | None = None
-    name: str | None = None
-
-
-def clean_name(name: str, field: str = "name") -> str:
-    name = name.strip()
-    if not name:
-        raise InvalidInput(f"'{field}' must be a non-empty string.", field=field)
-    if len(name) > 255:
-        raise InvalidInput(f"'{field}' must be at most 255 characters.", field=field)
-    return name
+DatasetFilters = common.SpaceListFilters
 
 
 async def _ensure_unique(session: AsyncSession, space_id: int, name: str, exclude: int | None = None) -> None:
-    stmt = select(Dataset.id).where(Dataset.space_id == space_id, Dataset.name == name)
-    if exclude is not None:
-        stmt = stmt.where(Dataset.id != exclude)
-    if await session.scalar(stmt) is not None:
-        raise Conflict(f"A dataset named '{name}' already exists in this space.")
+    taken = f"A dataset named '{name}' already exists in this space."
+    await common.ensure_name_free(session, Dataset.id, Dataset.name, name, Dataset.space_id == space_id, exclude=exclude, taken=taken)
 
 
 def touch(dataset: Dataset, *versions: DatasetVersion) -> None:
@@ -57,7 +40,7 @@ async def create(
 ) -> Dataset:
     await common.visible_space(session, space_id, principal)
     principal.require_write(space_id, "Space")
-    name = clean_name(name)
+    name = common.clean_name(name)
     rows = store.validate_new(examples)
     await _ensure_unique(session, space_id, name)
     dataset = Dataset(space_id=space_id, name=name, created_by_user_id=principal.user_id)
@@ -101,7 +84,7 @@ async def version(session: AsyncSession, dataset: Dataset, version_id: int | Non
 
 
 async def new_version(session: AsyncSession, dataset: Dataset, name: str) -> DatasetVersion:
-    name = clean_name(name, "new_version")
+    name = common.clean_name(name, "new_version")
     taken = await session.scalar(
         select(func.count()).select_from(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id, DatasetVersion.name == name)
     )
@@ -115,7 +98,7 @@ async def new_version(session: AsyncSession, dataset: Dataset, name: str) -> Dat
 
 async def rename(session: AsyncSession, principal: Principal, dataset_id: int, name: str) -> Dataset:
     dataset = await writable(session, principal, dataset_id)
-    name = clean_name(name)
+    name = common.clean_name(name)
     await _ensure_unique(session, dataset.space_id, name, exclude=dataset.id)
     dataset.name = name
     dataset.updated_at = utcnow()
@@ -138,12 +121,11 @@ async def list_datasets(
     if filters.name:
         stmt = stmt.where(common.contains_ci(Dataset.name, filters.name))
     if filters.space_name:
-        stmt = stmt.where(Dataset.space_id.in_(select(Space.id).where(common.contains_ci(Space.name, filters.space_name))))
+        stmt = stmt.where(common.in_spaces_named(Dataset.space_id, filters.space_name))
     scope = common.space_scope(Dataset.space_id, principal)
     if scope is not None:
         stmt = stmt.where(scope)
-    raw = {"space_id": filters.space_id, "space_name": filters.space_name, "name": filters.name}
     return await paginate(
         session, stmt, Dataset.id, page, codec=codec, scope="datasets",
-        filters={k: v for k, v in raw.items() if v is not None},
+        filters=common.cursor_filters(space_id=filters.space_id, space_name=filters.space_name, name=filters.name),
     )

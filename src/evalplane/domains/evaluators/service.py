@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from evalplane.core.clock import utcnow
 from evalplane.core.cursors import CursorCodec
 from evalplane.core.errors import Conflict, InvalidInput, NotFound, Unprocessable
-from evalplane.db.models import Evaluator, EvaluatorVersion, Space, Task, TaskEvaluator
+from evalplane.db.models import Evaluator, EvaluatorVersion, Task, TaskEvaluator
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains import common
 from evalplane.domains.access.principal import Principal
@@ -46,20 +46,7 @@ class EvaluatorView:
     version: EvaluatorVersion
 
 
-@dataclass(frozen=True, slots=True)
-class EvaluatorFilters:
-    space_id: int | None = None
-    space_name: str | None = None
-    name: str | None = None
-
-
-def _clean_name(name: Any) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInput("'name' must be a non-empty string.", field="name")
-    name = name.strip()
-    if len(name) > 255:
-        raise InvalidInput("'name' must be at most 255 characters.", field="name")
-    return name
+EvaluatorFilters = common.SpaceListFilters
 
 
 def _clean_commit_message(message: Any) -> str:
@@ -76,11 +63,8 @@ def _commit_hash(evaluator_id: int, config: dict[str, Any]) -> str:
 
 
 async def _ensure_unique(session: AsyncSession, space_id: int, name: str, exclude: int | None = None) -> None:
-    stmt = select(Evaluator.id).where(Evaluator.space_id == space_id, Evaluator.name == name)
-    if exclude is not None:
-        stmt = stmt.where(Evaluator.id != exclude)
-    if await session.scalar(stmt) is not None:
-        raise Conflict(f"An evaluator named '{name}' already exists in this space.")
+    taken = f"An evaluator named '{name}' already exists in this space."
+    await common.ensure_name_free(session, Evaluator.id, Evaluator.name, name, Evaluator.space_id == space_id, exclude=exclude, taken=taken)
 
 
 async def _normalize(
@@ -153,7 +137,7 @@ async def create(
     await common.visible_space(session, space_id, principal)
     principal.require_write(space_id, "Space")
     evaluator_type = _parse_type(type)
-    name = _clean_name(name)
+    name = common.clean_name(name)
     await _ensure_unique(session, space_id, name)
     evaluator = Evaluator(
         space_id=space_id,
@@ -187,7 +171,7 @@ async def update_evaluator(
     evaluator = await _visible(session, principal, evaluator_id)
     principal.require_write(evaluator.space_id, WHAT)
     if "name" in changes:
-        name = _clean_name(changes["name"])
+        name = common.clean_name(changes["name"])
         await _ensure_unique(session, evaluator.space_id, name, exclude=evaluator.id)
         evaluator.name = name
     if "description" in changes:
@@ -220,18 +204,15 @@ async def list_evaluators(
         await common.visible_space(session, filters.space_id, principal)
         stmt = stmt.where(Evaluator.space_id == filters.space_id)
     if filters.space_name:
-        stmt = stmt.where(
-            Evaluator.space_id.in_(select(Space.id).where(common.contains_ci(Space.name, filters.space_name)))
-        )
+        stmt = stmt.where(common.in_spaces_named(Evaluator.space_id, filters.space_name))
     if filters.name:
         stmt = stmt.where(common.contains_ci(Evaluator.name, filters.name))
     scope = common.space_scope(Evaluator.space_id, principal)
     if scope is not None:
         stmt = stmt.where(scope)
-    raw = {"space_id": filters.space_id, "space_name": filters.space_name, "name": filters.name}
     return await paginate(
         session, stmt, Evaluator.id, page, codec=codec, scope="evaluators",
-        filters={k: v for k, v in raw.items() if v is not None},
+        filters=common.cursor_filters(space_id=filters.space_id, space_name=filters.space_name, name=filters.name),
     )
 
 

@@ -37,11 +37,7 @@ class ExperimentFilters:
 
 
 def clean_name(name: str) -> str:
-    name = name.strip()
-    if not name:
-        raise InvalidInput("'name' must be a non-empty string.", field="name")
-    if len(name) > 255:
-        raise InvalidInput("'name' must be at most 255 characters.", field="name")
+    name = common.clean_name(name)
     if '"' in name or "\\" in name:
         raise InvalidInput("'name' must not contain double quotes or backslashes.", field="name")
     return name
@@ -180,7 +176,7 @@ async def list_experiments(
     raw = {"dataset_id": filters.dataset_id, "space_id": filters.space_id, "name": filters.name}
     return await paginate(
         session, stmt, Experiment.id, page, codec=codec, scope="experiments",
-        filters={k: v for k, v in raw.items() if v is not None},
+        filters=common.cursor_filters(**raw),
     )
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.cursors import CursorCodec
-from evalplane.core.errors import Conflict, InvalidInput, NotFound
+from evalplane.core.errors import NotFound
 from evalplane.db.models import Organization, Project, RoleBinding, Space
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains import common
@@ -22,19 +22,9 @@ class OrganizationFilters:
     name: str | None = None
 
 
-def _clean_name(name: str) -> str:
-    name = name.strip()
-    if not name:
-        raise InvalidInput("'name' must be a non-empty string.", field="name")
-    return name
-
-
 async def _ensure_unique(session: AsyncSession, name: str, exclude: int | None = None) -> None:
-    stmt = select(Organization.id).where(Organization.name == name)
-    if exclude is not None:
-        stmt = stmt.where(Organization.id != exclude)
-    if await session.scalar(stmt) is not None:
-        raise Conflict(f"An organization named '{name}' already exists.")
+    taken = f"An organization named '{name}' already exists."
+    await common.ensure_name_free(session, Organization.id, Organization.name, name, exclude=exclude, taken=taken)
 
 
 def _visible_org_ids(principal: Principal) -> Select[tuple[int]] | None:
@@ -68,13 +58,13 @@ async def list_organizations(
     raw = {"name": filters.name}
     return await paginate(
         session, stmt, Organization.id, page, codec=codec, scope="organizations",
-        filters={k: v for k, v in raw.items() if v is not None},
+        filters=common.cursor_filters(**raw),
     )
 
 
 async def create(session: AsyncSession, principal: Principal, *, name: str, description: str | None) -> Organization:
     principal.require_account_admin()
-    name = _clean_name(name)
+    name = common.clean_name(name)
     await _ensure_unique(session, name)
     org = Organization(name=name, description=description or "")
     session.add(org)
@@ -88,7 +78,7 @@ async def update(
     org = await get(session, principal, org_id)
     principal.require_account_admin()
     if name is not None:
-        name = _clean_name(name)
+        name = common.clean_name(name)
         await _ensure_unique(session, name, exclude=org.id)
         org.name = name
     if description is not UNSET:

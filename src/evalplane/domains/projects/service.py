@@ -2,47 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.cursors import CursorCodec
-from evalplane.core.errors import Conflict, InvalidInput
-from evalplane.db.models import Project, RoleBinding, Space
+from evalplane.db.models import Project, RoleBinding
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains import common
 from evalplane.domains.access.principal import Principal
 
 
-@dataclass(frozen=True, slots=True)
-class ProjectFilters:
-    space_id: int | None = None
-    space_name: str | None = None
-    name: str | None = None
-
-
-def _clean_name(name: str) -> str:
-    name = name.strip()
-    if not name:
-        raise InvalidInput("'name' must be a non-empty string.", field="name")
-    if len(name) > 255:
-        raise InvalidInput("'name' must be at most 255 characters.", field="name")
-    return name
+ProjectFilters = common.SpaceListFilters
 
 
 async def _ensure_unique(session: AsyncSession, space_id: int, name: str, exclude: int | None = None) -> None:
-    stmt = select(Project.id).where(Project.space_id == space_id, Project.name == name)
-    if exclude is not None:
-        stmt = stmt.where(Project.id != exclude)
-    if await session.scalar(stmt) is not None:
-        raise Conflict(f"A project named '{name}' already exists in this space.")
+    taken = f"A project named '{name}' already exists in this space."
+    await common.ensure_name_free(session, Project.id, Project.name, name, Project.space_id == space_id, exclude=exclude, taken=taken)
 
 
 async def create(session: AsyncSession, principal: Principal, *, space_id: int, name: str) -> Project:
     await common.visible_space(session, space_id, principal)
     principal.require_write(space_id, "Space")
-    name = _clean_name(name)
+    name = common.clean_name(name)
     await _ensure_unique(session, space_id, name)
     project = Project(space_id=space_id, name=name)
     session.add(project)
@@ -67,7 +49,7 @@ async def get(session: AsyncSession, principal: Principal, project_id: int) -> P
 async def rename(session: AsyncSession, principal: Principal, project_id: int, name: str) -> Project:
     project = await common.visible_project(session, project_id, principal)
     principal.require_project_write(project.id, project.space_id)
-    name = _clean_name(name)
+    name = common.clean_name(name)
     await _ensure_unique(session, project.space_id, name, exclude=project.id)
     project.name = name
     await session.flush()
@@ -93,12 +75,11 @@ async def list_projects(
     if filters.name:
         stmt = stmt.where(common.contains_ci(Project.name, filters.name))
     if filters.space_name:
-        stmt = stmt.where(Project.space_id.in_(select(Space.id).where(common.contains_ci(Space.name, filters.space_name))))
+        stmt = stmt.where(common.in_spaces_named(Project.space_id, filters.space_name))
     scope = common.project_scope(Project.id, Project.space_id, principal)
     if scope is not None:
         stmt = stmt.where(scope)
-    raw = {"space_id": filters.space_id, "space_name": filters.space_name, "name": filters.name}
     return await paginate(
         session, stmt, Project.id, page, codec=codec, scope="projects",
-        filters={k: v for k, v in raw.items() if v is not None},
+        filters=common.cursor_filters(space_id=filters.space_id, space_name=filters.space_name, name=filters.name),
     )

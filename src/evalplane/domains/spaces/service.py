@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.cursors import CursorCodec
-from evalplane.core.errors import Conflict, InvalidInput, NotFound
+from evalplane.core.errors import InvalidInput, NotFound
 from evalplane.db.models import Project, Role, RoleBinding, Space, User
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains import common
@@ -27,19 +27,9 @@ class SpaceFilters:
 UNSET = object()
 
 
-def _clean_name(name: str) -> str:
-    name = name.strip()
-    if not name:
-        raise InvalidInput("'name' must be a non-empty string.", field="name")
-    return name
-
-
 async def _ensure_unique(session: AsyncSession, organization_id: int, name: str, exclude: int | None = None) -> None:
-    stmt = select(Space.id).where(Space.organization_id == organization_id, Space.name == name)
-    if exclude is not None:
-        stmt = stmt.where(Space.id != exclude)
-    if await session.scalar(stmt) is not None:
-        raise Conflict(f"A space named '{name}' already exists in this organization.")
+    taken = f"A space named '{name}' already exists in this organization."
+    await common.ensure_name_free(session, Space.id, Space.name, name, Space.organization_id == organization_id, exclude=exclude, taken=taken)
 
 
 async def create(
@@ -54,7 +44,7 @@ async def create(
     """Account admins create spaces anywhere; other users, in organizations they work in,
     and they become the new space's admin."""
     await organizations.get(session, principal, organization_id)
-    name = _clean_name(name)
+    name = common.clean_name(name)
     await _ensure_unique(session, organization_id, name)
     space = Space(organization_id=organization_id, name=name, description=description or "", is_private=is_private)
     session.add(space)
@@ -82,7 +72,7 @@ async def update(
     space = await common.navigable_space(session, space_id, principal)
     principal.require_admin(space.id, "Space")
     if name is not None:
-        name = _clean_name(name)
+        name = common.clean_name(name)
         await _ensure_unique(session, space.organization_id, name, exclude=space.id)
         space.name = name
     if description is not UNSET:
@@ -164,5 +154,5 @@ async def list_spaces(
         stmt = stmt.where(Space.id.in_(sorted(navigable) or [-1]))
     raw = {"org_id": filters.organization_id, "name": filters.name}
     return await paginate(
-        session, stmt, Space.id, page, codec=codec, scope="spaces", filters={k: v for k, v in raw.items() if v is not None}
+        session, stmt, Space.id, page, codec=codec, scope="spaces", filters=common.cursor_filters(**raw)
     )

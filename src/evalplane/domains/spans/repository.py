@@ -10,23 +10,23 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, delete, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from evalplane.core.errors import Unprocessable
 from evalplane.db.dialect import insert_for
 from evalplane.db.models import Project, Span, SpanEvaluation
 from evalplane.db.types import UtcDateTime
+from evalplane.domains.spans import filtering
 from evalplane.ingest.otlp import ROW_FIELDS, SpanRow
 
 # Keeps each statement well under SQLite's and asyncpg's bound-parameter limits.
 _IN_CHUNK = 900
 
 
-def apply_filter(stmt: Select[Any], text: str) -> Select[Any]:
+def apply_filter(stmt: Select[Any], text: str, dialect: str) -> Select[Any]:
     """Narrow ``stmt`` (a select over ``spans``) to the spans matching filter ``text``.
 
-    The filter language lives in ``evalplane.filters``; this is the single place where it
-    is wired into span queries.
+    The filter language lives in ``evalplane.filters``; ``filtering`` says where each column
+    lives in the ``spans`` table. A bad filter raises ``FilterSyntaxError`` (a 400).
     """
-    raise Unprocessable("span filters arrive with the filter language")
+    return stmt.where(filtering.span_filter_clause(dialect, text))
 
 
 async def ensure_project(session: AsyncSession, space_id: int, name: str) -> int:

@@ -27,8 +27,9 @@ from evalplane.db.models import Space, Span, SpanEvaluation
 from evalplane.db.paging import PageRequest
 from evalplane.domains import common
 from evalplane.domains.access.principal import Principal
-from evalplane.domains.spans import repository
+from evalplane.domains.spans import filtering, repository
 from evalplane.domains.spans.columns import ColumnSelection
+from evalplane.domains.spans.openinference import metadata_as_object
 from evalplane.ingest.otlp import DecodedRequest
 
 DEFAULT_SPACE_NAME = "default"
@@ -41,6 +42,10 @@ _US = timedelta(microseconds=1)
 
 
 # ---------------------------------------------------------------- ingestion
+
+# Storage conventions applied to each span's attributes while decoding, before serialization.
+prepare_attributes = metadata_as_object
+
 
 
 async def resolve_ingest_space(session: AsyncSession, principal: Principal, hint: str | None) -> int:
@@ -153,6 +158,8 @@ class TracePage:
 def validate_query(query: SpanQuery) -> None:
     if query.filter is not None and not query.filter.strip():
         raise InvalidInput("'filter' must not be empty; omit it to apply no filter.", field="filter")
+    if query.filter is not None:
+        filtering.parse_span_filter(query.filter)  # a bad filter is a 400 before any other work
     if query.columns.included is not None and query.columns.excluded is not None:
         raise Unprocessable("Send either 'included_columns' or 'excluded_columns', not both.")
     if query.truncate_string_length is not None and query.truncate_string_length < 1:
@@ -195,7 +202,7 @@ async def list_spans(
     start, end, after = _resume(codec, page, "spans", query, LIST_WINDOW)
     stmt = repository.in_window(query.project_id, start, end)
     if query.filter is not None:
-        stmt = repository.apply_filter(stmt, query.filter)
+        stmt = repository.apply_filter(stmt, query.filter, session.bind.dialect.name)
     spans = await repository.fetch(session, repository.newest_first(stmt, after).limit(page.limit + 1))
     has_more = len(spans) > page.limit
     spans = spans[: page.limit]
@@ -215,7 +222,8 @@ async def list_traces(
     roots_stmt = repository.in_window(query.project_id, start, end).where(Span.parent_id.is_(None))
     if query.filter is not None:
         matching = repository.in_window(query.project_id, start, end).with_only_columns(Span.trace_id)
-        roots_stmt = roots_stmt.where(Span.trace_id.in_(repository.apply_filter(matching, query.filter)))
+        matching = repository.apply_filter(matching, query.filter, session.bind.dialect.name)
+        roots_stmt = roots_stmt.where(Span.trace_id.in_(matching))
     roots = await repository.fetch(session, repository.newest_first(roots_stmt, after).limit(page.limit + 1))
     has_more = len(roots) > page.limit
     roots = roots[: page.limit]

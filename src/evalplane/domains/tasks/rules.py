@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from evalplane.core.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from evalplane.core.errors import InvalidInput, NotFound, Unprocessable
 from evalplane.db.models import (
     AiIntegration,
     AiIntegrationScoping,
@@ -28,6 +28,7 @@ from evalplane.db.models import (
 from evalplane.domains.access.principal import Principal
 from evalplane.domains.tasks.inputs import CODE_EVALUATION, TEMPLATE_EVALUATION, EvaluatorSpec
 from evalplane.filters import check_filter
+from evalplane.domains import common
 
 # Which evaluator kind each evaluation task type runs.
 EVALUATOR_KIND_FOR = {TEMPLATE_EVALUATION: "TEMPLATE", CODE_EVALUATION: "CODE"}
@@ -39,20 +40,12 @@ _EXPRESSION_TOKEN = re.compile(r"\s*(?:(\()|(\))|([A-Za-z]+))")
 def clean_name(name: str | None, field: str = "name") -> str:
     if name is None:
         raise InvalidInput(f"'{field}' is required.", field=field)
-    name = name.strip()
-    if not name:
-        raise InvalidInput(f"'{field}' must be a non-empty string.", field=field)
-    if len(name) > 255:
-        raise InvalidInput(f"'{field}' must be at most 255 characters.", field=field)
-    return name
+    return common.clean_name(name, field)
 
 
 async def ensure_name_free(session: AsyncSession, space_id: int, name: str, exclude: int | None = None) -> None:
-    stmt = select(Task.id).where(Task.space_id == space_id, Task.name == name)
-    if exclude is not None:
-        stmt = stmt.where(Task.id != exclude)
-    if await session.scalar(stmt) is not None:
-        raise Conflict(f"A task named '{name}' already exists in this space.")
+    taken = f"A task named '{name}' already exists in this space."
+    await common.ensure_name_free(session, Task.id, Task.name, name, Task.space_id == space_id, exclude=exclude, taken=taken)
 
 
 def reject_fields(sent: Sequence[str], why: str) -> None:

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
 from evalplane.core.cursors import CursorCodec
 from evalplane.core.errors import InvalidInput, NotFound
-from evalplane.db.models import Space, Task, TaskEvaluator
-from evalplane.db.paging import Page, PageRequest, paginate
+from evalplane.db.models import Task, TaskEvaluator
+from evalplane.db.paging import Page, PageRequest, cursor_position, cut_page
 from evalplane.domains import common
 from evalplane.domains.access.principal import Principal
 from evalplane.domains.tasks import rules
 from evalplane.domains.tasks.inputs import RUN_EXPERIMENT, TASK_TYPES, NewTask, TaskChanges
-from evalplane.domains.tasks.repository import TaskView, load_links, load_page_views, load_views
+from evalplane.domains.tasks.repository import PageQuery, TaskView, load_links, load_page_views, load_views
 
 __all__ = ["TASK_TYPES", "TaskFilters", "create_task", "delete_task", "get_task", "list_tasks", "update_task"]
 
@@ -34,38 +34,46 @@ class TaskFilters:
 async def list_tasks(
     session: AsyncSession, principal: Principal, filters: TaskFilters, page: PageRequest, codec: CursorCodec
 ) -> Page[TaskView]:
-    stmt = select(*Task.__table__.c)  # column rows, not ORM objects: see load_page_views
-    if filters.space_id is not None:
+    # With only a space filter (how the SDK resolves a task name), whether the space exists
+    # is asked of the database only when the page comes back empty: a task in it proves it.
+    check_space_later = filters.space_id is not None and filters.project_id is None and filters.dataset_id is None
+    if check_space_later:
+        principal.require_read(filters.space_id, "Space")  # type: ignore[arg-type]
+    elif filters.space_id is not None:
         await common.visible_space(session, filters.space_id, principal)
-        stmt = stmt.where(Task.space_id == filters.space_id)
     if filters.project_id is not None:
         await common.visible_project(session, filters.project_id, principal)
-        stmt = stmt.where(Task.project_id == filters.project_id)
     if filters.dataset_id is not None:
         await common.visible_dataset(session, filters.dataset_id, principal)
-        stmt = stmt.where(Task.dataset_id == filters.dataset_id)
-    if filters.type is not None:
-        stmt = stmt.where(Task.type == filters.type)
-    if filters.name:
-        stmt = stmt.where(common.contains_ci(Task.name, filters.name))
-    if filters.space_name:
-        names = select(Space.id).where(common.contains_ci(Space.name, filters.space_name))
-        stmt = stmt.where(Task.space_id.in_(names))
-    # Whole visible spaces, plus the tasks of projects bound to the caller directly.
-    scope = common.project_scope(Task.project_id, Task.space_id, principal)  # type: ignore[arg-type]
-    if scope is not None:
-        stmt = stmt.where(scope)
-    result = await paginate(
-        session,
-        stmt,
-        Task.id,
-        page,
-        codec=codec,
-        scope="tasks",
-        filters={k: v for k, v in vars_of(filters).items() if v is not None},
-        scalars=False,
+    bound = {k: v for k, v in vars_of(filters).items() if v is not None}
+    try:
+        before_id = cursor_position(page, codec, "tasks", bound)
+    except InvalidInput:
+        if check_space_later:
+            await common.visible_space(session, filters.space_id, principal)  # type: ignore[arg-type]
+        raise
+    spaces = principal.visible_space_ids()
+    query = PageQuery(
+        limit=page.limit + 1,
+        before_id=before_id,
+        space_id=filters.space_id,
+        project_id=filters.project_id,
+        dataset_id=filters.dataset_id,
+        type=filters.type,
+        name=filters.name,
+        space_name=filters.space_name,
+        # Whole visible spaces, plus the tasks of projects bound to the caller directly.
+        space_ids=None if spaces is None else sorted(spaces),
+        project_ids=[] if spaces is None else sorted(principal.visible_project_ids()),
     )
-    return Page(items=await load_page_views(session, result.items), has_more=result.has_more, next_cursor=result.next_cursor)
+    views = await load_page_views(session, query)
+    if not views and check_space_later:
+        await common.visible_space(session, filters.space_id, principal)  # type: ignore[arg-type]
+    return cut_page(views, page, _task_id, codec, "tasks", bound)
+
+
+def _task_id(view: TaskView) -> int:
+    return view.task.id
 
 
 async def visible_task(session: AsyncSession, principal: Principal, task_id: int) -> Task:

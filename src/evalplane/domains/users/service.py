@@ -57,7 +57,7 @@ async def list_users(
         stmt = stmt.where(User.status.in_(filters.statuses))
     raw = {"email": filters.email, "status": list(filters.statuses) or None}
     return await paginate(
-        session, stmt, User.id, page, codec=codec, scope="users", filters={k: v for k, v in raw.items() if v is not None}
+        session, stmt, User.id, page, codec=codec, scope="users", filters=common.cursor_filters(**raw)
     )
 
 
@@ -81,9 +81,7 @@ async def create(
             f"invite_mode {invite_mode} is not available: this server has no password sign-in; "
             "use NONE or EMAIL_LINK and give the user an API key."
         )
-    name = name.strip()
-    if not name:
-        raise InvalidInput("'name' must be a non-empty string.", field="name")
+    name = common.clean_name(name)
     user = User(name=name, email=email, account_role=account_role, status=status, is_developer=account_role != "ANNOTATOR")
     session.add(user)
     await session.flush()
@@ -96,10 +94,7 @@ async def update(
     user = await get(session, principal, user_id)
     principal.require_account_admin()
     if name is not None:
-        name = name.strip()
-        if not name:
-            raise InvalidInput("'name' must be a non-empty string.", field="name")
-        user.name = name
+        user.name = common.clean_name(name)
     if is_developer is not None:
         user.is_developer = is_developer
     await session.flush()
