@@ -64,7 +64,20 @@ def _span_insert(dialect: Any) -> tuple[str, Callable[[Any], Any] | None]:
     return found
 
 
-async def insert_spans(
+async def insert_spans(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert spans given as column dicts (arrangements, tools); spans already stored are skipped.
+
+    Ingestion uses ``insert_span_rows``, which skips per-row parameter processing.
+    """
+    if not rows:
+        return
+    stmt = insert_for(session.bind.dialect.name, Span.__table__).on_conflict_do_nothing(
+        index_elements=["project_id", "trace_id", "span_id"]
+    )
+    await session.execute(stmt, rows)
+
+
+async def insert_span_rows(
     session: AsyncSession, project_id: int, resource_json: str, ingested_at: datetime, rows: Sequence[SpanRow]
 ) -> None:
     """Insert decoded span rows into one project; spans already stored (same project, trace

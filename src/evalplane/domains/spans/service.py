@@ -105,7 +105,7 @@ async def ingest(session: AsyncSession, principal: Principal, space_hint: str | 
         project_id = projects.get(batch.project_name)
         if project_id is None:
             project_id = projects[batch.project_name] = await repository.ensure_project(session, space_id, batch.project_name)
-        await repository.insert_spans(session, project_id, batch.resource_json, now, batch.rows)
+        await repository.insert_span_rows(session, project_id, batch.resource_json, now, batch.rows)
 
 
 # ---------------------------------------------------------------- reading
