@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evalplane.ingest.attributes import unflatten
+from evalplane.ingest.attributes import nest, unflatten
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -61,3 +61,17 @@ scalars = st.one_of(st.text(max_size=5), st.integers(), st.floats(allow_nan=Fals
 @given(st.dictionaries(keys, scalars, max_size=8))
 def test_unflatten_loses_nothing(flat: dict[str, Any]) -> None:
     assert flatten(unflatten(dict(flat))) == flat
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(keys, scalars), max_size=8))
+def test_nest_by_compiled_shape_equals_unflatten(items: list[tuple[str, Any]]) -> None:
+    names = tuple(k for k, _ in items)
+    values = [v for _, v in items]
+    for _ in range(2):  # the first call compiles the shape, the second reuses it
+        assert nest(names, values) == unflatten(dict(items))
+
+
+def test_compiled_shapes_keep_hostile_keys_as_data() -> None:
+    names = ("a'}) or __import__('os').system('x') #.b", 'c\\".d', "0.1.x")
+    assert nest(names, [1, 2, 3]) == unflatten(dict(zip(names, [1, 2, 3], strict=True)))

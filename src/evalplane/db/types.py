@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +36,19 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else as_utc(value)
+
+    @staticmethod
+    def bulk_bind_processor(dialect: Any) -> Callable[[datetime], Any] | None:
+        """For bulk writes of timezone-aware UTC datetimes: stores exactly what the bind
+        processor would, without its per-value overhead (None: pass the value as it is)."""
+        if dialect.name == "sqlite":
+            return _sqlite_utc_text
+        return None
+
+
+def _sqlite_utc_text(value: datetime) -> str:
+    # SQLAlchemy's SQLite DATETIME text: "YYYY-MM-DD HH:MM:SS.ffffff", offset dropped.
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 class JSONDocument(TypeDecorator[Any]):

@@ -9,11 +9,71 @@ exactly ``0..n-1`` becomes a list. When one key is also the prefix of another
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
 class _Clash(Exception):
     pass
+
+
+# ---------------------------------------------------------------- compiled shapes
+#
+# Spans from one instrumentation carry the same attribute keys in the same order, span after
+# span. The nested shape depends only on the keys (values are placed at leaves), so it is
+# worked out once per key sequence and turned into a function that builds the nested value
+# from the list of values as one literal: no splitting, no dict walking per span.
+
+_SHAPES: dict[tuple[str, ...], Callable[[Sequence[Any]], dict[str, Any]] | None] = {}
+_SHAPES_MAX = 4096
+_SHAPE_MAX_KEYS = 512
+_SHAPE_MAX_DEPTH = 48  # well under the parser's nesting limit
+
+
+class _Slot:
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+def _emit(node: Any, depth: int) -> str:
+    if depth > _SHAPE_MAX_DEPTH:
+        raise _Clash
+    if type(node) is _Slot:
+        return f"v[{node.index}]"
+    if type(node) is list:
+        return "[" + ",".join(_emit(item, depth + 1) for item in node) + "]"
+    # Keys enter the source only through repr(), which always yields a plain string literal.
+    return "{" + ",".join(f"{key!r}:{_emit(value, depth + 1)}" for key, value in node.items()) + "}"
+
+
+def _compile(keys: tuple[str, ...]) -> Callable[[Sequence[Any]], dict[str, Any]] | None:
+    if len(keys) > _SHAPE_MAX_KEYS or len(set(keys)) != len(keys):
+        return None
+    try:
+        tree = _nest_fast({key: _Slot(i) for i, key in enumerate(keys)})
+        source = "lambda v: " + _emit(tree, 0)
+    except _Clash:
+        return None  # keys that are prefixes of others, empty parts, very deep paths
+    return eval(source, {"__builtins__": {}})
+
+
+def nest(keys: tuple[str, ...], values: Sequence[Any]) -> dict[str, Any]:
+    """``unflatten(dict(zip(keys, values)))``, fast when the same keys come again.
+
+    No value may be a dict (an OTLP kvlist): those take ``unflatten``, whose result can
+    depend on them.
+    """
+    try:
+        build = _SHAPES[keys]
+    except KeyError:
+        build = _compile(keys)
+        if len(_SHAPES) < _SHAPES_MAX:
+            _SHAPES[keys] = build
+    if build is None:
+        return unflatten(dict(zip(keys, values, strict=True)))
+    return build(values)
 
 
 # Attribute keys repeat from span to span: split each one once.

@@ -1,8 +1,10 @@
 """OTLP/HTTP trace requests (protobuf or JSON, optionally gzip) decoded into span rows.
 
 The decoder is pure: no database, no HTTP. It returns one batch per OTLP resource (the
-resource names the project) holding span rows keyed like the ``spans`` table, and counts
-the spans it had to reject (bad ids, no start time) with a reason for each kind.
+resource names the project) holding span rows as tuples in ``ROW_FIELDS`` order, with the
+attributes and events already serialized to JSON text (done once, here, off the event
+loop), and counts the spans it had to reject (bad ids, no start time, values no database
+can store) with a reason for each kind.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from evalplane.core.errors import DomainError, InvalidInput
-from evalplane.ingest.attributes import unflatten
+from evalplane.ingest.attributes import nest, unflatten
 
 PROJECT_ATTRIBUTE = "openinference.project.name"
 # Older Arize instrumentation names the project with this resource attribute.
@@ -38,6 +41,15 @@ _STATUS_NAMES = {"STATUS_CODE_UNSET": "UNSET", "STATUS_CODE_OK": "OK", "STATUS_C
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_NAME = 512
 _MAX_REASONS = 5
+
+# The fields of a decoded span row, in tuple order (names as in the ``spans`` table).
+ROW_FIELDS = (
+    "trace_id", "span_id", "parent_id", "name", "span_kind", "status_code", "status_message",
+    "start_time", "end_time", "latency_ms", "attributes", "events",
+)
+SpanRow = tuple[str, str, str | None, str, str, str, str, datetime, datetime, float, str, str]
+_NO_EVENTS = "[]"
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 
 PROTOBUF = "protobuf"
 JSON = "json"
@@ -57,7 +69,17 @@ class ResourceBatch:
 
     project_name: str
     resource_attributes: dict[str, Any]
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[SpanRow] = field(default_factory=list)
+    # The resource attributes as JSON text; None when they hold an integer beyond 64 bits.
+    resource_json: str | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.resource_json = _json_text(self.resource_attributes)
+
+
+# Applied to each span's nested attributes before they are serialized (storage conventions
+# that belong to the spans domain, e.g. metadata strings stored as objects).
+Prepare = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -65,6 +87,7 @@ class DecodedRequest:
     batches: list[ResourceBatch]
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
+    prepare: Prepare | None = None
 
     @property
     def accepted(self) -> int:
@@ -112,10 +135,14 @@ def inflate(body: bytes, content_encoding: str | None, limit: int) -> bytes:
     return bytes(out)
 
 
-def decode(payload: bytes, fmt: str) -> DecodedRequest:
+def decode(payload: bytes, fmt: str, prepare: Prepare | None = None) -> DecodedRequest:
+    """Decode an export request; ``prepare`` may rewrite each span's nested attributes in place."""
+    decoded = DecodedRequest(batches=[], prepare=prepare)
     if fmt == PROTOBUF:
-        return _decode_protobuf(payload)
-    return _decode_json(payload)
+        _decode_protobuf(payload, decoded)
+    else:
+        _decode_json(payload, decoded)
+    return decoded
 
 
 def encode_response(decoded: DecodedRequest, fmt: str) -> bytes:
@@ -142,7 +169,34 @@ def _time(ns: int) -> datetime:
 
 def _project_name(resource: dict[str, Any]) -> str:
     name = resource.get(PROJECT_ATTRIBUTE) or resource.get(LEGACY_PROJECT_ATTRIBUTE) or DEFAULT_PROJECT
-    return str(name).strip() or DEFAULT_PROJECT
+    return _storable(str(name).strip()) or DEFAULT_PROJECT
+
+
+def _storable(text: str) -> str:
+    # PostgreSQL refuses NUL in text and JSONB; keep the rest of the span.
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+def _json_text(value: Any) -> str | None:
+    """``value`` as JSON text with NULs replaced, or None when it holds an integer beyond
+    64 bits (only the OTLP JSON mapping can carry one)."""
+    try:
+        text = orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return None
+    if "\\u0000" in text:  # an escaped NUL somewhere: rewrite the strings that hold one
+        text = orjson.dumps(_without_nul(value)).decode()
+    return text
+
+
+def _without_nul(value: Any) -> Any:
+    if type(value) is str:
+        return _storable(value)
+    if type(value) is dict:
+        return {_storable(k): _without_nul(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def _row(
@@ -155,9 +209,10 @@ def _row(
     end_ns: int,
     status_code: str,
     status_message: str,
-    flat_attributes: dict[str, Any],
+    span_kind: Any,
+    attributes: dict[str, Any],
     events: list[dict[str, Any]],
-) -> dict[str, Any] | None:
+) -> SpanRow | None:
     if trace_id is None:
         decoded.reject("trace_id must be 16 non-zero bytes")
         return None
@@ -170,23 +225,29 @@ def _row(
     if start_ns <= 0:
         decoded.reject("start_time_unix_nano is missing")
         return None
+    if decoded.prepare is not None:
+        decoded.prepare(attributes)
+    attributes_json = _json_text(attributes)
+    events_json = _json_text(events) if events else _NO_EVENTS
+    if attributes_json is None or events_json is None:
+        decoded.reject("attribute integers must fit in 64 bits")
+        return None
     end_ns = max(end_ns, start_ns)
-    kind = flat_attributes.get(SPAN_KIND_ATTRIBUTE)
-    kind = kind.upper() if isinstance(kind, str) else "UNKNOWN"
-    return {
-        "trace_id": trace_id,
-        "span_id": span_id,
-        "parent_id": parent_id or None,
-        "name": name[:_MAX_NAME],
-        "span_kind": kind if kind in SPAN_KINDS else "UNKNOWN",
-        "status_code": status_code,
-        "status_message": status_message,
-        "start_time": _time(start_ns),
-        "end_time": _time(end_ns),
-        "latency_ms": (end_ns - start_ns) / 1_000_000,
-        "attributes": unflatten(flat_attributes),
-        "events": events,
-    }
+    kind = span_kind.upper() if isinstance(span_kind, str) else "UNKNOWN"
+    return (
+        trace_id,
+        span_id,
+        parent_id or None,
+        _storable(name[:_MAX_NAME]),
+        kind if kind in SPAN_KINDS else "UNKNOWN",
+        status_code,
+        _storable(status_message),
+        _time(start_ns),
+        _time(end_ns),
+        (end_ns - start_ns) / 1_000_000,
+        attributes_json,
+        events_json,
+    )
 
 
 def _hex_id(raw: bytes, size: int) -> str | None:
@@ -225,18 +286,46 @@ def _pb_attributes(attributes: Any) -> dict[str, Any]:
     return {kv.key: _pb_value(kv.value) for kv in attributes}
 
 
-def _decode_protobuf(payload: bytes) -> DecodedRequest:
+def _pb_nested(attributes: Any) -> tuple[dict[str, Any], Any]:
+    """The span's attributes nested, and its ``openinference.span.kind`` value."""
+    keys: list[str] = []
+    values: list[Any] = []
+    plain = True
+    for kv in attributes:
+        value = kv.value
+        kind = value.WhichOneof("value")
+        if kind in _SCALARS:
+            values.append(getattr(value, kind))
+        else:
+            item = _pb_value(value)
+            plain = plain and type(item) is not dict
+            values.append(item)
+        keys.append(kv.key)
+    if not plain:
+        flat = dict(zip(keys, values, strict=True))
+        return unflatten(flat), flat.get(SPAN_KIND_ATTRIBUTE)
+    span_kind = None
+    if SPAN_KIND_ATTRIBUTE in keys:
+        # the last one wins, as in a dict
+        span_kind = values[len(keys) - 1 - keys[::-1].index(SPAN_KIND_ATTRIBUTE)]
+    return nest(tuple(keys), values), span_kind
+
+
+def _decode_protobuf(payload: bytes, decoded: DecodedRequest) -> None:
     try:
         request = ExportTraceServiceRequest.FromString(payload)
     except (DecodeError, RuntimeError, ValueError) as exc:
         raise InvalidInput("The request body is not a valid OTLP ExportTraceServiceRequest protobuf.") from exc
-    decoded = DecodedRequest(batches=[])
+    status_names = _STATUS
     for resource_spans in request.resource_spans:
         resource = _pb_attributes(resource_spans.resource.attributes)
         batch = ResourceBatch(project_name=_project_name(resource), resource_attributes=resource)
+        rows = batch.rows
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 parent = span.parent_span_id
+                status = span.status
+                attributes, span_kind = _pb_nested(span.attributes)
                 row = _row(
                     decoded,
                     _hex_id(span.trace_id, 16),
@@ -245,18 +334,18 @@ def _decode_protobuf(payload: bytes) -> DecodedRequest:
                     span.name,
                     span.start_time_unix_nano,
                     span.end_time_unix_nano,
-                    _STATUS.get(span.status.code, "UNSET"),
-                    span.status.message,
-                    _pb_attributes(span.attributes),
+                    status_names.get(status.code, "UNSET"),
+                    status.message,
+                    span_kind,
+                    attributes,
                     [
                         {"name": e.name, "timestamp": _event_time(e.time_unix_nano), "attributes": _pb_attributes(e.attributes)}
                         for e in span.events
                     ],
                 )
                 if row is not None:
-                    batch.rows.append(row)
+                    rows.append(row)
         decoded.batches.append(batch)
-    return decoded
 
 
 # ---------------------------------------------------------------- JSON (OTLP JSON mapping)
@@ -351,7 +440,7 @@ def _json_status(status: dict[str, Any]) -> str:
     return _STATUS.get(code, "UNSET") if isinstance(code, int) else "UNSET"
 
 
-def _json_span(decoded: DecodedRequest, span: dict[str, Any]) -> dict[str, Any] | None:
+def _json_span(decoded: DecodedRequest, span: dict[str, Any]) -> SpanRow | None:
     span = _dict(span, "a span")
     parent_raw = _get(span, "parentSpanId", "parent_span_id", "")
     parent: str | None | bool = None
@@ -359,6 +448,7 @@ def _json_span(decoded: DecodedRequest, span: dict[str, Any]) -> dict[str, Any] 
         parent = _json_id(parent_raw, 8) or False
     status = _dict(span.get("status") or {}, "'status'")
     name = span.get("name", "")
+    flat = _json_attributes(_list(span, "attributes", "attributes"))
     events = []
     for event in _list(span, "events", "events"):
         event = _dict(event, "an event")
@@ -379,17 +469,17 @@ def _json_span(decoded: DecodedRequest, span: dict[str, Any]) -> dict[str, Any] 
         _int(_get(span, "endTimeUnixNano", "end_time_unix_nano", 0), "endTimeUnixNano"),
         _json_status(status),
         str(status.get("message", "")),
-        _json_attributes(_list(span, "attributes", "attributes")),
+        flat.get(SPAN_KIND_ATTRIBUTE),
+        unflatten(flat),
         events,
     )
 
 
-def _decode_json(payload: bytes) -> DecodedRequest:
+def _decode_json(payload: bytes, decoded: DecodedRequest) -> None:
     try:
         document = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput("The request body is not valid JSON.") from exc
-    decoded = DecodedRequest(batches=[])
     try:
         document = _dict(document, "The request body")
         for resource_spans in _list(document, "resourceSpans", "resource_spans"):
@@ -408,4 +498,3 @@ def _decode_json(payload: bytes) -> DecodedRequest:
         raise InvalidInput(f"The request body is not an OTLP ExportTraceServiceRequest: {exc}.") from exc
     except (binascii.Error, OverflowError) as exc:
         raise InvalidInput("The request body is not an OTLP ExportTraceServiceRequest.") from exc
-    return decoded

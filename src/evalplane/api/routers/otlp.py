@@ -8,6 +8,8 @@ problem+json like every other endpoint.
 from __future__ import annotations
 
 import asyncio
+import weakref
+from contextlib import AbstractAsyncContextManager, nullcontext
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -16,6 +18,8 @@ from evalplane.api import problems
 from evalplane.api.deps import RateLimited, State
 from evalplane.api.state import AppState
 from evalplane.core.errors import Unauthenticated
+from evalplane.db.dialect import is_sqlite
+from evalplane.db.engine import Database
 from evalplane.domains.access import service as access
 from evalplane.domains.access.principal import Principal
 from evalplane.domains.spans import service
@@ -70,8 +74,30 @@ async def export_traces(request: Request, state: State) -> Response:
     except otlp.PayloadTooLarge as exc:
         return problems.problem(413, exc.detail, instance=TRACES_PATH)
     # Decoding a large batch takes a while; off the event loop, other requests keep flowing.
-    decoded = await asyncio.to_thread(otlp.decode, payload, fmt) if len(payload) > 65536 else otlp.decode(payload, fmt)
-    async with state.db.session() as session:
+    prepare = service.prepare_attributes
+    if len(payload) > 65536:
+        decoded = await asyncio.to_thread(otlp.decode, payload, fmt, prepare)
+    else:
+        decoded = otlp.decode(payload, fmt, prepare)
+    async with _write_turn(state.db), state.db.session() as session:
         await service.ingest(session, principal, space_hint(request), decoded)
     state.wake_engine()
     return Response(otlp.encode_response(decoded, fmt), media_type=_MEDIA[fmt])
+
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Database, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _write_turn(db: Database) -> AbstractAsyncContextManager[object]:
+    """On a single-writer database (SQLite), exports take turns inside this process.
+
+    Concurrent write transactions would otherwise wait for SQLite's lock by sleeping and
+    polling; an in-process queue hands the lock over at once, while the next batches keep
+    decoding in worker threads.
+    """
+    if not is_sqlite(db.engine):
+        return nullcontext()
+    lock = _WRITE_LOCKS.get(db)
+    if lock is None:
+        lock = _WRITE_LOCKS[db] = asyncio.Lock()
+    return lock

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, or_, select, tuple_
+from sqlalchemy import Select, and_, bindparam, delete, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.db.dialect import insert_for
 from evalplane.db.models import Project, Span, SpanEvaluation
+from evalplane.db.types import UtcDateTime
 from evalplane.domains.spans import filtering
+from evalplane.ingest.otlp import ROW_FIELDS, SpanRow
 
 # Keeps each statement well under SQLite's and asyncpg's bound-parameter limits.
 _IN_CHUNK = 900
@@ -37,14 +39,62 @@ async def ensure_project(session: AsyncSession, space_id: int, name: str) -> int
     return await session.scalar(select(Project.id).where(Project.space_id == space_id, Project.name == name))
 
 
+# Spans are written with one prepared statement per dialect, fed plain tuples through the
+# driver's executemany: no ORM, no per-row parameter compilation, JSON already serialized.
+_INSERT_COLUMNS = ("project_id", *ROW_FIELDS, "resource_attributes", "ingested_at")
+_INSERTS: dict[str, tuple[str, Callable[[Any], Any] | None]] = {}
+
+
+def _span_insert(dialect: Any) -> tuple[str, Callable[[Any], Any] | None]:
+    """The INSERT … ON CONFLICT DO NOTHING text for this dialect, and its timestamp converter
+    (decoded times are already timezone-aware UTC)."""
+    found = _INSERTS.get(dialect.name)
+    if found is None:
+        table = Span.__table__
+        stmt = (
+            insert_for(dialect.name, table)
+            .values({name: bindparam(name) for name in _INSERT_COLUMNS})
+            .on_conflict_do_nothing(index_elements=["project_id", "trace_id", "span_id"])
+        )
+        compiled = stmt.compile(dialect=dialect)
+        if tuple(compiled.positiontup or ()) != _INSERT_COLUMNS:
+            raise RuntimeError(f"unexpected parameter order for the span insert: {compiled.positiontup}")
+        to_time = UtcDateTime.bulk_bind_processor(dialect)
+        found = _INSERTS[dialect.name] = (compiled.string, to_time)
+    return found
+
+
 async def insert_spans(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """One multi-row INSERT; spans already stored (same project, trace and span id) are skipped."""
+    """Insert spans given as column dicts (arrangements, tools); spans already stored are skipped.
+
+    Ingestion uses ``insert_span_rows``, which skips per-row parameter processing.
+    """
     if not rows:
         return
     stmt = insert_for(session.bind.dialect.name, Span.__table__).on_conflict_do_nothing(
         index_elements=["project_id", "trace_id", "span_id"]
     )
     await session.execute(stmt, rows)
+
+
+async def insert_span_rows(
+    session: AsyncSession, project_id: int, resource_json: str, ingested_at: datetime, rows: Sequence[SpanRow]
+) -> None:
+    """Insert decoded span rows into one project; spans already stored (same project, trace
+    and span id) are skipped, so a re-sent batch inserts nothing."""
+    if not rows:
+        return
+    connection = await session.connection()
+    sql, to_time = _span_insert(connection.dialect)
+    if to_time is None:
+        params = [(project_id, *row, resource_json, ingested_at) for row in rows]
+    else:
+        at = to_time(ingested_at)
+        params = [
+            (project_id, t, s, p, n, k, c, m, to_time(start), to_time(end), lat, a, e, resource_json, at)
+            for t, s, p, n, k, c, m, start, end, lat, a, e in rows
+        ]
+    await connection.exec_driver_sql(sql, params)
 
 
 def in_window(project_id: int, start: datetime, end: datetime) -> Select[Any]:

@@ -43,6 +43,10 @@ _US = timedelta(microseconds=1)
 
 # ---------------------------------------------------------------- ingestion
 
+# Storage conventions applied to each span's attributes while decoding, before serialization.
+prepare_attributes = metadata_as_object
+
+
 
 async def resolve_ingest_space(session: AsyncSession, principal: Principal, hint: str | None) -> int:
     """The space spans go to, by the rule in this module's docstring (404 if not visible)."""
@@ -86,7 +90,6 @@ async def ingest(session: AsyncSession, principal: Principal, space_hint: str | 
     space_id = await resolve_ingest_space(session, principal, space_hint)
     principal.require_write(space_id, "Space")
     now = utcnow()
-    rows: list[dict[str, Any]] = []
     projects: dict[str, int] = {}
     for batch in decoded.batches:
         if not batch.rows:
@@ -95,16 +98,14 @@ async def ingest(session: AsyncSession, principal: Principal, space_hint: str | 
             decoded.reject("the project name (openinference.project.name) is longer than 255 characters", len(batch.rows))
             batch.rows = []
             continue
+        if batch.resource_json is None:
+            decoded.reject("resource attribute integers must fit in 64 bits", len(batch.rows))
+            batch.rows = []
+            continue
         project_id = projects.get(batch.project_name)
         if project_id is None:
             project_id = projects[batch.project_name] = await repository.ensure_project(session, space_id, batch.project_name)
-        for row in batch.rows:
-            row["project_id"] = project_id
-            row["resource_attributes"] = batch.resource_attributes
-            row["ingested_at"] = now
-            metadata_as_object(row["attributes"])
-        rows.extend(batch.rows)
-    await repository.insert_spans(session, rows)
+        await repository.insert_span_rows(session, project_id, batch.resource_json, now, batch.rows)
 
 
 # ---------------------------------------------------------------- reading
