@@ -12,8 +12,12 @@ from arize.experiments import ExperimentTaskFieldNames
 
 from evalplane.db.models import ExperimentRun
 from evalplane.engine.dataset_documents import RUN_DEFAULTS, run_document
-from evalplane.engine.experiments_generation import generation_request, provider_params, render
-from evalplane.engine.experiments_generation import MissingVariable
+from evalplane.engine.experiments_generation import (
+    MissingVariable,
+    generation_request,
+    provider_params,
+    render,
+)
 from evalplane.engine.variables import resolve_variables
 from tests.support import Api, LlmServer, Server, unique
 from tests.support_datasets import sdk
@@ -47,7 +51,7 @@ def evaluation_task(client: Any, dataset_id: str, experiment_ids: list[str], eva
 
 
 def test_evaluates_the_runs_of_the_chosen_experiments_once(world) -> None:
-    server, api, space, judge, client = world
+    _, api, space, judge, client = world
     dataset, example_ids = dataset_with(client, space["id"], [{"input": "2+2?"}, {"input": "3+3?"}, {"input": "4+4?"}])
     first = experiment(client, dataset.id, [
         {"example_id": example_ids[0], "output": "4 [[label:correct]]"},
@@ -87,7 +91,7 @@ def test_evaluates_the_runs_of_the_chosen_experiments_once(world) -> None:
 
 
 def test_variables_come_from_the_run_and_its_example(world) -> None:
-    server, api, space, judge, client = world
+    _, api, space, judge, client = world
     dataset, example_ids = dataset_with(client, space["id"], [
         {"question": "Capital of France?", "expected": "Paris [[label:correct]]"},
         {"question": "Capital of Italy?", "expected": "Rome [[label:incorrect]]"},
@@ -116,7 +120,7 @@ def test_variables_come_from_the_run_and_its_example(world) -> None:
 
 
 def test_code_evaluators_and_filters_over_runs(world) -> None:
-    server, api, space, judge, client = world
+    _, api, space, judge, client = world
     dataset, example_ids = dataset_with(client, space["id"], [{"input": f"q{i}"} for i in range(4)])
     runs = experiment(client, dataset.id, [
         {"example_id": example_ids[i], "output": out, "model": model}

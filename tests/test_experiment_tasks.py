@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from arize import ApiException
-from arize.experiments import ExperimentTaskFieldNames
 from arize._generated.api_client import SpanEvaluatorInput, TaskEvaluatorInput
+from arize.experiments import ExperimentTaskFieldNames
 
 from tests.support import Api, LlmServer, Server, unique
 from tests.support_datasets import sdk
@@ -68,7 +68,7 @@ def world(engine_server: Server, llm: LlmServer):
 
 
 def test_run_experiment_records_outputs_and_errors_and_chains_evaluations(world) -> None:
-    server, api, space, judge, client = world
+    _, api, space, judge, client = world
     dataset, example_ids = dataset_with(client, space["id"], [
         {"input": "2+2? [[label:correct]]", "expected": "4"},
         {"input": "Capital of France? [[label:incorrect]]", "expected": "Paris"},
@@ -123,7 +123,7 @@ def test_run_experiment_records_outputs_and_errors_and_chains_evaluations(world)
 
 
 def test_trigger_narrows_examples_and_renders_mustache_with_tools(world, engine_server: Server) -> None:
-    server, api, space, judge, client = world
+    _, api, space, judge, client = world
     dataset, example_ids = dataset_with(client, space["id"], [
         {"question": f"q{i}", "topic": "math" if i % 2 else "art", "meta": {"level": i}} for i in range(6)
     ])
@@ -159,7 +159,7 @@ def test_trigger_narrows_examples_and_renders_mustache_with_tools(world, engine_
 
 
 def test_missing_prompt_variables_are_recorded_on_the_example(world) -> None:
-    server, api, space, judge, client = world
+    _, api, space, judge, client = world
     dataset, example_ids = dataset_with(client, space["id"], [{"input": "hello"}, {"other": "no input here"}])
     task = client.tasks.create_run_experiment_task(
         name=unique("gen"), dataset=dataset.id, run_configuration=generation_config(judge["id"]),
@@ -173,7 +173,7 @@ def test_missing_prompt_variables_are_recorded_on_the_example(world) -> None:
 
 
 def test_template_evaluation_run_config_labels_each_example(world) -> None:
-    server, api, space, judge, client = world
+    _, api, space, judge, client = world
     dataset, example_ids = dataset_with(client, space["id"], [
         {"response": "Paris [[label:right]]", "truth": "Paris"},
         {"response": "Lyon [[label:wrong]]", "truth": "Paris"},
@@ -197,7 +197,7 @@ def test_template_evaluation_run_config_labels_each_example(world) -> None:
 
 
 def test_bad_credentials_fail_the_run_fast(world, llm: LlmServer) -> None:
-    server, api, space, judge, client = world
+    _, api, space, judge, client = world
     bad = integration(api, space["id"], llm, key="bad-key")
     dataset, _ = dataset_with(client, space["id"], [{"input": f"x{i}"} for i in range(5)])
     task = client.tasks.create_run_experiment_task(
@@ -209,8 +209,8 @@ def test_bad_credentials_fail_the_run_fast(world, llm: LlmServer) -> None:
 
 
 def test_experiment_names_agent_calls_and_bad_triggers(world) -> None:
-    server, api, space, judge, client = world
-    dataset, example_ids = dataset_with(client, space["id"], [{"input": "a"}])
+    _, api, space, judge, client = world
+    dataset, _ = dataset_with(client, space["id"], [{"input": "a"}])
     task = client.tasks.create_run_experiment_task(
         name=unique("gen"), dataset=dataset.id, run_configuration=generation_config(judge["id"]),
     )

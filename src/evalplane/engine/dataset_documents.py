@@ -32,7 +32,13 @@ from sqlalchemy.orm import noload
 
 from evalplane.core.errors import InvalidInput
 from evalplane.core.ids import Kind, decode_id, encode_id
-from evalplane.db.models import AiIntegration, DatasetExample, Experiment, ExperimentRun, Task
+from evalplane.db.models import (
+    AiIntegration,
+    DatasetExample,
+    Experiment,
+    ExperimentRun,
+    Task,
+)
 from evalplane.domains.datasets import store
 from evalplane.domains.experiments.records import run_columns
 from evalplane.jobs.units import Claimed

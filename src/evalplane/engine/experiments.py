@@ -23,7 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
 from evalplane.core.errors import InvalidInput
-from evalplane.db.models import DatasetExample, DatasetVersion, DatasetVersionExample, Experiment, Task, TaskRun
+from evalplane.db.models import (
+    DatasetExample,
+    DatasetVersion,
+    DatasetVersionExample,
+    Experiment,
+    Task,
+    TaskRun,
+)
 from evalplane.domains.datasets.record_filter import compile_filter
 from evalplane.domains.datasets.records import example_record
 from evalplane.domains.task_runs.transitions import ACTIVE, PENDING, RUNNING, transition
@@ -154,7 +161,7 @@ async def start_follow_ups(session: AsyncSession, run_id: int) -> bool:
     """Trigger a drained run_experiment run's evaluation tasks on its experiment; True when
     nothing is left to start (always True for other runs)."""
     run = await session.get(TaskRun, run_id)
-    if run is None or run.experiment_id is None:
+    if run is None or run.status != RUNNING or run.experiment_id is None:
         return True
     params = dict(run.parameters or {})
     wanted = [int(t) for t in params.get("evaluation_task_ids") or []]

@@ -31,7 +31,14 @@ from evalplane.engine.code.outcome import Failure
 from evalplane.engine.dataset_documents import EXAMPLE
 from evalplane.engine.executor import BatchResult, Executor, UnitResult, Work
 from evalplane.engine.judge import JudgeSpec, judge, template_variables
-from evalplane.engine.providers import ChatRequest, FatalProviderError, Provider, RequestRejected, TransientProviderError, Usage
+from evalplane.engine.providers import (
+    ChatRequest,
+    FatalProviderError,
+    Provider,
+    RequestRejected,
+    TransientProviderError,
+    Usage,
+)
 from evalplane.engine.providers.calls import Gate, call_with_retries
 from evalplane.engine.variables import resolve_path
 from evalplane.jobs.units import ERRORED, SKIPPED, SUCCEEDED
