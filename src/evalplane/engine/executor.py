@@ -16,7 +16,8 @@ from evalplane.engine.judge import JudgeSpec, judge
 from evalplane.engine.plans import CODE, TEMPLATE, EvaluatorPlan
 from evalplane.engine.providers import FatalProviderError, Provider, TransientProviderError, Usage
 from evalplane.engine.providers.calls import Gates, RetryPolicy
-from evalplane.engine.variables import missing, resolve_variables
+from evalplane.engine.dataset_documents import RUN_DEFAULTS
+from evalplane.engine.variables import SPAN_DEFAULTS, missing, resolve_variables
 from evalplane.jobs.units import ERRORED, SKIPPED, SUCCEEDED, Claimed
 
 
@@ -80,7 +81,8 @@ class Executor:
         assert evaluator is not None
         ready: list[tuple[Work, dict[str, Any]]] = []
         for item in items:
-            values = resolve_variables(item.document or {}, evaluator.variables, evaluator.column_mappings)
+            defaults = SPAN_DEFAULTS if item.unit.target_kind == "SPAN" else RUN_DEFAULTS
+            values = resolve_variables(item.document or {}, evaluator.variables, evaluator.column_mappings, defaults)
             absent = missing(values)
             if absent:
                 detail = f"no value for {', '.join(repr(a) for a in absent)}"

@@ -75,8 +75,7 @@ async def plan_backfill(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> 
     """Create the run's units and move it to RUNNING; None if the run could not start."""
     task = plan.task
     if task.project_id is None:
-        await fail(session, run, PENDING, "Dataset and experiment tasks are not executed by this server yet.")
-        return None
+        return await _plan_dataset_run(session, run, plan)
     if not plan.evaluators:
         await fail(session, run, PENDING, "The task has no evaluators with a usable version.")
         return None
@@ -98,3 +97,14 @@ async def plan_backfill(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> 
         raise RunChanged(run.id)
     await record_activity(session, task.id, last_run_at=utcnow())
     return Planned(enqueued=enqueued, already_done=already)
+
+
+async def _plan_dataset_run(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> Planned | None:
+    """Dataset-based tasks: run_experiment generation, or evaluation of experiment runs."""
+    # Imported here: both modules build on this one (fail, RunChanged).
+    from evalplane.engine.dataset_tasks import plan_dataset_evaluation
+    from evalplane.engine.experiments import RUN_EXPERIMENT, plan_experiment_run
+
+    start = plan_experiment_run if plan.task.type == RUN_EXPERIMENT else plan_dataset_evaluation
+    counts = await start(session, run, plan)
+    return None if counts is None else Planned(enqueued=counts[0], already_done=counts[1])

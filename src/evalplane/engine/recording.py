@@ -1,27 +1,30 @@
-"""Writing a batch's results: unit states by compare-and-set, evaluations on spans by
-upsert, and run counters by increment — all in one transaction, so a unit is counted
-exactly once even when its lease expired and another worker redid it."""
+"""Writing a batch's results: unit states by compare-and-set, evaluations on spans and on
+experiment runs by upsert, generated experiment runs by insert (once per unit, guarded by
+the unit's compare-and-set), and run counters by increment — all in one transaction, so a
+unit is counted exactly once even when its lease expired and another worker redid it."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core import metrics
 from evalplane.core.clock import utcnow
 from evalplane.db.dialect import insert_for
-from evalplane.db.models import SpanEvaluation, TaskRun
+from evalplane.db.models import Experiment, ExperimentRun, ExperimentRunEvaluation, SpanEvaluation, TaskRun
 from evalplane.domains.task_runs.transitions import FAILED, RUNNING, transition
+from evalplane.engine.dataset_documents import EXPERIMENT_RUN
 from evalplane.engine.executor import BatchResult, UnitResult
+from evalplane.engine.experiments_generation import GenerationResult
 from evalplane.jobs import units
 
 _COUNTERS = {units.SUCCEEDED: "num_successes", units.ERRORED: "num_errors", units.SKIPPED: "num_skipped"}
 
 
-def _evaluation_row(result: UnitResult, now: Any, worker: str) -> dict[str, Any]:
+def _evaluation_row(result: UnitResult, now: Any, worker: str, target_column: str = "span_row_id") -> dict[str, Any]:
     assert result.outcome is not None and result.evaluator is not None
     unit = result.unit
     metadata = {
@@ -36,7 +39,7 @@ def _evaluation_row(result: UnitResult, now: Any, worker: str) -> dict[str, Any]
         metadata["prompt_tokens"] = result.usage.prompt_tokens
         metadata["completion_tokens"] = result.usage.completion_tokens
     return {
-        "span_row_id": unit.target_id,
+        target_column: unit.target_id,
         "name": result.evaluator.name,
         "label": result.outcome.label[:1024] if result.outcome.label else None,
         "score": result.outcome.score,
@@ -54,6 +57,8 @@ async def record(session: AsyncSession, worker: str, batch: BatchResult) -> int:
     now = utcnow()
     counters: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     evaluations: list[dict[str, Any]] = []
+    run_evaluations: list[dict[str, Any]] = []
+    generated: list[tuple[int, dict[str, Any]]] = []
     recorded = 0
     await _lock_runs(session, {r.unit.run_id for r in batch.done} | {u.run_id for u, _ in batch.retry} | set(batch.fatal))
     # One compare-and-set per distinct outcome (state, detail), not one per unit.
@@ -73,8 +78,17 @@ async def record(session: AsyncSession, worker: str, batch: BatchResult) -> int:
         run["completion_tokens"] += result.usage.completion_tokens
         if result.state == units.SUCCEEDED and result.unit.target_kind == "SPAN":
             evaluations.append(_evaluation_row(result, now, worker))
+        elif result.state == units.SUCCEEDED and result.unit.target_kind == EXPERIMENT_RUN:
+            run_evaluations.append(_evaluation_row(result, now, worker, "experiment_run_id"))
+        elif isinstance(result, GenerationResult) and result.run_row is not None:
+            generated.append((result.unit.target_id, result.run_row))
     if evaluations:
         await _upsert_span_evaluations(session, evaluations)
+    if run_evaluations:
+        await _upsert_run_evaluations(session, run_evaluations)
+    if generated:
+        # Dataset order within a batch; batches land in the order they finish.
+        await _insert_experiment_runs(session, [row for _, row in sorted(generated, key=lambda g: g[0])], now)
     for run_id, values in counters.items():
         await session.execute(
             update(TaskRun)
@@ -149,3 +163,30 @@ def _upsert_statement(dialect: str) -> Any:
             },
         )
     return stmt
+
+
+async def _upsert_run_evaluations(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Results on experiment runs, one per (run, evaluation name): a redo overwrites."""
+    latest = {(row["experiment_run_id"], row["name"]): row for row in rows}
+    table = ExperimentRunEvaluation.__table__
+    stmt = insert_for(session.bind.dialect.name, table).values(list(latest.values()))  # type: ignore[union-attr]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["experiment_run_id", "name"],
+        set_={
+            name: stmt.excluded[name]
+            for name in ("label", "score", "explanation", "metadata", "task_id", "task_run_id", "updated_at")
+        },
+    )
+    await session.execute(stmt)
+
+
+async def _insert_experiment_runs(session: AsyncSession, rows: list[dict[str, Any]], now: Any) -> None:
+    """Generated runs, in the order their units finished; experiments whose rows are gone
+    (deleted meanwhile) get nothing."""
+    experiment_ids = {row["experiment_id"] for row in rows}
+    alive = set((await session.scalars(select(Experiment.id).where(Experiment.id.in_(experiment_ids)))).all())
+    values = [
+        {**row, "annotations": [], "created_at": now, "updated_at": now} for row in rows if row["experiment_id"] in alive
+    ]
+    if values:
+        await session.execute(insert(ExperimentRun.__table__), values)

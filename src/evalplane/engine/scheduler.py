@@ -16,6 +16,7 @@ from evalplane.db.models import Task, TaskRun, WorkUnit
 from evalplane.domains.task_runs.transitions import COMPLETED, FAILED, PENDING, RUNNING, transition
 from evalplane.engine import continuous
 from evalplane.engine.continuous import ContinuousPolicy
+from evalplane.engine.experiments import start_follow_ups
 from evalplane.engine.plans import load_task_plan
 from evalplane.engine.planner import RunChanged, plan_backfill
 from evalplane.jobs import units
@@ -109,5 +110,7 @@ class Scheduler:
                 )
             ).all()
             for run_id in drained:
+                if not await start_follow_ups(session, run_id):
+                    continue  # a run_experiment run waits until its evaluation tasks can start
                 completed += await transition(session, run_id, RUNNING, COMPLETED)
         return completed

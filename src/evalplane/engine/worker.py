@@ -23,7 +23,9 @@ from evalplane.core.secrets import box_for
 from evalplane.db.engine import Database
 from evalplane.db.models import AiIntegration, Span
 from evalplane.domains.ai_integrations.service import load_for_use
+from evalplane.engine.dataset_documents import load_targets
 from evalplane.engine.executor import Executor, ProviderSource, Work
+from evalplane.engine.experiments_generation import execute_batch
 from evalplane.engine.plans import TaskPlan, load_task_plan
 from evalplane.engine.providers import FatalProviderError, Provider, ProviderConfig, build_provider
 from evalplane.engine.recording import record
@@ -181,7 +183,7 @@ class Worker:
         self._inflight.update(c.id for c in claimed)
         try:
             work = await self._load(claimed)
-            result = await self.executor.execute(work)
+            result = await execute_batch(self.executor, work)
             # No heartbeat for units being recorded: it would lock them in another order.
             self._inflight.difference_update(c.id for c in claimed)
             async with self.db.session() as session:
@@ -204,12 +206,14 @@ class Worker:
                     self._plans[task_id] = (loop_time + 5.0, await load_task_plan(session, task_id))
             span_ids = [c.target_id for c in claimed if c.target_kind == "SPAN"]
             rows = (await session.execute(select(*_SPAN_COLUMNS).where(Span.id.in_(span_ids)))).all() if span_ids else []
+            others = await load_targets(session, claimed)  # experiment runs and dataset examples
         documents = {row.id: span_document(row) for row in rows}
         work = []
         for unit in claimed:
             plan = self._plans[unit.task_id][1]
             evaluator = plan.evaluator(unit.evaluator_key) if plan else None
-            work.append(Work(unit=unit, evaluator=evaluator, document=documents.get(unit.target_id)))
+            document = documents.get(unit.target_id) if unit.target_kind == "SPAN" else others.get((unit.target_kind, unit.target_id))
+            work.append(Work(unit=unit, evaluator=evaluator, document=document))
         return work
 
     async def _heartbeat(self) -> None:

@@ -15,7 +15,7 @@ from evalplane.core.clock import isoformat
 from evalplane.core.ids import Kind, decode_id, encode_id, maybe_decode_id
 from evalplane.db.models import Experiment, ExperimentRun
 from evalplane.domains.datasets import annotations as notes
-from evalplane.domains.experiments import service
+from evalplane.domains.experiments import records, service
 from evalplane.domains.experiments.service import ExperimentFilters
 
 router = APIRouter(prefix="/v2", tags=["Experiments"])
@@ -72,6 +72,7 @@ def run_to_wire(run: ExperimentRun) -> dict[str, Any]:
     }
     for key, value in (run.data or {}).items():
         out.setdefault(key, value)
+    out.update(records.eval_columns(run))  # the engine's latest results win over uploaded columns
     if run.annotations:
         out["annotations"] = run.annotations
     return out

@@ -5,7 +5,7 @@ from evalplane.db.models.identity import ApiKey, Organization, Role, RoleBinding
 from evalplane.db.models.ai_integrations import AiIntegration, AiIntegrationScoping
 from evalplane.db.models.datasets import Dataset, DatasetExample, DatasetVersion, DatasetVersionExample
 from evalplane.db.models.evaluators import Evaluator, EvaluatorVersion
-from evalplane.db.models.experiments import Experiment, ExperimentRun
+from evalplane.db.models.experiments import Experiment, ExperimentRun, ExperimentRunEvaluation
 from evalplane.db.models.projects import Project
 from evalplane.db.models.spans import Span, SpanEvaluation
 from evalplane.db.models.tasks import Task, TaskEvaluator, TaskRun
@@ -24,6 +24,7 @@ __all__ = [
     "EvaluatorVersion",
     "Experiment",
     "ExperimentRun",
+    "ExperimentRunEvaluation",
     "Organization",
     "Project",
     "Role",

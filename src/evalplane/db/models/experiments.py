@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from evalplane.db.models.base import Base, IdMixin, TimestampsMixin
-from evalplane.db.types import JSONValue, UtcDateTime
+from evalplane.db.types import JSONDocument, JSONValue, UtcDateTime
 
 _STANDALONE = text("dataset_id IS NULL")
 
@@ -52,3 +52,25 @@ class ExperimentRun(IdMixin, TimestampsMixin, Base):
     annotations: Mapped[list[Any]] = mapped_column(JSONValue, nullable=False, default=list)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Engine results, shown as eval.<name>.* columns; loaded with every query of runs.
+    evaluations: Mapped[list[ExperimentRunEvaluation]] = relationship(
+        lazy="selectin", passive_deletes=True, order_by="ExperimentRunEvaluation.id"
+    )
+
+
+class ExperimentRunEvaluation(IdMixin, TimestampsMixin, Base):
+    """The latest result of one named evaluation on one experiment run (written by the engine)."""
+
+    __tablename__ = "experiment_run_evaluations"
+    __table_args__ = (UniqueConstraint("experiment_run_id", "name"),)
+
+    experiment_run_id: Mapped[int] = mapped_column(
+        ForeignKey("experiment_runs.id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    label: Mapped[str | None] = mapped_column(String(1024))
+    score: Mapped[float | None] = mapped_column(Float)
+    explanation: Mapped[str | None] = mapped_column(Text)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONDocument)
+    task_id: Mapped[int | None] = mapped_column(BigInteger)
+    task_run_id: Mapped[int | None] = mapped_column(BigInteger)

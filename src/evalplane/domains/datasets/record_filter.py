@@ -98,6 +98,17 @@ def compile_filter(text: str) -> Predicate:
     return predicate
 
 
+def check_record_filter(text: str | None, *, field: str = "query_filter") -> None:
+    """Validate a saved filter over records (dataset tasks filter experiment runs); an absent
+    or blank filter means "every record"."""
+    if text is None or not text.strip():
+        return
+    try:
+        compile_filter(text)
+    except InvalidInput as exc:
+        raise InvalidInput(f"'{field}' is not a valid filter over experiment runs: {exc.detail}", field=field) from None
+
+
 def _or(t: _Tokens) -> Predicate:
     parts = [_and(t)]
     while t.peek("kw", "OR"):

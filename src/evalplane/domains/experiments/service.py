@@ -94,7 +94,10 @@ async def _ensure_unique(session: AsyncSession, space_id: int, dataset_id: int |
 
 async def _add_runs(session: AsyncSession, experiment: Experiment, runs: list[dict[str, Any]]) -> list[int]:
     now = utcnow()
-    rows = [ExperimentRun(experiment_id=experiment.id, annotations=[], created_at=now, updated_at=now, **run) for run in runs]
+    rows = [
+        ExperimentRun(experiment_id=experiment.id, annotations=[], evaluations=[], created_at=now, updated_at=now, **run)
+        for run in runs
+    ]
     session.add_all(rows)
     await session.flush()
     return [row.id for row in rows]

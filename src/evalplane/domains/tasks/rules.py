@@ -27,6 +27,7 @@ from evalplane.db.models import (
 )
 from evalplane.domains.access.principal import Principal
 from evalplane.domains.tasks.inputs import CODE_EVALUATION, TEMPLATE_EVALUATION, EvaluatorSpec
+from evalplane.domains.datasets.record_filter import check_record_filter
 from evalplane.filters import check_filter
 from evalplane.domains import common
 
@@ -124,11 +125,18 @@ def _check_expression(expression: str, declared: list[str]) -> str:
     return text
 
 
-def check_shapes(query_filter: str | None, query_filters: dict[str, Any] | None, evaluators: Sequence[EvaluatorSpec]) -> None:
+def check_shapes(
+    query_filter: str | None,
+    query_filters: dict[str, Any] | None,
+    evaluators: Sequence[EvaluatorSpec],
+    on_dataset: bool = False,
+) -> None:
     """A task is either span-shaped or trace/session-shaped, never both."""
     if query_filter is not None and query_filters is not None:
         raise InvalidInput("'query_filter' and 'query_filters' are mutually exclusive; send one of them.")
-    check_filter(query_filter, field="query_filter")
+    # Dataset tasks filter experiment runs, whose columns are the runs' own (output, model...).
+    check = check_record_filter if on_dataset else check_filter
+    check(query_filter, field="query_filter")
     span = query_filter is not None or any(e.span_shaped for e in evaluators)
     trace = query_filters is not None or any(e.trace_shaped for e in evaluators)
     if span and trace:
@@ -140,7 +148,7 @@ def check_shapes(query_filter: str | None, query_filters: dict[str, Any] | None,
     for index, spec in enumerate(evaluators):
         if spec.query_filter is not None and spec.query_mappings is not None:
             raise InvalidInput(f"'evaluators[{index}]' mixes 'query_filter' with 'query_mappings'.")
-        check_filter(spec.query_filter, field=f"evaluators[{index}].query_filter")
+        check(spec.query_filter, field=f"evaluators[{index}].query_filter")
         for mapping in spec.query_mappings or []:
             unknown = [q for q in mapping.get("query_ids", []) if q not in declared]
             if unknown:

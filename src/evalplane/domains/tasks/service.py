@@ -133,7 +133,7 @@ async def _new_evaluation_task(session: AsyncSession, principal: Principal, new:
     space_id = await _writable_source(session, principal, new.project_id, new.dataset_id)
     query_filters = rules.canonical_query_filters(new.query_filters)
     specs = rules.normalise_specs(new.evaluators)
-    rules.check_shapes(new.query_filter, query_filters, specs)
+    rules.check_shapes(new.query_filter, query_filters, specs, on_dataset=not on_project)
     links = await rules.build_evaluator_links(session, principal, new.type, space_id, specs)
     experiment_ids: list[int] = []
     if new.dataset_id is not None:
@@ -258,7 +258,7 @@ async def _apply_evaluation_changes(session: AsyncSession, principal: Principal,
         specs = rules.normalise_specs(changes.evaluators or [])
     else:
         specs = rules.specs_of(await load_links(session, task.id))
-    rules.check_shapes(query_filter, query_filters, specs)
+    rules.check_shapes(query_filter, query_filters, specs, on_dataset=not on_project)
     if "evaluators" in provided:
         links = await rules.build_evaluator_links(session, principal, task.type, task.space_id, specs)
         await session.execute(delete(TaskEvaluator).where(TaskEvaluator.task_id == task.id))

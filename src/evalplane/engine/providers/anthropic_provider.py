@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anthropic
@@ -51,6 +52,8 @@ class AnthropicProvider:
             kwargs["tools"] = [{"name": request.tool.name, "description": request.tool.description,
                                 "input_schema": request.tool.parameters}]
             kwargs["tool_choice"] = {"type": "tool", "name": request.tool.name}
+        elif request.tools:
+            kwargs["tools"] = [_anthropic_tool(t) for t in request.tools]
         try:
             response = await self.client.messages.create(
                 model=request.model, messages=messages, max_tokens=int(max_tokens), **kwargs
@@ -64,18 +67,34 @@ class AnthropicProvider:
             raise TransientProviderError("the provider did not answer in time") from None
         except anthropic.APIConnectionError as exc:
             raise TransientProviderError(f"could not reach the provider: {exc}") from None
-        text_parts, arguments = [], None
+        text_parts, arguments, calls = [], None, []
         for block in response.content:
             if block.type == "text":
                 text_parts.append(block.text)
-            elif block.type == "tool_use" and request.tool is not None and block.name == request.tool.name:
-                arguments = block.input if isinstance(block.input, dict) else None
+            elif block.type == "tool_use":
+                calls.append({"id": block.id, "type": "function",
+                              "function": {"name": block.name, "arguments": json.dumps(block.input)}})
+                if request.tool is not None and block.name == request.tool.name:
+                    arguments = block.input if isinstance(block.input, dict) else None
         usage = response.usage
         return ChatResult(
             text="".join(text_parts) or None,
             tool_arguments=arguments,
             usage=Usage(usage.input_tokens or 0, usage.output_tokens or 0),
+            tool_calls=calls or None,
         )
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def _anthropic_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI-format function tool as Anthropic expects it (others pass as given)."""
+    function = tool.get("function") if tool.get("type") == "function" else None
+    if not isinstance(function, dict):
+        return tool
+    return {
+        "name": function.get("name"),
+        "description": function.get("description") or "",
+        "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
+    }

@@ -44,6 +44,9 @@ class ChatRequest:
     messages: list[dict[str, Any]]
     params: dict[str, Any] = field(default_factory=dict)
     tool: ToolSpec | None = None
+    # Caller-defined tools (OpenAI function format) offered as they are, for generation.
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,8 @@ class ChatResult:
     text: str | None
     tool_arguments: dict[str, Any] | None
     usage: Usage
+    # Every tool call the model made, OpenAI-shaped: {"id", "type", "function": {"name", "arguments"}}.
+    tool_calls: list[dict[str, Any]] | None = None
 
 
 class ProviderError(Exception):
@@ -79,6 +84,11 @@ class TransientProviderError(ProviderError):
 
 class FatalProviderError(ProviderError):
     """Retrying cannot help: the run should fail with this reason."""
+
+
+class RequestRejected(FatalProviderError):
+    """The provider refused this one request (400/413/422), not the integration itself:
+    generation records it on the one example; judges still treat it as fatal."""
 
 
 class Provider(Protocol):

@@ -13,6 +13,7 @@ from evalplane.engine.providers.base import (
     ChatResult,
     FatalProviderError,
     ProviderConfig,
+    RequestRejected,
     TransientProviderError,
     Usage,
     http_limits,
@@ -73,6 +74,10 @@ class OpenAICompatible:
                 "name": request.tool.name, "description": request.tool.description, "parameters": request.tool.parameters,
             }}]
             kwargs["tool_choice"] = {"type": "function", "function": {"name": request.tool.name}}
+        elif request.tools:
+            kwargs["tools"] = request.tools
+            if request.tool_choice is not None:
+                kwargs["tool_choice"] = request.tool_choice
         client = self.clients[self._next]
         self._next = (self._next + 1) % len(self.clients)
         try:
@@ -87,6 +92,11 @@ class OpenAICompatible:
             raise TransientProviderError("the provider returned no choices")
         message = response.choices[0].message
         arguments = None
+        calls = [
+            {"id": c.id, "type": "function", "function": {"name": c.function.name, "arguments": c.function.arguments}}
+            for c in message.tool_calls or []
+            if getattr(c, "function", None) is not None
+        ]
         for call in message.tool_calls or []:
             function = getattr(call, "function", None)
             if function is not None and request.tool is not None and function.name == request.tool.name:
@@ -100,6 +110,7 @@ class OpenAICompatible:
             text=message.content,
             tool_arguments=arguments if isinstance(arguments, dict) else None,
             usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else Usage(),
+            tool_calls=calls or None,
         )
 
     async def close(self) -> None:
@@ -122,4 +133,6 @@ def classify_status(status: int, message: str, headers: Any) -> Exception:
         return FatalProviderError(f"the AI integration's credentials were rejected ({status}): {message}")
     if status == 404:
         return FatalProviderError(f"the provider does not know this model or endpoint (404): {message}")
+    if status in (400, 413, 422):
+        return RequestRejected(f"the provider rejected the request ({status}): {message}")
     return FatalProviderError(f"the provider rejected the request ({status}): {message}")

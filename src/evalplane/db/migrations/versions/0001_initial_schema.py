@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 17:54:05.075597
+Create Date: 2026-11-29 18:57:56.137724
 """
 
 from __future__ import annotations
@@ -429,6 +429,23 @@ def upgrade() -> None:
         batch_op.create_index('ix_task_runs_task_id_id', ['task_id', 'id'], unique=False)
         batch_op.create_index('uq_task_runs_one_active', ['task_id', 'kind'], unique=True, sqlite_where=sa.text("status IN ('PENDING', 'RUNNING')"), postgresql_where=sa.text("status IN ('PENDING', 'RUNNING')"))
 
+    op.create_table('experiment_run_evaluations',
+    sa.Column('experiment_run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('label', sa.String(length=1024), nullable=True),
+    sa.Column('score', sa.Float(), nullable=True),
+    sa.Column('explanation', sa.Text(), nullable=True),
+    sa.Column('metadata', evalplane.db.types.JSONDocument(), nullable=True),
+    sa.Column('task_id', sa.BigInteger(), nullable=True),
+    sa.Column('task_run_id', sa.BigInteger(), nullable=True),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('created_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', evalplane.db.types.UtcDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['experiment_run_id'], ['experiment_runs.id'], name=op.f('fk_experiment_run_evaluations_experiment_run_id_experiment_runs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_experiment_run_evaluations')),
+    sa.UniqueConstraint('experiment_run_id', 'name', name=op.f('uq_experiment_run_evaluations_experiment_run_id_name')),
+    sqlite_autoincrement=True
+    )
     op.create_table('work_units',
     sa.Column('run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('task_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -466,6 +483,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_work_units_claimable', sqlite_where=sa.text("state = 'PENDING'"), postgresql_where=sa.text("state = 'PENDING'"))
 
     op.drop_table('work_units')
+    op.drop_table('experiment_run_evaluations')
     with op.batch_alter_table('task_runs', schema=None) as batch_op:
         batch_op.drop_index('uq_task_runs_one_active', sqlite_where=sa.text("status IN ('PENDING', 'RUNNING')"), postgresql_where=sa.text("status IN ('PENDING', 'RUNNING')"))
         batch_op.drop_index('ix_task_runs_task_id_id')
