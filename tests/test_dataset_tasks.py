@@ -20,7 +20,7 @@ from evalplane.engine.experiments_generation import (
 )
 from evalplane.engine.variables import resolve_variables
 from tests.support import Api, LlmServer, Server, unique
-from tests.support_datasets import sdk
+from tests.arrange import sdk
 from tests.test_engine import code_evaluator, integration, template_evaluator
 from tests.test_experiment_tasks import dataset_with, runs_of
 

@@ -13,7 +13,7 @@ from arize._generated.api_client import SpanEvaluatorInput, TaskEvaluatorInput
 from arize.experiments import ExperimentTaskFieldNames
 
 from tests.support import Api, LlmServer, Server, unique
-from tests.support_datasets import sdk
+from tests.arrange import sdk
 from tests.test_engine import integration, template_evaluator
 
 GEN_MODEL = "gen-1"
