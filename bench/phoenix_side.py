@@ -2,10 +2,12 @@
 
 Runs in its own virtual environment (`.bench-venv-phoenix`, with `arize-phoenix-evals`
 and `openai`), never in the server's. Reads one JSON object on stdin:
-{"base_url", "examples": [{"input": ...}], "concurrency", "model"}; generates an answer per
+{"base_url", "examples": [{"input": ...}], "concurrency", "model", "rate"}; generates an answer per
 example with ``LLM.async_generate_text`` under phoenix's ``AsyncExecutor``, then judges
 every answer with a ``create_classifier`` evaluator through ``async_evaluate_dataframe`` —
-the same two calls per example as the evalplane run. Prints {"seconds", "labels"} as JSON.
+the same two calls per example as the evalplane run. ``rate`` sets the LLM wrapper's
+initial requests/s (its client-side limiter otherwise starts at 5/s and grows slowly).
+Prints {"seconds", "labels"} as JSON.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ TEMPLATE = "Question: {input}\nAnswer: {output}\nIs the answer correct?"
 
 async def main() -> None:
     job = json.load(sys.stdin)
-    llm = LLM(provider="openai", model=job["model"], base_url=job["base_url"], api_key="sk-local")
+    extra = {"initial_per_second_request_rate": job["rate"]} if job.get("rate") else {}
+    llm = LLM(provider="openai", model=job["model"], base_url=job["base_url"], api_key="sk-local", **extra)
     inputs = [e["input"] for e in job["examples"]]
     concurrency = int(job["concurrency"])
     started = time.perf_counter()

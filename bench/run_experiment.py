@@ -82,7 +82,7 @@ def wait_terminal(client: httpx.Client, path: str, timeout: float = 1800) -> dic
     while time.monotonic() < deadline:
         body = client.get(path).json()
         runs = body.get("task_runs", [body])
-        if runs and runs[0].get("status") in ("COMPLETED", "FAILED", "CANCELLED"):
+        if runs and str(runs[0].get("status")).upper() in ("COMPLETED", "FAILED", "CANCELLED"):
             return runs[0]
         time.sleep(0.25)
     raise TimeoutError(path)
@@ -114,8 +114,9 @@ def run_evalplane(n: int, llm: LlmServer) -> dict[str, Any]:
     }
 
 
-def run_phoenix(n: int, llm: LlmServer, python: Path) -> dict[str, Any]:
-    job = {"base_url": llm.openai_base_url, "examples": examples(n), "concurrency": CONCURRENCY, "model": "judge-1"}
+def run_phoenix(n: int, llm: LlmServer, python: Path, rate: float | None) -> dict[str, Any]:
+    job = {"base_url": llm.openai_base_url, "examples": examples(n), "concurrency": CONCURRENCY, "model": "judge-1",
+           "rate": rate}
     done = subprocess.run(
         [str(python), str(ROOT / "bench" / "phoenix_side.py")], input=json.dumps(job), capture_output=True, text=True,
         check=True,
@@ -131,6 +132,10 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=5000)
     parser.add_argument("--latency-ms", type=int, default=200)
     parser.add_argument("--phoenix-python", type=Path, default=ROOT / ".bench-venv-phoenix" / "bin" / "python")
+    parser.add_argument(
+        "--phoenix-rate", type=float, default=1000.0,
+        help="phoenix LLM wrapper's initial requests/s (0: its default limiter, starting at 5/s)",
+    )
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
 
@@ -138,7 +143,7 @@ def main() -> None:
     llm.start(latency_ms=args.latency_ms)
     try:
         ours = run_evalplane(args.examples, llm)
-        phoenix = run_phoenix(args.examples, llm, args.phoenix_python) if args.phoenix_python.exists() else None
+        phoenix = run_phoenix(args.examples, llm, args.phoenix_python, args.phoenix_rate or None) if args.phoenix_python.exists() else None
     finally:
         llm.stop()
     n = args.examples
@@ -152,7 +157,8 @@ def main() -> None:
     ]
     if phoenix:
         lines.append(
-            f"arize-phoenix-evals (AsyncExecutor + async_evaluate_dataframe): {phoenix['seconds']:.1f} s -> "
+            f"arize-phoenix-evals (AsyncExecutor + async_evaluate_dataframe, initial rate "
+            f"{args.phoenix_rate or 'default'}/s): {phoenix['seconds']:.1f} s -> "
             f"{n / phoenix['seconds']:.1f} examples/s ({phoenix['judged']} labelled)"
         )
         lines.append(f"ratio evalplane / phoenix: {phoenix['seconds'] / ours['seconds']:.2f}x")

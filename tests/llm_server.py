@@ -12,6 +12,8 @@ the prompt too, per distinct prompt, so a test can fail exactly the spans it wan
   ``[[fail:500:1]]``  the first attempt answers 500
   ``[[hang:1]]``      the first attempt sleeps 30 s (client timeouts)
 Model ``unknown-model`` answers 404 model_not_found; API key ``bad-key`` answers 401.
+A ``json_schema`` response format (structured output) is answered with a JSON object
+holding the schema's label (and explanation), chosen the same way.
 ``POST /_control`` sets {"latency_ms": n, "text_only": bool}; ``GET /_stats`` counts calls.
 
 Run: ``python -m tests.llm_server --port 8901``.
@@ -121,7 +123,13 @@ async def chat_completions(request: Request) -> JSONResponse:
     name, choices, explain = _tool_choices(body.get("tools") or [])
     message: dict[str, Any] = {"role": "assistant", "content": None}
     finish = "stop"
-    if name and not state["text_only"]:
+    structured = _structured_schema(body.get("response_format"))
+    if structured is not None and not name and not state["text_only"]:
+        # Structured output: a JSON object with the schema's label (and explanation) fields.
+        _, choices, explain = _tool_choices([{"function": {"name": "structured", "parameters": structured}}])
+        message["content"] = json.dumps(_arguments(prompt, choices, explain))
+        completion_text = message["content"]
+    elif name and not state["text_only"]:
         message["tool_calls"] = [
             {"id": f"call_{stats['requests']}", "type": "function",
              "function": {"name": name, "arguments": json.dumps(_arguments(prompt, choices, explain))}}
@@ -142,6 +150,14 @@ async def chat_completions(request: Request) -> JSONResponse:
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                   "total_tokens": prompt_tokens + completion_tokens},
     })
+
+
+def _structured_schema(response_format: Any) -> dict[str, Any] | None:
+    """The JSON schema of an OpenAI ``json_schema`` response format, if one was asked for."""
+    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+        return None
+    schema = (response_format.get("json_schema") or {}).get("schema")
+    return schema if isinstance(schema, dict) else None
 
 
 def _labels_in_text(prompt: str) -> list[str]:
