@@ -142,8 +142,9 @@ def test_sigterm_leaves_no_lease_behind(
 ) -> None:
     server, workers, url = pg_cluster
     # Leases far longer than the test: any unit left leased would stall the run visibly.
+    # Small batches, so one worker cannot lease the whole run before the other wakes up.
     env = {"EVALPLANE_LEASE_SECONDS": "120", "EVALPLANE_TICK_SECONDS": "0.2", "EVALPLANE_SHUTDOWN_GRACE_SECONDS": grace,
-           "EVALPLANE_PROVIDER_CONCURRENCY": "16"}
+           "EVALPLANE_PROVIDER_CONCURRENCY": "16", "EVALPLANE_WORKER_BATCH_SIZE": "8"}
     stopping = add_worker(workers, server, tmp_path, **env)
     add_worker(workers, server, tmp_path, **env)
     llm.control(latency_ms=latency_ms)

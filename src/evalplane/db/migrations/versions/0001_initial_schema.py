@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 18:57:56.137724
+Create Date: 2026-11-29 19:15:03.675926
 """
 
 from __future__ import annotations
