@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import start_server
+from tests.conftest import DATABASES, start_server
 from tests.support import Api, LlmServer, Server, drop_pg_database, unique
 from tests.support_engine_faults import (
     WorkerProcess,
@@ -40,10 +40,11 @@ FAST_LEASES = {"EVALPLANE_LEASE_SECONDS": "3", "EVALPLANE_TICK_SECONDS": "0.2"}
 
 
 @pytest.fixture
-def pg_cluster(server: Server, tmp_path: Path) -> Iterator[tuple[Server, list[WorkerProcess], str]]:
-    """An API process without an engine plus a factory for workers, on a fresh PostgreSQL database."""
-    if server.backend != "postgres":
-        pytest.skip("several worker processes share one database only on PostgreSQL")
+def pg_cluster(tmp_path: Path) -> Iterator[tuple[Server, list[WorkerProcess], str]]:
+    """An API process without an engine plus a factory for workers, on a fresh PostgreSQL database
+    (several worker processes share one database only on PostgreSQL, so these tests run there)."""
+    if "postgres" not in DATABASES:
+        pytest.skip("EVALPLANE_TEST_DATABASES excludes PostgreSQL")
     # Every process must share the key that encrypts AI integration credentials.
     api_server, pg_name = start_server("postgres", tmp_path / "api", EVALPLANE_WORKER="false", EVALPLANE_SECRET_KEY=SECRET)
     workers: list[WorkerProcess] = []
@@ -186,9 +187,9 @@ def test_two_workers_share_a_backfill(pg_cluster, llm: LlmServer, tmp_path: Path
 
 
 @pytest.mark.slow
-def test_sqlite_server_killed_mid_backfill_finishes_after_restart(server: Server, llm: LlmServer, tmp_path: Path) -> None:
-    if server.backend != "sqlite":
-        pytest.skip("the single-process SQLite deployment")
+def test_sqlite_server_killed_mid_backfill_finishes_after_restart(llm: LlmServer, tmp_path: Path) -> None:
+    if "sqlite" not in DATABASES:
+        pytest.skip("EVALPLANE_TEST_DATABASES excludes SQLite")
     single, _ = start_server("sqlite", tmp_path / "home", **FAST_LEASES)
     spans = min(FAULT_SPANS, 2000)
     llm.control(latency_ms=20)
