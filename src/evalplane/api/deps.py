@@ -38,7 +38,11 @@ def bearer_token(request: Request) -> str:
 
 
 async def current_principal(request: Request, state: Annotated[AppState, Depends(app_state)]) -> Principal:
-    token = bearer_token(request)
+    return await principal_for(state, bearer_token(request))
+
+
+async def principal_for(state: AppState, token: str) -> Principal:
+    """The key's principal (cached briefly), rate-limited per key, last use noted now and then."""
     token_hash = access.hash_token(token)
     principal = state.principals.get(token_hash)
     if principal is None:

@@ -15,12 +15,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from evalplane.api import problems
-from evalplane.api.deps import RateLimited, State
+from evalplane.api.deps import State, principal_for
 from evalplane.api.state import AppState
 from evalplane.core.errors import Unauthenticated
 from evalplane.db.dialect import is_sqlite
 from evalplane.db.engine import Database
-from evalplane.domains.access import service as access
 from evalplane.domains.access.principal import Principal
 from evalplane.domains.spans import service
 from evalplane.ingest import otlp
@@ -44,18 +43,7 @@ def ingest_token(request: Request) -> str:
 
 
 async def ingest_principal(request: Request, state: AppState) -> Principal:
-    token = ingest_token(request)
-    token_hash = access.hash_token(token)
-    principal = state.principals.get(token_hash)
-    if principal is None:
-        async with state.db.session() as session:
-            principal = await access.authenticate(session, token)
-        state.principals.put(token_hash, principal)
-    if principal.api_key_id is not None:
-        wait = state.limiter.retry_after(principal.api_key_id)
-        if wait is not None:
-            raise RateLimited(wait)
-    return principal
+    return await principal_for(state, ingest_token(request))
 
 
 def space_hint(request: Request) -> str | None:
