@@ -10,9 +10,11 @@ from sqlalchemy import ColumnElement, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from evalplane.core.cursors import CursorCodec
 from evalplane.core.errors import Conflict, InvalidInput, NotFound
 from evalplane.db.dialect import contains_text_ci
 from evalplane.db.models import Dataset, Project, Space
+from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains.access.principal import Principal
 
 M = TypeVar("M")
@@ -124,3 +126,32 @@ def in_spaces_named(space_column: InstrumentedAttribute[int], text: str) -> Colu
 def cursor_filters(**values: Any) -> dict[str, Any]:
     """The filters a list cursor is bound to: the ones given."""
     return {key: value for key, value in values.items() if value is not None}
+
+
+async def list_in_spaces(
+    session: AsyncSession,
+    principal: Principal,
+    model: Any,
+    filters: SpaceListFilters,
+    page: PageRequest,
+    codec: CursorCodec,
+    *,
+    scope: str,
+) -> Page[Any]:
+    """One page of a space-owned resource (rows with ``space_id`` and ``name``) under the
+    shared list filters, limited to the caller's spaces."""
+    stmt = select(model)
+    if filters.space_id is not None:
+        await visible_space(session, filters.space_id, principal)
+        stmt = stmt.where(model.space_id == filters.space_id)
+    if filters.name:
+        stmt = stmt.where(contains_ci(model.name, filters.name))
+    if filters.space_name:
+        stmt = stmt.where(in_spaces_named(model.space_id, filters.space_name))
+    visible = space_scope(model.space_id, principal)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    return await paginate(
+        session, stmt, model.id, page, codec=codec, scope=scope,
+        filters=cursor_filters(space_id=filters.space_id, space_name=filters.space_name, name=filters.name),
+    )

@@ -11,7 +11,7 @@ from evalplane.core.clock import utcnow
 from evalplane.core.cursors import CursorCodec
 from evalplane.core.errors import Conflict, NotFound
 from evalplane.db.models import Dataset, DatasetVersion
-from evalplane.db.paging import Page, PageRequest, paginate
+from evalplane.db.paging import Page, PageRequest
 from evalplane.domains import common
 from evalplane.domains.access.principal import Principal
 from evalplane.domains.datasets import store
@@ -114,18 +114,4 @@ async def remove(session: AsyncSession, principal: Principal, dataset_id: int) -
 async def list_datasets(
     session: AsyncSession, principal: Principal, filters: DatasetFilters, page: PageRequest, codec: CursorCodec
 ) -> Page[Dataset]:
-    stmt = select(Dataset)
-    if filters.space_id is not None:
-        await common.visible_space(session, filters.space_id, principal)
-        stmt = stmt.where(Dataset.space_id == filters.space_id)
-    if filters.name:
-        stmt = stmt.where(common.contains_ci(Dataset.name, filters.name))
-    if filters.space_name:
-        stmt = stmt.where(common.in_spaces_named(Dataset.space_id, filters.space_name))
-    scope = common.space_scope(Dataset.space_id, principal)
-    if scope is not None:
-        stmt = stmt.where(scope)
-    return await paginate(
-        session, stmt, Dataset.id, page, codec=codec, scope="datasets",
-        filters=common.cursor_filters(space_id=filters.space_id, space_name=filters.space_name, name=filters.name),
-    )
+    return await common.list_in_spaces(session, principal, Dataset, filters, page, codec, scope="datasets")

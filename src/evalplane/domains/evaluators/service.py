@@ -199,21 +199,7 @@ async def remove(session: AsyncSession, principal: Principal, evaluator_id: int)
 async def list_evaluators(
     session: AsyncSession, principal: Principal, filters: EvaluatorFilters, page: PageRequest, codec: CursorCodec
 ) -> Page[Evaluator]:
-    stmt = select(Evaluator)
-    if filters.space_id is not None:
-        await common.visible_space(session, filters.space_id, principal)
-        stmt = stmt.where(Evaluator.space_id == filters.space_id)
-    if filters.space_name:
-        stmt = stmt.where(common.in_spaces_named(Evaluator.space_id, filters.space_name))
-    if filters.name:
-        stmt = stmt.where(common.contains_ci(Evaluator.name, filters.name))
-    scope = common.space_scope(Evaluator.space_id, principal)
-    if scope is not None:
-        stmt = stmt.where(scope)
-    return await paginate(
-        session, stmt, Evaluator.id, page, codec=codec, scope="evaluators",
-        filters=common.cursor_filters(space_id=filters.space_id, space_name=filters.space_name, name=filters.name),
-    )
+    return await common.list_in_spaces(session, principal, Evaluator, filters, page, codec, scope="evaluators")
 
 
 async def create_version(
