@@ -17,8 +17,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from tests.support import Api, Server
-from tests.support_llm import LlmServer
+from tests.support import Api, LlmServer, Server
 from tests.support_spans import (
     export,
     export_response,
@@ -34,12 +33,6 @@ from tests.support_spans import (
 )
 
 
-@pytest.fixture(scope="module")
-def llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmServer]:
-    with LlmServer(tmp_path_factory.mktemp("llm")) as server:
-        yield server
-
-
 @contextmanager
 def instrumented(provider: TracerProvider) -> Iterator[None]:
     instrumentor = OpenAIInstrumentor()
@@ -51,7 +44,7 @@ def instrumented(provider: TracerProvider) -> Iterator[None]:
 
 
 def ask(llm: LlmServer, question: str) -> openai.types.chat.ChatCompletion:
-    client = openai.OpenAI(base_url=llm.base_url, api_key="sk-test")
+    client = openai.OpenAI(base_url=llm.openai_base_url, api_key="sk-test")
     return client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": question}])
 
 
