@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 
+import orjson
 import pytest
 
 from evalplane.engine.code.outcome import Failure, Outcome
 from evalplane.engine.judge import JudgeSpec, judge, parse_label, render, template_variables
 from evalplane.engine.providers import FatalProviderError, ProviderConfig, TransientProviderError, build_provider
+from evalplane.engine.providers.anthropic_provider import parse_message
+from evalplane.engine.providers.base import ChatRequest, ToolSpec
 from evalplane.engine.providers.calls import Gate, RetryPolicy
+from evalplane.engine.providers.openai_compat import parse_completion
 from tests.support import LlmServer
 
 CHOICES = {"factual": 1.0, "hallucinated": 0.0}
@@ -127,3 +131,56 @@ async def test_answer_outside_the_choices_is_a_clear_failure(llm: LlmServer) -> 
 def test_unsupported_provider_is_fatal() -> None:
     with pytest.raises(FatalProviderError, match="not supported"):
         build_provider(ProviderConfig(provider="AWS_BEDROCK"))
+
+
+# Answers real OpenAI-compatible servers give besides the textbook one: the judge must read
+# them, or turn them into a transient error the engine retries, never crash on them.
+_TOOL = ToolSpec(name="record_label", description="", parameters={"type": "object"})
+
+
+@pytest.mark.parametrize(
+    ("body", "text", "arguments", "tokens"),
+    [
+        (  # tool call with arguments, usage present
+            {"choices": [{"message": {"content": None, "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "record_label", "arguments": '{"label": "x"}'}}]}}],
+             "usage": {"prompt_tokens": 7, "completion_tokens": 3}},
+            None, {"label": "x"}, (7, 3),
+        ),
+        (  # usage null (some local servers), tool arguments that are not JSON: text fallback applies
+            {"choices": [{"message": {"content": "label: x", "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "record_label", "arguments": "{label"}}]}}],
+             "usage": None},
+            "label: x", None, (0, 0),
+        ),
+        (  # a different tool than the judge's: recorded, not taken as the label
+            {"choices": [{"message": {"content": "ok", "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "other", "arguments": "{}"}}]}}]},
+            "ok", None, (0, 0),
+        ),
+    ],
+)
+def test_openai_compatible_answers_are_read(body, text, arguments, tokens) -> None:
+    result = parse_completion(orjson.dumps(body), ChatRequest(model="m", messages=[], tool=_TOOL))
+    assert (result.text, result.tool_arguments, (result.usage.prompt_tokens, result.usage.completion_tokens)) == (
+        text, arguments, tokens,
+    )
+    assert [c["function"]["name"] for c in result.tool_calls] == [
+        c["function"]["name"] for c in body["choices"][0]["message"]["tool_calls"]
+    ]
+
+
+@pytest.mark.parametrize("raw", [b"<html>bad gateway</html>", b'{"choices": []}', b'{"choices": [{"index": 0}]}', b"[]"])
+def test_unreadable_openai_answers_are_transient(raw: bytes) -> None:
+    with pytest.raises(TransientProviderError):
+        parse_completion(raw, ChatRequest(model="m", messages=[], tool=_TOOL))
+
+
+def test_anthropic_answers_are_read() -> None:
+    body = {"content": [{"type": "text", "text": "thinking "}, {"type": "tool_use", "id": "t1", "name": "record_label",
+            "input": {"label": "x"}}], "usage": {"input_tokens": 5, "output_tokens": 2}}
+    result = parse_message(orjson.dumps(body), ChatRequest(model="m", messages=[], tool=_TOOL))
+    assert (result.text, result.tool_arguments, result.usage.total_tokens) == ("thinking ", {"label": "x"}, 7)
+    assert result.tool_calls[0]["function"] == {"name": "record_label", "arguments": '{"label": "x"}'}
+    with pytest.raises(TransientProviderError):
+        parse_message(b'{"type": "error"}', ChatRequest(model="m", messages=[], tool=_TOOL))

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import anthropic
+import orjson
 
 from evalplane.engine.providers.base import (
     ChatRequest,
@@ -14,6 +15,7 @@ from evalplane.engine.providers.base import (
     TransientProviderError,
     Usage,
     http_limits,
+    token_count,
 )
 from evalplane.engine.providers.openai_compat import classify_status
 
@@ -29,7 +31,10 @@ class AnthropicProvider:
             max_retries=0,
             timeout=config.timeout_seconds,
             http_client=anthropic.DefaultAsyncHttpxClient(
-                limits=http_limits(max_connections=config.connections, max_keepalive_connections=config.connections),
+                limits=http_limits(
+                    max_connections=config.connections,
+                    max_keepalive_connections=config.connections,
+                ),
                 timeout=config.timeout_seconds,
             ),
         )
@@ -38,7 +43,10 @@ class AnthropicProvider:
     async def chat(self, request: ChatRequest) -> ChatResult:
         system = "\n\n".join(str(m.get("content") or "") for m in request.messages if m.get("role") == "system")
         messages = [
-            {"role": "assistant" if m.get("role") == "assistant" else "user", "content": m.get("content") or ""}
+            {
+                "role": "assistant" if m.get("role") == "assistant" else "user",
+                "content": m.get("content") or "",
+            }
             for m in request.messages
             if m.get("role") != "system"
         ]
@@ -49,15 +57,26 @@ class AnthropicProvider:
         if system:
             kwargs["system"] = system
         if request.tool is not None and self.function_calling:
-            kwargs["tools"] = [{"name": request.tool.name, "description": request.tool.description,
-                                "input_schema": request.tool.parameters}]
+            kwargs["tools"] = [
+                {
+                    "name": request.tool.name,
+                    "description": request.tool.description,
+                    "input_schema": request.tool.parameters,
+                }
+            ]
             kwargs["tool_choice"] = {"type": "tool", "name": request.tool.name}
         elif request.tools:
             kwargs["tools"] = [_anthropic_tool(t) for t in request.tools]
+        body = {
+            "model": request.model,
+            "messages": messages,
+            "max_tokens": int(max_tokens),
+            **kwargs,
+        }
         try:
-            response = await self.client.messages.create(
-                model=request.model, messages=messages, max_tokens=int(max_tokens), **kwargs
-            )
+            # As for OpenAI: the SDK's own request method, without re-typing the body against its
+            # parameter types or building response models on every call.
+            raw = await self.client.post("/v1/messages", cast_to=bytes, body=body)
         except anthropic.APIStatusError as exc:
             body = exc.body if isinstance(exc.body, dict) else {}
             error = body.get("error") if isinstance(body.get("error"), dict) else {}
@@ -67,25 +86,48 @@ class AnthropicProvider:
             raise TransientProviderError("the provider did not answer in time") from None
         except anthropic.APIConnectionError as exc:
             raise TransientProviderError(f"could not reach the provider: {exc}") from None
-        text_parts, arguments, calls = [], None, []
-        for block in response.content:
-            if block.type == "text":
-                text_parts.append(block.text)
-            elif block.type == "tool_use":
-                calls.append({"id": block.id, "type": "function",
-                              "function": {"name": block.name, "arguments": json.dumps(block.input)}})
-                if request.tool is not None and block.name == request.tool.name:
-                    arguments = block.input if isinstance(block.input, dict) else None
-        usage = response.usage
-        return ChatResult(
-            text="".join(text_parts) or None,
-            tool_arguments=arguments,
-            usage=Usage(usage.input_tokens or 0, usage.output_tokens or 0),
-            tool_calls=calls or None,
-        )
+        return parse_message(raw, request)
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def parse_message(raw: bytes, request: ChatRequest) -> ChatResult:
+    """A Messages API answer: its text blocks, the judge tool's input, every tool use, usage."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise TransientProviderError("the provider's answer was not JSON") from None
+    blocks = data.get("content") if isinstance(data, dict) else None
+    if not isinstance(blocks, list):
+        raise TransientProviderError("the provider returned no content")
+    text_parts, arguments, calls = [], None, []
+    for block in blocks:
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "text" and isinstance(block.get("text"), str):
+            text_parts.append(block["text"])
+        elif block.get("type") == "tool_use":
+            given = block.get("input")
+            calls.append(
+                {
+                    "id": block.get("id"),
+                    "type": "function",
+                    "function": {
+                        "name": block.get("name"),
+                        "arguments": json.dumps(given),
+                    },
+                }
+            )
+            if arguments is None and request.tool is not None and block.get("name") == request.tool.name:
+                arguments = given if isinstance(given, dict) else None
+    usage = data.get("usage")
+    return ChatResult(
+        text="".join(text_parts) or None,
+        tool_arguments=arguments,
+        usage=Usage(token_count(usage, "input_tokens"), token_count(usage, "output_tokens")),
+        tool_calls=calls or None,
+    )
 
 
 def _anthropic_tool(tool: dict[str, Any]) -> dict[str, Any]:

@@ -122,13 +122,22 @@ def retry_after_seconds(headers: Any) -> float | None:
             return None
 
 
+def token_count(usage: Any, key: str) -> int:
+    """A token count from a provider's ``usage`` object; 0 when absent or not an integer."""
+    value = usage.get(key) if isinstance(usage, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def http_limits(*, max_connections: int, max_keepalive_connections: int) -> Any:
     """Connection-pool limits of the HTTP library the provider SDKs are built on."""
     try:
         import httpx2 as http  # the SDKs' own fork of httpx, where installed
     except ImportError:  # pragma: no cover - older SDKs use httpx itself
         import httpx as http
-    return http.Limits(max_connections=max_connections, max_keepalive_connections=max_keepalive_connections)
+    return http.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_keepalive_connections,
+    )
 
 
 def ssl_context() -> Any:
