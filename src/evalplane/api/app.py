@@ -41,6 +41,7 @@ from evalplane.core.cursors import CursorCodec
 from evalplane.db import migrate
 from evalplane.db.engine import Database
 from evalplane.domains.access import service as access
+from evalplane.domains.spans.writer import SpanWriter
 from evalplane.settings import Settings
 
 log = logging.getLogger("evalplane")
@@ -83,6 +84,7 @@ async def start(settings: Settings, *, auto_migrate: bool = True) -> AppState:
         limiter=RateLimiter(settings.rate_limit, settings.rate_limit_burst),
         principals=PrincipalCache(),
         secret_key=settings.resolved_secret_key(),
+        spans=SpanWriter(db),
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from evalplane.core.cursors import CursorCodec
 from evalplane.db.engine import Database
 from evalplane.domains.access.principal import Principal
+from evalplane.domains.spans.writer import SpanWriter
 from evalplane.settings import Settings
 
 
@@ -89,6 +90,7 @@ class AppState:
     limiter: RateLimiter
     principals: PrincipalCache
     secret_key: str
+    spans: SpanWriter
     key_usage: KeyUsage = field(default_factory=KeyUsage)
     # Called after writes that give the engine new work (spans stored, a run triggered);
     # the composition root points it at the embedded engine, if this process runs one.

@@ -33,6 +33,9 @@ log = logging.getLogger("evalplane.engine")
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
     tick_seconds: float = 1.0
+    # Woken by new spans or runs, the scheduler still ticks at most this often: a stream of
+    # exports costs a few ticks a second, not one per export.
+    wake_gap_seconds: float = 0.25
     batch_size: int = 64
     slots: int = 4
     lease_seconds: float = 60.0
@@ -94,7 +97,10 @@ class Engine:
             self._lock.close()
 
     async def _schedule(self) -> None:
+        loop = asyncio.get_running_loop()
+        gap = min(self.options.wake_gap_seconds, self.options.tick_seconds)
         while not self._stop.is_set():
+            started = loop.time()
             try:
                 report = await self.scheduler.tick()
                 if report.started or report.continuous_units or report.reaped:
@@ -104,6 +110,10 @@ class Engine:
             self._tick_now.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._tick_now.wait(), self.options.tick_seconds)
+            early = started + gap - loop.time()
+            if early > 0 and not self._stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), early)
 
     def _acquire_sqlite_lock(self) -> bool:
         url = make_url(self.db.url)

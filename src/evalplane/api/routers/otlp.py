@@ -8,8 +8,6 @@ problem+json like every other endpoint.
 from __future__ import annotations
 
 import asyncio
-import weakref
-from contextlib import AbstractAsyncContextManager, nullcontext
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -18,8 +16,6 @@ from evalplane.api import problems
 from evalplane.api.deps import State, principal_for
 from evalplane.api.state import AppState
 from evalplane.core.errors import Unauthenticated
-from evalplane.db.dialect import is_sqlite
-from evalplane.db.engine import Database
 from evalplane.domains.access.principal import Principal
 from evalplane.domains.spans import service
 from evalplane.ingest import otlp
@@ -67,25 +63,8 @@ async def export_traces(request: Request, state: State) -> Response:
         decoded = await asyncio.to_thread(otlp.decode, payload, fmt, prepare)
     else:
         decoded = otlp.decode(payload, fmt, prepare)
-    async with _write_turn(state.db), state.db.session() as session:
-        await service.ingest(session, principal, space_hint(request), decoded)
+    async with state.db.session() as session:
+        space_id = await service.ingest_space(session, principal, space_hint(request))
+    await state.spans.store(space_id, decoded)
     state.wake_engine()
     return Response(otlp.encode_response(decoded, fmt), media_type=_MEDIA[fmt])
-
-
-_WRITE_LOCKS: weakref.WeakKeyDictionary[Database, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
-def _write_turn(db: Database) -> AbstractAsyncContextManager[object]:
-    """On a single-writer database (SQLite), exports take turns inside this process.
-
-    Concurrent write transactions would otherwise wait for SQLite's lock by sleeping and
-    polling; an in-process queue hands the lock over at once, while the next batches keep
-    decoding in worker threads.
-    """
-    if not is_sqlite(db.engine):
-        return nullcontext()
-    lock = _WRITE_LOCKS.get(db)
-    if lock is None:
-        lock = _WRITE_LOCKS[db] = asyncio.Lock()
-    return lock

@@ -85,10 +85,15 @@ async def _visible_space_named(session: AsyncSession, principal: Principal, name
     return found
 
 
-async def ingest(session: AsyncSession, principal: Principal, space_hint: str | None, decoded: DecodedRequest) -> None:
-    """Store every decoded span in its project; spans already stored are left as they are."""
+async def ingest_space(session: AsyncSession, principal: Principal, space_hint: str | None) -> int:
+    """The space an export's spans go to; the caller must be allowed to write there."""
     space_id = await resolve_ingest_space(session, principal, space_hint)
     principal.require_write(space_id, "Space")
+    return space_id
+
+
+async def store(session: AsyncSession, space_id: int, decoded: DecodedRequest) -> None:
+    """Store every decoded span in its project of ``space_id``; spans already stored are left as they are."""
     now = utcnow()
     projects: dict[str, int] = {}
     for batch in decoded.batches:
