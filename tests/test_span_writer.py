@@ -7,27 +7,9 @@ import asyncio
 
 from sqlalchemy import func, select
 
-from evalplane.db.models import Organization, Space, Span
-from evalplane.domains.spans import service
+from evalplane.db.models import Span
 from evalplane.domains.spans.writer import SpanWriter
-from evalplane.ingest import otlp
-from tests.support_spans import new_project_name, request_pb, span_pb
-
-
-async def a_space(db) -> int:
-    async with db.session() as session:
-        org = Organization(name="o")
-        session.add(org)
-        await session.flush()
-        space = Space(organization_id=org.id, name="s")
-        session.add(space)
-        await session.flush()
-        return space.id
-
-
-def decoded(spans: int) -> otlp.DecodedRequest:
-    body = request_pb([span_pb(name=f"s{i}") for i in range(spans)], new_project_name())
-    return otlp.decode(body, otlp.PROTOBUF, service.prepare_attributes)
+from tests.support_spans import a_space, decoded
 
 
 async def stored_spans(db) -> int:

@@ -67,6 +67,33 @@ def configure(engine: AsyncEngine) -> None:
         cursor.close()
 
 
+class SqliteStatistics:
+    """Keeps SQLite's planner statistics current as the spans table grows.
+
+    SQLite gathers no statistics unless told to, and without them it walks a project's time
+    index even for a lookup by span or trace id, reading the whole window. ``ANALYZE`` with an
+    analysis limit samples each index, so it takes milliseconds even at millions of spans; it
+    runs whenever the table has doubled since the last run (PostgreSQL's autovacuum does the
+    same job there).
+    """
+
+    def __init__(self) -> None:
+        self.analyzed_at_rows = 0
+
+    async def refresh(self, engine: AsyncEngine) -> bool:
+        if not is_sqlite(engine):
+            return False
+        async with engine.connect() as connection:
+            rows = (await connection.exec_driver_sql("SELECT max(id) FROM spans")).scalar() or 0
+            if rows < 1000 or rows < 2 * self.analyzed_at_rows:
+                return False
+            await connection.exec_driver_sql("PRAGMA analysis_limit=1000")
+            await connection.exec_driver_sql("ANALYZE")
+            await connection.commit()
+        self.analyzed_at_rows = rows
+        return True
+
+
 def _skip_idle_transaction_ends(sa_dialect: Any) -> None:
     """Commit and roll back only when SQLite holds a transaction open.
 

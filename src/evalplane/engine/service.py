@@ -19,6 +19,7 @@ from typing import IO
 
 from sqlalchemy.engine import make_url
 
+from evalplane.db.dialect import SqliteStatistics
 from evalplane.db.engine import Database
 from evalplane.engine.code.sandbox import Limits
 from evalplane.engine.continuous import ContinuousPolicy
@@ -99,8 +100,16 @@ class Engine:
     async def _schedule(self) -> None:
         loop = asyncio.get_running_loop()
         gap = min(self.options.wake_gap_seconds, self.options.tick_seconds)
+        statistics, statistics_due = SqliteStatistics(), loop.time() + 5.0
         while not self._stop.is_set():
             started = loop.time()
+            if started >= statistics_due:
+                statistics_due = started + 60.0
+                try:
+                    if await statistics.refresh(self.db.engine):
+                        log.info("refreshed SQLite statistics at %s spans", statistics.analyzed_at_rows)
+                except Exception:  # noqa: BLE001 - a later check retries
+                    log.exception("could not refresh SQLite statistics")
             try:
                 report = await self.scheduler.tick()
                 if report.started or report.continuous_units or report.reaped:
