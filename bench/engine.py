@@ -430,8 +430,7 @@ def write_readme(text: str, command: str, load: tuple[str, str]) -> None:
     block = "\n".join([
         START,
         (f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} with {os.cpu_count()} CPUs, "
-         f"Python {platform.python_version()}; load average before {load[0]}, after {load[1]} "
-         "(the machine is shared with other engineers' test runs)."),
+         f"Python {platform.python_version()}; load average before {load[0]}, after {load[1]}."),
         "",
         "```",
         command,

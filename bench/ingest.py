@@ -52,7 +52,6 @@ BENCH_VENV = ROOT / ".bench-venv"
 API_KEY = "ep_bench_admin_key_0000"  # a throw-away bench database's admin key
 PG_ADMIN = os.environ.get("EVALPLANE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_DB = "evalplane_ingest_bench"
-START, END = "<!-- ingest:start -->", "<!-- ingest:end -->"
 TARGETS = ("evalplane-sqlite", "evalplane-postgres", "phoenix")
 
 
@@ -379,11 +378,12 @@ def write_readme(results: list[Result], args: argparse.Namespace, command: str, 
     phoenix_version = subprocess.run([str(BENCH_VENV / "bin" / "python"), "-c",
                                       "import importlib.metadata as m; print(m.version('arize-phoenix'))"],
                                      capture_output=True, text=True, check=False).stdout.strip()
+    start, end = f"<!-- {args.marker}:start -->", f"<!-- {args.marker}:end -->"
     block = "\n".join([
-        START,
+        start,
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit `{commit}`"
-        f"{' (+ uncommitted src changes)' if dirty else ''}, {os.cpu_count()} CPUs shared with other engineers' "
-        f"test runs (load average before / after: {load}), Python {platform.python_version()}, "
+        f"{' (+ uncommitted src changes)' if dirty else ''}, {os.cpu_count()} CPUs "
+        f"(load average before / after: {load}), Python {platform.python_version()}, "
         f"arize-phoenix {phoenix_version}.",
         "",
         "```",
@@ -396,11 +396,11 @@ def write_readme(results: list[Result], args: argparse.Namespace, command: str, 
         table(results),
         "",
         args.note or "",
-        END,
+        end,
     ])
     text = README.read_text()
-    if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     README.write_text(text)
@@ -420,6 +420,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-resend", action="store_true", help="skip the resend-changes-nothing check")
     parser.add_argument("--no-readme", action="store_true", help="print only; leave bench/README.md alone")
     parser.add_argument("--note", default="", help="a line to record under the table")
+    parser.add_argument("--marker", default="ingest",
+                        help="which results block of bench/README.md to replace (ingest, ingest-sustained)")
     args = parser.parse_args(argv)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     if "phoenix" in targets:

@@ -1,6 +1,6 @@
 """The same experiment through arize-phoenix's evals library, for bench/run_experiment.py.
 
-Runs in its own virtual environment (`.bench-venv-phoenix`, with `arize-phoenix-evals`
+Runs in its own virtual environment (`.bench-venv`, with `arize-phoenix-evals`
 and `openai`), never in the server's. Reads one JSON object on stdin:
 {"base_url", "examples": [{"input": ...}], "concurrency", "model", "rate"}; generates an answer per
 example with ``LLM.async_generate_text`` under phoenix's ``AsyncExecutor``, then judges

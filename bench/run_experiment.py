@@ -131,7 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=5000)
     parser.add_argument("--latency-ms", type=int, default=200)
-    parser.add_argument("--phoenix-python", type=Path, default=ROOT / ".bench-venv-phoenix" / "bin" / "python")
+    parser.add_argument("--phoenix-python", type=Path, default=ROOT / ".bench-venv" / "bin" / "python")
     parser.add_argument(
         "--phoenix-rate", type=float, default=1000.0,
         help="phoenix LLM wrapper's initial requests/s (0: its default limiter, starting at 5/s)",

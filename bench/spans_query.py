@@ -261,7 +261,7 @@ def write_readme(results: list[Result], args: argparse.Namespace, command: str, 
     block = "\n".join([
         START,
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit `{commit}`{' (+ uncommitted src changes)' if dirty else ''}, "
-        f"{os.cpu_count()} CPUs shared with other engineers' test runs (load average before / after: {load}), "
+        f"{os.cpu_count()} CPUs (load average before / after: {load}), "
         f"Python {platform.python_version()}.",
         "",
         "```",
