@@ -31,11 +31,13 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from evalplane.engine.service import EngineOptions
 from tests.support import Api, LlmServer, Server
 
 README = ROOT / "bench" / "README.md"
 BEGIN, END = "<!-- run_experiment:begin -->", "<!-- run_experiment:end -->"
-CONCURRENCY = 32  # evalplane's default per-integration limit (EngineOptions.provider_concurrency)
+# Both sides get evalplane's default per-integration limit of concurrent model calls.
+CONCURRENCY = EngineOptions().provider_concurrency
 
 
 def examples(n: int) -> list[dict[str, Any]]:
