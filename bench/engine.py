@@ -462,7 +462,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--continuous-seconds", type=float, default=20.0)
     parser.add_argument("--no-continuous", action="store_true")
     parser.add_argument("--tick", type=float, default=1.0, help="the workers' scheduler period (EVALPLANE_TICK_SECONDS)")
-    parser.add_argument("--phoenix-concurrency", type=int, default=64)
+    # The same number of calls in flight as one engine process allows (EngineOptions.provider_concurrency).
+    parser.add_argument("--phoenix-concurrency", type=int, default=128)
     parser.add_argument("--no-phoenix", action="store_true")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/evalplane-enginebench"))
     parser.add_argument("--no-readme", action="store_true")
