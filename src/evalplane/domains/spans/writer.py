@@ -44,7 +44,7 @@ class SpanWriter:
         self.max_group_spans = max_group_spans
         self._queue: deque[_Pending] = deque()
         self._drainer: asyncio.Task[None] | None = None
-        self.groups = 0  # transactions written by the drainer, for tests and metrics
+        self.groups = 0  # transactions the drainer committed (tests read it)
 
     async def store(self, space_id: int, decoded: DecodedRequest) -> None:
         """Store every decoded span in ``space_id``; returns once they are committed."""

@@ -67,7 +67,7 @@ class AnthropicProvider:
             kwargs["tool_choice"] = {"type": "tool", "name": request.tool.name}
         elif request.tools:
             kwargs["tools"] = [_anthropic_tool(t) for t in request.tools]
-        body = {
+        payload = {
             "model": request.model,
             "messages": messages,
             "max_tokens": int(max_tokens),
@@ -76,7 +76,7 @@ class AnthropicProvider:
         try:
             # As for OpenAI: the SDK's own request method, without re-typing the body against its
             # parameter types or building response models on every call.
-            raw = await self.client.post("/v1/messages", cast_to=bytes, body=body)
+            raw = await self.client.post("/v1/messages", cast_to=bytes, body=payload)
         except anthropic.APIStatusError as exc:
             body = exc.body if isinstance(exc.body, dict) else {}
             error = body.get("error") if isinstance(body.get("error"), dict) else {}

@@ -108,7 +108,7 @@ class OpenAICompatible:
             # The SDK's own request method (its documented way to send a custom body): auth,
             # headers, Azure deployment routing, timeouts and error classes are the SDK's, but the
             # per-call walk that re-types every message and tool against the SDK's parameter
-            # types, and the response model, are skipped: they were a quarter of the engine's CPU.
+            # types, and the response models, are skipped (about a quarter of a worker's CPU in a profile).
             raw = await client.post("/chat/completions", cast_to=bytes, body=body)
         except openai.APIStatusError as exc:
             raise classify_status(
