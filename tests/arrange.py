@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from evalplane.core.clock import utcnow
 from evalplane.core.ids import Kind, decode_id, encode_id
 from evalplane.db.engine import Database
-from evalplane.db.models import Task, TaskEvaluator, TaskRun
+from evalplane.db.models import Organization, Space, Task, TaskEvaluator, TaskRun
 from evalplane.domains.access import service as access
 from evalplane.settings import Settings
 from tests.support import Api, Server, free_port, unique
@@ -535,3 +535,15 @@ def assert_problem(response: Any, status: int, *fragments: str) -> dict[str, Any
     for fragment in fragments:
         assert fragment.lower() in problem["detail"].lower(), problem["detail"]
     return problem
+
+
+async def a_space(db: Database) -> int:
+    """An organization and a space straight in a database without a server; the space's id."""
+    async with db.session() as session:
+        org = Organization(name="o")
+        session.add(org)
+        await session.flush()
+        space = Space(organization_id=org.id, name="s")
+        session.add(space)
+        await session.flush()
+        return space.id

@@ -20,7 +20,6 @@ from opentelemetry.proto.trace.v1.trace_pb2 import (
     Status,
 )
 
-from evalplane.db.models import Organization, Space
 from evalplane.domains.spans import service
 from evalplane.ingest import otlp
 from tests.arrange import in_db, user_key  # noqa: F401 - user_key is re-exported for the span tests
@@ -192,18 +191,7 @@ def count_span_rows(server: Server, project_id: str) -> int:
     return _run_db(server, work)
 
 
-# Without a server: a space row and decoded exports for writer-level tests.
-
-
-async def a_space(db) -> int:
-    async with db.session() as session:
-        org = Organization(name="o")
-        session.add(org)
-        await session.flush()
-        space = Space(organization_id=org.id, name="s")
-        session.add(space)
-        await session.flush()
-        return space.id
+# Without a server: decoded exports for writer-level tests (a space: tests.arrange.a_space).
 
 
 def decoded(spans: int) -> otlp.DecodedRequest:

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 
 from evalplane.db.models import Span
 from evalplane.domains.spans.writer import SpanWriter
-from tests.support_spans import a_space, decoded
+from tests.arrange import a_space
+from tests.support_spans import decoded
 
 
 async def stored_spans(db) -> int:

@@ -9,7 +9,8 @@ from sqlalchemy import text
 from evalplane.db.dialect import SqliteStatistics
 from evalplane.domains.spans.writer import SpanWriter
 from tests.support import migrated_database
-from tests.support_spans import a_space, decoded
+from tests.arrange import a_space
+from tests.support_spans import decoded
 
 LOOKUP = (
     "EXPLAIN QUERY PLAN SELECT id FROM spans WHERE project_id = 1 AND start_time >= '2000-01-01' "

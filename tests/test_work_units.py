@@ -8,20 +8,16 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from evalplane.core.clock import utcnow
-from evalplane.db.models import Organization, Space, Task, TaskRun, WorkUnit
+from evalplane.db.models import Task, TaskRun, WorkUnit
 from evalplane.jobs import units
 from evalplane.jobs.units import NewUnit
+from tests.arrange import a_space
 
 
 async def arrange_run(db) -> tuple[int, int]:
+    space_id = await a_space(db)
     async with db.session() as session:
-        org = Organization(name="o")
-        session.add(org)
-        await session.flush()
-        space = Space(organization_id=org.id, name="s")
-        session.add(space)
-        await session.flush()
-        task = Task(space_id=space.id, name="t", type="CODE_EVALUATION", is_continuous=False, experiment_ids=[])
+        task = Task(space_id=space_id, name="t", type="CODE_EVALUATION", is_continuous=False, experiment_ids=[])
         session.add(task)
         await session.flush()
         run = TaskRun(task_id=task.id, status="RUNNING", parameters={})
