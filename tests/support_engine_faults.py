@@ -153,6 +153,17 @@ def leased_by(database_url: str, worker: str) -> int:
     return int(rows[0][0])
 
 
+def recorded_by(database_url: str, run_id: int, worker: str) -> int:
+    """How many of the run's evaluations this worker recorded (PostgreSQL)."""
+    rows = sql(
+        database_url,
+        "SELECT count(*) FROM span_evaluations WHERE task_run_id = $1 AND metadata::jsonb->>'worker' = $2",
+        run_id,
+        worker,
+    )
+    return int(rows[0][0])
+
+
 def evaluations_of_run(database_url: str, run_id: int) -> list[tuple[int, dict[str, Any]]]:
     """(span row id, metadata) of every evaluation the run wrote."""
     rows = sql(database_url, "SELECT span_row_id, metadata FROM span_evaluations WHERE task_run_id = $1", run_id)

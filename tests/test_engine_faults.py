@@ -23,6 +23,7 @@ from tests.support_engine_faults import (
     evaluations_of_run,
     expected_counts,
     leased_by,
+    recorded_by,
     run_row_id,
     seed_spans,
     spans_in_project,
@@ -119,6 +120,9 @@ def test_killing_a_worker_mid_backfill_loses_and_duplicates_nothing(pg_cluster, 
     try:
         project, run_id, run_row = backfill(server, llm, FAULT_SPANS)
         wait_for(lambda: done_units(server, run_row) >= FAULT_SPANS // 10, 120, "a tenth of the run")
+        # Which worker claims first is a race: kill the first only once it has recorded work of
+        # its own, so it dies mid-run with results behind it and leases in hand.
+        wait_for(lambda: recorded_by(url, run_row, first.name or "") > 0, 60, "the first worker to record results")
         wait_for(lambda: leased_by(url, first.name or "") > 0, 30, "the first worker to hold leases", interval=0.02)
         first.kill()
         orphaned = leased_by(url, first.name or "")
@@ -129,8 +133,8 @@ def test_killing_a_worker_mid_backfill_loses_and_duplicates_nothing(pg_cluster, 
     assert_exactly_once(server, project, run_id, run_row, FAULT_SPANS)
     redone = sql(url, "SELECT count(*) FROM work_units WHERE run_id = $1 AND attempts > 1", run_row)[0][0]
     assert redone >= orphaned
-    recorded_by = Counter(meta["worker"] for _, meta in evaluations_of_run(url, run_row))
-    assert set(recorded_by) == {first.name, second.name}
+    recorders = Counter(meta["worker"] for _, meta in evaluations_of_run(url, run_row))
+    assert set(recorders) == {first.name, second.name}
 
 
 @pytest.mark.parametrize(
@@ -181,8 +185,8 @@ def test_two_workers_share_a_backfill(pg_cluster, llm: LlmServer, tmp_path: Path
     finally:
         llm.control(latency_ms=0)
     assert_exactly_once(server, project, run_id, run_row, spans)
-    recorded_by = Counter(meta["worker"] for _, meta in evaluations_of_run(url, run_row))
-    assert set(recorded_by) == {first.name, second.name}
+    recorders = Counter(meta["worker"] for _, meta in evaluations_of_run(url, run_row))
+    assert set(recorders) == {first.name, second.name}
     assert min(recorded_by.values()) > sum(recorded_by.values()) // 5  # neither idled
 
 
