@@ -187,7 +187,7 @@ def test_two_workers_share_a_backfill(pg_cluster, llm: LlmServer, tmp_path: Path
     assert_exactly_once(server, project, run_id, run_row, spans)
     recorders = Counter(meta["worker"] for _, meta in evaluations_of_run(url, run_row))
     assert set(recorders) == {first.name, second.name}
-    assert min(recorded_by.values()) > sum(recorded_by.values()) // 5  # neither idled
+    assert min(recorders.values()) > sum(recorders.values()) // 5  # neither idled
 
 
 @pytest.mark.slow
