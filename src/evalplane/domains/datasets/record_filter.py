@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from evalplane.core.errors import InvalidInput
+from evalplane.filters.like import LikeMatcher, like_matcher
 
 Record = Mapping[str, Any]
 Predicate = Callable[[Record], bool]
@@ -166,8 +167,8 @@ def _comparison(t: _Tokens) -> Predicate:
         return lambda r: r.get(column) is not None and any(_equal(r.get(column), v) for v in values) != negate
     if t.peek("kw", "LIKE"):
         t.take("kw", "LIKE")
-        pattern = _like_regex(str(t.take("lit", what="a quoted pattern")))
-        return lambda r: r.get(column) is not None and bool(pattern.fullmatch(_text(r.get(column)))) != negate
+        matches = _like(str(t.take("lit", what="a quoted pattern")))
+        return lambda r: r.get(column) is not None and matches(_text(r.get(column))) != negate
     if t.peek("kw", "CONTAINS") and not negate:
         t.take("kw", "CONTAINS")
         needle = str(t.take("lit", what="a quoted string"))
@@ -183,11 +184,9 @@ def _text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _like_regex(pattern: str) -> re.Pattern[str]:
-    out = []
-    for ch in pattern:
-        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
-    return re.compile("".join(out), re.DOTALL)
+def _like(pattern: str) -> LikeMatcher:
+    # '%' and '_' are the only special characters here (no escapes); matched without backtracking
+    return like_matcher(("any", "") if ch == "%" else ("one", "") if ch == "_" else ("char", ch) for ch in pattern)
 
 
 def _number(value: Any) -> float | None:
