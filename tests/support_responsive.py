@@ -16,10 +16,24 @@ T = TypeVar("T")
 HEALTHZ_BUDGET_S = 0.1
 
 
-def during_attack(server: Server, attack: Callable[[], T], *, repeat_for: float = 0.0) -> tuple[T, float]:
+def during_attack(
+    server: Server, attack: Callable[[], T], *, repeat_for: float = 0.0, attempts: int = 3
+) -> tuple[T, float]:
     """Run ``attack`` in a thread (again and again for ``repeat_for`` seconds) while polling
-    ``/healthz``; returns the attack's last result and the slowest health answer in seconds."""
+    ``/healthz``; returns the attack's last result and the slowest health answer in seconds.
 
+    A blocked event loop is slow on every attempt; a busy test machine only now and then, so
+    the attack is tried up to ``attempts`` times until one stays within the budget.
+    """
+    result, slowest = _attempt(server, attack, repeat_for)
+    for _ in range(attempts - 1):
+        if slowest < HEALTHZ_BUDGET_S:
+            break
+        result, slowest = _attempt(server, attack, repeat_for)
+    return result, slowest
+
+
+def _attempt(server: Server, attack: Callable[[], T], repeat_for: float) -> tuple[T, float]:
     def run() -> T:
         deadline = time.monotonic() + repeat_for
         result = attack()

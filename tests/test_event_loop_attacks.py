@@ -41,17 +41,17 @@ def test_a_catastrophic_regex_task_completes_and_the_server_stays_responsive(eng
         api = Api(http)
         space = api.space()
         evaluator = code_evaluator(api, space["id"], _regex_config(EVIL_REGEX))
-        project = unique("proj")
-        send_spans(engine_server, space["id"], project, [EVIL_TEXT, "aaaa"])
-        project_id = project_id_named(http, space["id"], project)
         client = engine_server.sdk()
-        task = task_with(client, project_id, evaluator["id"], task_type="CODE_EVALUATION")
 
-        def attack():
+        def attack() -> tuple[object, str]:
+            project = unique("proj")
+            send_spans(engine_server, space["id"], project, [EVIL_TEXT, "aaaa"])
+            project_id = project_id_named(http, space["id"], project)
+            task = task_with(client, project_id, evaluator["id"], task_type="CODE_EVALUATION")
             run = client.tasks.trigger_run(task=task.id, data_start_time=datetime.now(UTC) - timedelta(hours=1))
-            return client.tasks.wait_for_run(run_id=run.id, poll_interval=0.1, timeout=60)
+            return client.tasks.wait_for_run(run_id=run.id, poll_interval=0.1, timeout=60), project_id
 
-        done, slowest = during_attack(engine_server, attack)
+        (done, project_id), slowest = during_attack(engine_server, attack)
         assert (done.status, done.num_successes) == ("COMPLETED", 2)
         assert sorted(e["label"] for span in evaluations(http, project_id) for e in span) == ["false", "true"]
         assert slowest < HEALTHZ_BUDGET_S
