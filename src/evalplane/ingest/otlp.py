@@ -42,7 +42,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_NAME = 512
 _MAX_REASONS = 5
 # Stored attributes are served back a few levels down in a response, and the response
-# encoder stops at 255 levels: deeper spans are refused when they arrive.
+# encoder stops at 255 levels. Keys of at most 64 segments holding values nested at most 64
+# levels (the protobuf decoder's own limit keeps its values under that) stay well below.
 MAX_ATTRIBUTE_DEPTH = 64
 _MAX_NANOS = 2**64  # OTLP times are fixed64 nanoseconds
 
@@ -199,9 +200,6 @@ def _row(
     if start_ns <= 0:
         decoded.reject("start_time_unix_nano is missing")
         return None
-    if _too_deep(attributes) or any(_too_deep(e["attributes"]) for e in events):
-        decoded.reject(f"attributes must not nest more than {MAX_ATTRIBUTE_DEPTH} levels deep")
-        return None
     if decoded.prepare is not None:
         decoded.prepare(attributes)
     attributes_json = _json_text(attributes)
@@ -227,18 +225,6 @@ def _row(
     )
 
 
-def _too_deep(value: Any) -> bool:
-    """Whether objects and arrays nest deeper than MAX_ATTRIBUTE_DEPTH (walks containers only)."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_ATTRIBUTE_DEPTH:
-            return True
-        children = node.values() if type(node) is dict else node
-        stack.extend((child, depth + 1) for child in children if type(child) in (dict, list))
-    return False
-
-
 def _nested(flat: dict[str, Any]) -> dict[str, Any]:
     _check_key_depth(flat)
     return unflatten(flat)
@@ -246,7 +232,9 @@ def _nested(flat: dict[str, Any]) -> dict[str, Any]:
 
 def _check_key_depth(keys: Any) -> None:
     """Refuse dotted keys with more segments than a span may nest, before nesting them."""
-    if any(key.count(".") >= MAX_ATTRIBUTE_DEPTH for key in keys):
+    if max(map(len, keys), default=0) >= MAX_ATTRIBUTE_DEPTH and any(
+        key.count(".") >= MAX_ATTRIBUTE_DEPTH for key in keys
+    ):
         raise _Rejected(f"attributes must not nest more than {MAX_ATTRIBUTE_DEPTH} levels deep")
 
 
