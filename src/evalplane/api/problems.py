@@ -123,6 +123,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        if isinstance(exc.__cause__, RecursionError):  # FastAPI's own body parse gave up
+            detail = "The request body is nested too deeply."
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No endpoint at {request.method} {request.url.path}."
         return problem(exc.status_code, detail, instance=request.url.path, headers=getattr(exc, "headers", None))

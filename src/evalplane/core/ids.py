@@ -95,7 +95,8 @@ def decode_id(kind: Kind, value: str, *, field: str = "id") -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidInput(f"'{field}' is not a valid identifier (expected an opaque base64 id).", field=field) from None
     parts = decoded.split(":")
-    if len(parts) not in (2, 3) or parts[0] != kind.value or not parts[1].isdigit():
+    # str.isdigit() also accepts digits such as '²' that int() refuses: ASCII only.
+    if len(parts) not in (2, 3) or parts[0] != kind.value or not (parts[1].isascii() and parts[1].isdigit()):
         raise InvalidInput(f"'{field}' is not a valid {kind.value} identifier.", field=field)
     number = int(parts[1])
     if len(parts) == 3 and parts[2] != _check(kind.value, number):

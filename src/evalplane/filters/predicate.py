@@ -13,12 +13,12 @@ Missing keys read as NULL. Times may be datetimes (naive means UTC) or ISO-8601 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from evalplane.filters import ast
+from evalplane.filters.like import like_matcher
 from evalplane.filters.values import like_parts, list_index
 
 SpanLike = Mapping[str, Any]
@@ -188,19 +188,12 @@ def _in(expr: ast.In) -> _Test:
     return test
 
 
-def like_regex(pattern: str) -> re.Pattern[str]:
-    regex = "".join(
-        ".*" if kind == "any" else "." if kind == "one" else re.escape(ch) for kind, ch in like_parts(pattern)
-    )
-    return re.compile(regex, re.DOTALL)
-
-
 def _like(expr: ast.Like) -> _Test:
-    read, regex, negated = _reader(expr.column), like_regex(expr.pattern), expr.negated
+    read, matches, negated = _reader(expr.column), like_matcher(like_parts(expr.pattern)), expr.negated
 
     def test(span: SpanLike) -> bool | None:
         value = _as_text(read(span))
-        return None if value is None else (regex.fullmatch(value) is not None) != negated
+        return None if value is None else matches(value) != negated
 
     return test
 

@@ -149,7 +149,8 @@ def _nest_fast(flat: dict[str, Any]) -> dict[str, Any]:
 def _as_list(node: dict[str, Any]) -> list[Any] | None:
     size = len(node)
     for key in node:
-        if not key.isdigit() or (len(key) > 1 and key[0] == "0") or int(key) >= size:
+        # ASCII only: int() refuses digits such as '²' that str.isdigit() accepts
+        if not (key.isascii() and key.isdigit()) or (len(key) > 1 and key[0] == "0") or int(key) >= size:
             return None
     return [node[str(i)] for i in range(size)]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,8 +24,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from evalplane.core.errors import DomainError, InvalidInput
+from evalplane.core.errors import InvalidInput
 from evalplane.ingest.attributes import nest, unflatten
+from evalplane.ingest.compression import UnsupportedMediaType
 
 PROJECT_ATTRIBUTE = "openinference.project.name"
 # Older Arize instrumentation names the project with this resource attribute.
@@ -41,6 +41,11 @@ _STATUS_NAMES = {"STATUS_CODE_UNSET": "UNSET", "STATUS_CODE_OK": "OK", "STATUS_C
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_NAME = 512
 _MAX_REASONS = 5
+# Stored attributes are served back a few levels down in a response, and the response
+# encoder stops at 255 levels. Keys of at most 64 segments holding values nested at most 64
+# levels (the protobuf decoder's own limit keeps its values under that) stay well below.
+MAX_ATTRIBUTE_DEPTH = 64
+_MAX_NANOS = 2**64  # OTLP times are fixed64 nanoseconds
 
 # The fields of a decoded span row, in tuple order (names as in the ``spans`` table).
 ROW_FIELDS = (
@@ -55,12 +60,8 @@ PROTOBUF = "protobuf"
 JSON = "json"
 
 
-class PayloadTooLarge(DomainError):
-    title = "Request body too large"
-
-
-class UnsupportedMediaType(DomainError):
-    title = "Unsupported media type"
+class _Rejected(Exception):
+    """One span cannot be stored; it is reported in partial success and the batch goes on."""
 
 
 @dataclass
@@ -107,32 +108,6 @@ def body_format(content_type: str | None) -> str:
     if media == "application/json":
         return JSON
     raise UnsupportedMediaType("Send OTLP traces as application/x-protobuf or application/json.")
-
-
-def inflate(body: bytes, content_encoding: str | None, limit: int) -> bytes:
-    """Undo gzip/deflate without ever holding more than ``limit`` bytes (no gzip bombs)."""
-    encoding = (content_encoding or "identity").strip().lower()
-    if encoding in ("", "identity"):
-        if len(body) > limit:
-            raise PayloadTooLarge(f"The decoded request exceeds {limit} bytes.")
-        return body
-    if encoding not in ("gzip", "x-gzip", "deflate"):
-        raise UnsupportedMediaType(f"Content-Encoding '{encoding}' is not supported; use gzip or none.")
-    wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
-    out = bytearray()
-    data = body
-    try:
-        while data:
-            inflater = zlib.decompressobj(wbits)
-            out += inflater.decompress(data, limit + 1 - len(out))
-            if len(out) > limit or inflater.unconsumed_tail:
-                raise PayloadTooLarge(f"The decompressed request exceeds {limit} bytes.")
-            if not inflater.eof:
-                raise InvalidInput("The compressed request body is truncated.")
-            data = inflater.unused_data  # gzip allows several members back to back
-    except zlib.error as exc:
-        raise InvalidInput(f"The request body is not valid {encoding} data.") from exc
-    return bytes(out)
 
 
 def decode(payload: bytes, fmt: str, prepare: Prepare | None = None) -> DecodedRequest:
@@ -250,6 +225,19 @@ def _row(
     )
 
 
+def _nested(flat: dict[str, Any]) -> dict[str, Any]:
+    _check_key_depth(flat)
+    return unflatten(flat)
+
+
+def _check_key_depth(keys: Any) -> None:
+    """Refuse dotted keys with more segments than a span may nest, before nesting them."""
+    if max(map(len, keys), default=0) >= MAX_ATTRIBUTE_DEPTH and any(
+        key.count(".") >= MAX_ATTRIBUTE_DEPTH for key in keys
+    ):
+        raise _Rejected(f"attributes must not nest more than {MAX_ATTRIBUTE_DEPTH} levels deep")
+
+
 def _hex_id(raw: bytes, size: int) -> str | None:
     if len(raw) != size or not any(raw):
         return None
@@ -301,6 +289,7 @@ def _pb_nested(attributes: Any) -> tuple[dict[str, Any], Any]:
             plain = plain and type(item) is not dict
             values.append(item)
         keys.append(kv.key)
+    _check_key_depth(keys)
     if not plain:
         flat = dict(zip(keys, values, strict=True))
         return unflatten(flat), flat.get(SPAN_KIND_ATTRIBUTE)
@@ -325,7 +314,11 @@ def _decode_protobuf(payload: bytes, decoded: DecodedRequest) -> None:
             for span in scope_spans.spans:
                 parent = span.parent_span_id
                 status = span.status
-                attributes, span_kind = _pb_nested(span.attributes)
+                try:
+                    attributes, span_kind = _pb_nested(span.attributes)
+                except _Rejected as exc:
+                    decoded.reject(str(exc))
+                    continue
                 row = _row(
                     decoded,
                     _hex_id(span.trace_id, 16),
@@ -380,14 +373,28 @@ def _int(value: Any, what: str) -> int:
         raise _Shape(f"'{what}' must be an integer")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text.removeprefix("-")
+        # ASCII only ('²' is a digit to str.isdigit) and short: int() of 5,000 digits raises
+        if digits.isascii() and digits.isdigit():
+            if len(digits) > 20:
+                raise _Rejected(f"'{what}' is out of range")
+            return int(text)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     raise _Shape(f"'{what}' must be an integer")
 
 
-def _json_value(value: Any) -> Any:
+def _nanos(value: Any, what: str) -> int:
+    """A time in nanoseconds since the epoch; out of the fixed64 range rejects the span."""
+    number = _int(value, what)
+    if not 0 <= number < _MAX_NANOS:
+        raise _Rejected(f"'{what}' is out of range")
+    return number
+
+
+def _json_value(value: Any, depth: int) -> Any:
     value = _dict(value, "an attribute value")
     if "stringValue" in value or "string_value" in value:
         return _get(value, "stringValue", "string_value", "")
@@ -403,23 +410,30 @@ def _json_value(value: Any) -> Any:
         return bool(_get(value, "boolValue", "bool_value", False))
     if "arrayValue" in value or "array_value" in value:
         array = _dict(_get(value, "arrayValue", "array_value", {}), "'arrayValue'")
-        return [_json_value(v) for v in _list(array, "values", "values")]
+        _check_depth(depth)
+        return [_json_value(v, depth + 1) for v in _list(array, "values", "values")]
     if "kvlistValue" in value or "kvlist_value" in value:
         kvlist = _dict(_get(value, "kvlistValue", "kvlist_value", {}), "'kvlistValue'")
-        return _json_attributes(_list(kvlist, "values", "values"))
+        _check_depth(depth)
+        return _json_attributes(_list(kvlist, "values", "values"), depth + 1)
     if "bytesValue" in value or "bytes_value" in value:
         return _get(value, "bytesValue", "bytes_value", "")
     return None
 
 
-def _json_attributes(items: list[Any]) -> dict[str, Any]:
+def _check_depth(depth: int) -> None:
+    if depth >= MAX_ATTRIBUTE_DEPTH:
+        raise _Rejected(f"attributes must not nest more than {MAX_ATTRIBUTE_DEPTH} levels deep")
+
+
+def _json_attributes(items: list[Any], depth: int = 0) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         item = _dict(item, "an attribute")
         key = item.get("key")
         if not isinstance(key, str):
             raise _Shape("an attribute 'key' must be a string")
-        out[key] = _json_value(item.get("value") or {})
+        out[key] = _json_value(item.get("value") or {}, depth)
     return out
 
 
@@ -436,7 +450,12 @@ def _json_id(value: Any, size: int) -> str | None:
 def _json_status(status: dict[str, Any]) -> str:
     code = status.get("code", 0)
     if isinstance(code, str):
-        return _STATUS_NAMES.get(code.upper(), _STATUS.get(int(code), "UNSET") if code.isdigit() else "UNSET")
+        name = _STATUS_NAMES.get(code.upper())
+        if name is not None:
+            return name
+        if code.isascii() and code.isdigit() and len(code) <= 10:
+            return _STATUS.get(int(code), "UNSET")
+        raise _Rejected("'status.code' must be a status code name (STATUS_CODE_OK) or number")
     return _STATUS.get(code, "UNSET") if isinstance(code, int) else "UNSET"
 
 
@@ -455,7 +474,7 @@ def _json_span(decoded: DecodedRequest, span: dict[str, Any]) -> SpanRow | None:
         events.append(
             {
                 "name": str(event.get("name", "")),
-                "timestamp": _event_time(_int(_get(event, "timeUnixNano", "time_unix_nano", 0), "timeUnixNano")),
+                "timestamp": _event_time(_nanos(_get(event, "timeUnixNano", "time_unix_nano", 0), "timeUnixNano")),
                 "attributes": _json_attributes(_list(event, "attributes", "attributes")),
             }
         )
@@ -465,12 +484,12 @@ def _json_span(decoded: DecodedRequest, span: dict[str, Any]) -> SpanRow | None:
         _json_id(_get(span, "spanId", "span_id"), 8),
         parent,
         name if isinstance(name, str) else str(name),
-        _int(_get(span, "startTimeUnixNano", "start_time_unix_nano", 0), "startTimeUnixNano"),
-        _int(_get(span, "endTimeUnixNano", "end_time_unix_nano", 0), "endTimeUnixNano"),
+        _nanos(_get(span, "startTimeUnixNano", "start_time_unix_nano", 0), "startTimeUnixNano"),
+        _nanos(_get(span, "endTimeUnixNano", "end_time_unix_nano", 0), "endTimeUnixNano"),
         _json_status(status),
         str(status.get("message", "")),
         flat.get(SPAN_KIND_ATTRIBUTE),
-        unflatten(flat),
+        _nested(flat),
         events,
     )
 
@@ -490,11 +509,17 @@ def _decode_json(payload: bytes, decoded: DecodedRequest) -> None:
             for scope_spans in _list(resource_spans, "scopeSpans", "scope_spans"):
                 scope_spans = _dict(scope_spans, "a scopeSpans entry")
                 for span in _list(scope_spans, "spans", "spans"):
-                    row = _json_span(decoded, span)
+                    try:
+                        row = _json_span(decoded, span)
+                    except _Rejected as exc:
+                        decoded.reject(str(exc))
+                        continue
                     if row is not None:
                         batch.rows.append(row)
             decoded.batches.append(batch)
     except _Shape as exc:
         raise InvalidInput(f"The request body is not an OTLP ExportTraceServiceRequest: {exc}.") from exc
+    except _Rejected as exc:  # outside any span: the resource itself
+        raise InvalidInput(f"The request body's resource cannot be stored: {exc}.") from exc
     except (binascii.Error, OverflowError) as exc:
         raise InvalidInput("The request body is not an OTLP ExportTraceServiceRequest.") from exc

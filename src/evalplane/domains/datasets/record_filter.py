@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from evalplane.core.errors import InvalidInput
+from evalplane.filters.like import LikeMatcher, like_matcher
 
 Record = Mapping[str, Any]
 Predicate = Callable[[Record], bool]
@@ -33,6 +34,8 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _KEYWORDS = {"AND", "OR", "NOT", "IN", "LIKE", "CONTAINS", "IS", "NULL", "TRUE", "FALSE"}
+MAX_DEPTH = 32  # nested parentheses and NOTs; the parser recurses once per level
+_MAX_NUMBER_CHARS = 40  # int() refuses over 4300 digits, and no stored value needs 40
 
 
 class _Tokens:
@@ -50,6 +53,8 @@ class _Tokens:
             if kind == "str":
                 self.items.append(("lit", raw[1:-1].replace("''", "'"), start))
             elif kind == "num":
+                if len(raw) > _MAX_NUMBER_CHARS:
+                    raise _error(f"the number at position {start + 1} is too long", start)
                 self.items.append(("lit", float(raw) if any(c in raw for c in ".eE") else int(raw), start))
             elif kind == "word" and raw.startswith('"'):
                 self.items.append(("col", raw[1:-1].replace('""', '"'), start))
@@ -66,6 +71,14 @@ class _Tokens:
             pos = match.end()
         self.i = 0
         self.length = len(text)
+        self.depth = 0
+
+    def enter(self) -> None:
+        """One level deeper (a parenthesis or a NOT); too deep is a 400, not a RecursionError."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            pos = self.items[self.i][2] if self.i < len(self.items) else self.length
+            raise _error(f"nesting deeper than {MAX_DEPTH} levels at position {pos + 1}", pos)
 
     def peek(self, kind: str | None = None, value: Any = None) -> bool:
         if self.i >= len(self.items):
@@ -127,13 +140,17 @@ def _and(t: _Tokens) -> Predicate:
 
 def _not(t: _Tokens) -> Predicate:
     if t.peek("kw", "NOT"):
+        t.enter()
         t.take("kw", "NOT")
         inner = _not(t)
+        t.depth -= 1
         return lambda r: not inner(r)
     if t.peek("punct", "("):
+        t.enter()
         t.take("punct", "(")
         inner = _or(t)
         t.take("punct", ")", "')'")
+        t.depth -= 1
         return inner
     return _comparison(t)
 
@@ -166,8 +183,8 @@ def _comparison(t: _Tokens) -> Predicate:
         return lambda r: r.get(column) is not None and any(_equal(r.get(column), v) for v in values) != negate
     if t.peek("kw", "LIKE"):
         t.take("kw", "LIKE")
-        pattern = _like_regex(str(t.take("lit", what="a quoted pattern")))
-        return lambda r: r.get(column) is not None and bool(pattern.fullmatch(_text(r.get(column)))) != negate
+        matches = _like(str(t.take("lit", what="a quoted pattern")))
+        return lambda r: r.get(column) is not None and matches(_text(r.get(column))) != negate
     if t.peek("kw", "CONTAINS") and not negate:
         t.take("kw", "CONTAINS")
         needle = str(t.take("lit", what="a quoted string"))
@@ -183,11 +200,9 @@ def _text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _like_regex(pattern: str) -> re.Pattern[str]:
-    out = []
-    for ch in pattern:
-        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
-    return re.compile("".join(out), re.DOTALL)
+def _like(pattern: str) -> LikeMatcher:
+    # '%' and '_' are the only special characters here (no escapes); matched without backtracking
+    return like_matcher(("any", "") if ch == "%" else ("one", "") if ch == "_" else ("char", ch) for ch in pattern)
 
 
 def _number(value: Any) -> float | None:

@@ -26,6 +26,7 @@ import math
 import re
 from typing import Any
 
+from evalplane.core import user_regex
 from evalplane.core.errors import InvalidInput
 from evalplane.domains.evaluators import custom_code, managed
 
@@ -174,9 +175,9 @@ def static_params(value: Any) -> list[dict[str, Any]]:
         elif not isinstance(default, str):
             raise InvalidInput(f"Static param '{name}' of type {kind} needs a string value.", field="static_params")
         if kind == "REGEX":
-            try:
-                re.compile(default)
-            except re.error as exc:
+            try:  # the engine matches with RE2, so the pattern must be one RE2 accepts
+                user_regex.compile_regex(default)
+            except user_regex.RegexError as exc:
                 raise InvalidInput(f"Static param '{name}' is not a valid regular expression: {exc}.", field="static_params") from None
         if any(p["name"] == name for p in out):
             raise InvalidInput(f"Static param '{name}' is given twice.", field="static_params")

@@ -5,10 +5,10 @@ The engine implements them; this module is the contract checked when a version i
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from evalplane.core import user_regex
 from evalplane.core.errors import InvalidInput
 
 
@@ -80,10 +80,10 @@ def check(which: str, variables: list[str], params: list[dict[str, Any]]) -> Non
         if param.types[0] == "STRING_ARRAY" and not [v for v in value["default_value"] if v.strip()]:
             raise InvalidInput(f"Static param '{param.name}' of {which} needs at least one keyword.", field="static_params")
         if param.types[0] == "REGEX" and value["type"] == "STRING":
-            try:
-                re.compile(value["default_value"])
-            except re.error as exc:
-                raise InvalidInput(f"'{param.name}' is not a valid regular expression: {exc}.", field="static_params") from None
+            try:  # the engine matches with RE2, so the pattern must be one RE2 accepts
+                user_regex.compile_regex(value["default_value"])
+            except user_regex.RegexError as exc:
+                raise InvalidInput(f"Static param '{param.name}' is not a valid regular expression: {exc}.", field="static_params") from None
     if which == "EXACT_MATCH":
         has_expected = "expected" in given
         if count == 1 and not has_expected:

@@ -10,10 +10,10 @@ static parameter ``expected`` when there is no second variable.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from evalplane.core import user_regex
 from evalplane.engine.code.outcome import Outcome
 
 MANAGED = ("MATCHES_REGEX", "JSON_PARSEABLE", "CONTAINS_ANY_KEYWORD", "CONTAINS_ALL_KEYWORDS", "EXACT_MATCH")
@@ -58,13 +58,12 @@ def _case_sensitive(params: Mapping[str, Any]) -> bool:
 
 def matches_regex(values: Sequence[Any], params: Mapping[str, Any]) -> Outcome:
     pattern = _param(params, "pattern", "regex")
-    try:
-        compiled = re.compile(str(pattern))
-    except re.error as exc:
+    try:  # RE2, not re: a user's pattern must not backtrack for hours on the event loop
+        found = user_regex.search(str(pattern), _text(values[0]))
+    except user_regex.RegexError as exc:
         raise ConfigError(f"the pattern is not a valid regular expression: {exc}") from None
-    match = compiled.search(_text(values[0]))
-    if match:
-        return _verdict(True, f"matched {match.group(0)[:80]!r}")
+    if found is not None:
+        return _verdict(True, f"matched {found[:80]!r}")
     return _verdict(False, f"no match for /{pattern}/")
 
 
