@@ -84,7 +84,7 @@ def test_key_never_appears_in_any_response_and_is_encrypted_at_rest(server: Serv
 
     # The engine's accessor gets the plaintext back with the server's secret key.
     box = box_for((server.home / "secret.key").read_text().strip())
-    integration, key = in_db(server, lambda s: ai_integrations.load_for_use(s, row_id, box=box))
+    integration, key, _ = in_db(server, lambda s: ai_integrations.load_for_use(s, row_id, box=box))
     assert key == SECRET and integration.name == created["name"]
 
 
