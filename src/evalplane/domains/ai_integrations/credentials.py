@@ -18,7 +18,7 @@ from evalplane.core.errors import Forbidden, Unprocessable
 from evalplane.core.secrets import SecretBox, SecretUnreadable
 from evalplane.db.models import AiIntegration
 from evalplane.domains.access.principal import Level, Principal
-from evalplane.domains.ai_integrations.checks import clean_base_url
+from evalplane.domains.ai_integrations.checks import PROVIDERS, clean_base_url, enum
 
 SEALED = "sealed:v1"
 
@@ -62,7 +62,7 @@ def require_credentials_for_repoint(
         return
     wanted = {
         "base_url": clean_base_url(changes["base_url"]) if "base_url" in changes else row.base_url,
-        "provider": str(changes.get("provider") or row.provider).strip().upper(),
+        "provider": enum(changes["provider"], PROVIDERS, "provider") if "provider" in changes else row.provider,
     }
     repointed = [key for key, value in wanted.items() if value != getattr(row, key)]
     headers_changed = "headers" in changes and (changes["headers"] or {}) != open_headers(box, row)
