@@ -14,6 +14,7 @@ the prompt too, per distinct prompt, so a test can fail exactly the spans it wan
   ``[[leak:500:html]]`` answers 500 with an HTML page echoing the request's headers and a
                       fake secret, as an internal service might; ``json`` puts the same
                       echo in an OpenAI-shaped error's message instead
+  ``[[redirect]]``    answers 307 to the same path on 127.0.0.2 (a redirect a client must not follow)
 Requests carrying ``x-test-*`` headers are counted per header and value in ``/_stats``.
 Model ``unknown-model`` answers 404 model_not_found; API key ``bad-key`` answers 401.
 A ``json_schema`` response format (structured output) is answered with a JSON object
@@ -90,6 +91,10 @@ async def _fault(prompt: str, api_key: str | None, model: str, request: Request)
     for name, value in request.headers.items():
         if name.startswith("x-test-"):
             stats[f"header:{name}={value}"] += 1
+    if "[[redirect]]" in prompt:
+        stats["redirects"] += 1
+        target = str(request.url.replace(hostname="127.0.0.2"))
+        return Response(b"", 307, headers={"location": target})
     leak = _LEAK.search(prompt)
     if leak:
         return _leak(int(leak.group(1)), leak.group(2), request)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 from arize.ai_integrations.types import AiIntegrationScopingRequest
+from sqlalchemy import update
 
 from evalplane.core.ids import Kind, decode_id
 from evalplane.core.secrets import box_for
+from evalplane.db.models import AiIntegration
 from evalplane.domains.ai_integrations import service as ai_integrations
 from tests.support import Api, Server, unique
 from tests.arrange import in_db, member_key, raw_row
@@ -285,3 +287,22 @@ def test_repointing_needs_the_credentials_again_unless_admin(server: Server, api
     with server.http(admin) as as_admin:
         moved = as_admin.patch(path, json={"base_url": "https://three.example.test/v1"})
         assert moved.status_code == 200 and moved.json()["has_api_key"] is True
+
+
+def test_headers_saved_in_plain_text_are_sealed_at_the_next_start(fresh_server: Server) -> None:
+    with fresh_server.http() as http:
+        created = Api(http).ok(http.post("/v2/ai-integrations", json={
+            "name": unique("ai"), "provider": "OPEN_AI", "headers": {"X-Token": HEADER_VALUE},
+        }), 201)
+    row_id = decode_id(Kind.AI_INTEGRATION, created["id"])
+    legacy = {"X-Token": HEADER_VALUE}
+    in_db(fresh_server, lambda s: s.execute(
+        update(AiIntegration).where(AiIntegration.id == row_id).values(headers=legacy)
+    ))
+    assert "q7w8e9" in str(raw_row(fresh_server, "ai_integrations", row_id)["headers"])
+    fresh_server.stop()
+    fresh_server.start()
+    assert "q7w8e9" not in str(raw_row(fresh_server, "ai_integrations", row_id)["headers"])
+    box = box_for((fresh_server.home / "secret.key").read_text().strip())
+    _, _, opened = in_db(fresh_server, lambda s: ai_integrations.load_for_use(s, row_id, box=box))
+    assert opened == legacy

@@ -92,15 +92,35 @@ def _request(prompt: str) -> ChatRequest:
 
 
 @pytest.mark.parametrize("kind", ["OPEN_AI", "ANTHROPIC"])
-async def test_a_refused_destination_fails_fatally_without_a_request(llm: LlmServer, kind: str) -> None:
+@pytest.mark.parametrize(("host", "reason"), [
+    ("127.0.0.1", "127.0.0.1 is a loopback address"),
+    ("localhost", "localhost resolves to "),  # checked on the answer of the lookup made to connect
+])
+async def test_a_refused_destination_fails_fatally_without_a_request(
+    llm: LlmServer, kind: str, host: str, reason: str
+) -> None:
     before = llm.stats().get("requests", 0)
-    provider = _provider(llm, kind, EgressPolicy())
+    base = (llm.openai_base_url if kind != "ANTHROPIC" else llm.base_url).replace("127.0.0.1", host)
+    provider = _provider(llm, kind, EgressPolicy(), base_url=base)
     try:
-        with pytest.raises(FatalProviderError, match="may not be called: 127.0.0.1 is a loopback address"):
+        with pytest.raises(FatalProviderError, match=f"may not be called: {reason}"):
             await provider.chat(_request("hello"))
     finally:
         await provider.close()
     assert llm.stats().get("requests", 0) == before
+
+
+@pytest.mark.parametrize("kind", ["OPEN_AI", "ANTHROPIC"])
+async def test_redirects_are_not_followed(llm: LlmServer, kind: str) -> None:
+    before = llm.stats()
+    provider = _provider(llm, kind, EgressPolicy.parse("127.0.0.1/32"))
+    try:
+        with pytest.raises(FatalProviderError, match="307"):
+            await provider.chat(_request(f"[[redirect]] {unique()}"))
+    finally:
+        await provider.close()
+    after = llm.stats()
+    assert after["requests"] == before.get("requests", 0) + 1 and after["redirects"] == before.get("redirects", 0) + 1
 
 
 @pytest.mark.parametrize("kind", ["OPEN_AI", "ANTHROPIC"])

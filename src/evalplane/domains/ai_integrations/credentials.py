@@ -14,6 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from evalplane.core.errors import Forbidden, Unprocessable
 from evalplane.core.secrets import SecretBox, SecretUnreadable
 from evalplane.db.models import AiIntegration
@@ -46,8 +49,27 @@ def open_headers(box: SecretBox, row: AiIntegration) -> dict[str, str]:
     return {str(k): str(v) for k, v in opened.items()}
 
 
+async def seal_saved_headers(session: AsyncSession, box: SecretBox) -> int:
+    """Seal headers saved in plain text by an older version; how many rows were sealed."""
+    rows = (await session.scalars(select(AiIntegration).where(AiIntegration.headers.is_not(None)))).all()
+    sealed = 0
+    for row in rows:
+        if row.headers and SEALED not in row.headers:
+            row.headers = seal_headers(box, dict(row.headers))
+            sealed += 1
+    return sealed
+
+
 def has_headers(row: AiIntegration) -> bool:
     return bool(row.headers)
+
+
+def _stored_headers(box: SecretBox, row: AiIntegration) -> dict[str, str] | None:
+    """The stored headers, or None when they can no longer be read (any new value differs)."""
+    try:
+        return open_headers(box, row)
+    except Unprocessable:
+        return None
 
 
 def _is_admin(principal: Principal, space_ids: list[int]) -> bool:
@@ -65,7 +87,7 @@ def require_credentials_for_repoint(
         "provider": enum(changes["provider"], PROVIDERS, "provider") if "provider" in changes else row.provider,
     }
     repointed = [key for key, value in wanted.items() if value != getattr(row, key)]
-    headers_changed = "headers" in changes and (changes["headers"] or {}) != open_headers(box, row)
+    headers_changed = "headers" in changes and (changes["headers"] or {}) != _stored_headers(box, row)
     if not repointed and not headers_changed:
         return
     missing = []

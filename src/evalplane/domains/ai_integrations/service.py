@@ -5,8 +5,9 @@ per scope in ``ai_integration_scopings``; account-wide is a row with both ids nu
 A caller sees account-wide integrations, those scoped to an organization in which they
 can see a space, and those scoped to a space they can see. Changing an integration needs
 MEMBER or ADMIN in every space it is scoped to; account- or organization-wide scopes
-need an account administrator. The provider API key is stored encrypted and only
-:func:`load_for_use` ever decrypts it.
+need an account administrator. The provider API key and the custom headers are stored
+encrypted and only :func:`load_for_use` ever decrypts them; a ``base_url`` must pass the
+egress policy when it is saved.
 """
 
 from __future__ import annotations
@@ -266,6 +267,8 @@ async def update(
             raise InvalidInput(f"'{key}' cannot be null.", field=key)
     spaces = [s.space_id for s in view.scopes if s.space_id is not None]
     require_credentials_for_repoint(principal, box, row, spaces, changes)
+    if "base_url" in changes:  # before any change, so no write waits on a name lookup
+        await check_reachable(clean_base_url(changes["base_url"]), egress)
     if "scopings" in changes:
         new_scopes = await resolve_scopes(session, principal, changes["scopings"])
         _require_manage(principal, new_scopes)
@@ -293,8 +296,6 @@ async def update(
     if "provider_metadata" in changes:
         row.provider_metadata = clean_metadata(changes["provider_metadata"])
     check_consistency(row)
-    if "base_url" in changes:
-        await check_reachable(row.base_url, egress)
     row.updated_at = utcnow()
     await session.flush()
     if new_scopes is not None:

@@ -34,7 +34,7 @@ class AnthropicProvider:
             max_retries=0,
             timeout=config.timeout_seconds,
             http_client=guarded_client(
-                config.egress, connections=config.connections, timeout=config.timeout_seconds, verify=ssl_context()
+                config.egress, connections=config.connections, timeout=config.timeout_seconds, tls=ssl_context()
             ),
         )
         self.function_calling = config.function_calling

@@ -9,6 +9,7 @@ address. TLS and the Host header keep using the name from the URL.
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Iterable
 from typing import Any
 
@@ -68,12 +69,11 @@ class GuardedBackend(core.AsyncNetworkBackend):  # type: ignore[misc]
 class GuardedTransport(http.AsyncHTTPTransport):  # type: ignore[misc]
     """httpx's transport with its connection pool on a :class:`GuardedBackend`; no proxies."""
 
-    def __init__(self, policy: EgressPolicy, *, limits: Any, verify: Any) -> None:
-        super().__init__(limits=limits, verify=verify, trust_env=False)
-        ssl_context = self._pool._ssl_context
+    def __init__(self, policy: EgressPolicy, *, limits: Any, tls: ssl.SSLContext) -> None:
+        super().__init__(limits=limits, verify=tls, trust_env=False)
         # Rebuilt with the same settings; httpx offers no other way to choose the network backend.
         self._pool = core.AsyncConnectionPool(
-            ssl_context=ssl_context,
+            ssl_context=tls,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -82,12 +82,12 @@ class GuardedTransport(http.AsyncHTTPTransport):  # type: ignore[misc]
         )
 
 
-def guarded_client(policy: EgressPolicy, *, connections: int, timeout: float, verify: Any = True) -> Any:
+def guarded_client(policy: EgressPolicy, *, connections: int, timeout: float, tls: ssl.SSLContext) -> Any:
     """An ``AsyncClient`` for a provider SDK: egress-checked connections, no redirects followed,
     no proxy taken from the environment."""
     limits = http.Limits(max_connections=connections, max_keepalive_connections=connections)
     return http.AsyncClient(
-        transport=GuardedTransport(policy, limits=limits, verify=verify),
+        transport=GuardedTransport(policy, limits=limits, tls=tls),
         timeout=timeout,
         follow_redirects=False,
         trust_env=False,

@@ -70,7 +70,7 @@ class OpenAICompatible:
             "timeout": config.timeout_seconds,
             "default_headers": config.headers or None,
             "http_client": guarded_client(
-                config.egress, connections=connections, timeout=config.timeout_seconds, verify=tls
+                config.egress, connections=connections, timeout=config.timeout_seconds, tls=tls
             ),
         }
         if config.provider == "AZURE_OPEN_AI":
