@@ -8,6 +8,7 @@ import time
 import orjson
 import pytest
 
+from evalplane.core.egress import EgressPolicy
 from evalplane.engine.code.outcome import Failure, Outcome
 from evalplane.engine.judge import JudgeSpec, judge, parse_label, render, template_variables
 from evalplane.engine.providers import FatalProviderError, ProviderConfig, TransientProviderError, build_provider
@@ -15,7 +16,6 @@ from evalplane.engine.providers.anthropic_provider import parse_message
 from evalplane.engine.providers.base import ChatRequest, ToolSpec
 from evalplane.engine.providers.calls import Gate, RetryPolicy
 from evalplane.engine.providers.openai_compat import parse_completion
-from evalplane.core.egress import EgressPolicy
 from tests.support import LOOPBACK_EGRESS, LlmServer
 
 LOCAL = EgressPolicy.parse(LOOPBACK_EGRESS)

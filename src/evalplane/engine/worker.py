@@ -72,10 +72,10 @@ class IntegrationProviders(ProviderSource):
 
     def __init__(
         self, db: Database, secret_key: str, ttl: float = 30.0, connections: int = 128,
-        egress: EgressPolicy = EgressPolicy(),
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.db = db
-        self.egress = egress
+        self.egress = egress or EgressPolicy()
         self.box = box_for(secret_key)
         self.ttl = ttl
         self.connections = connections

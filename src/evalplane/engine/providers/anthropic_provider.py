@@ -8,6 +8,7 @@ from typing import Any
 import anthropic
 import orjson
 
+from evalplane.core.egress import EgressRefused
 from evalplane.engine.providers.base import (
     ChatRequest,
     ChatResult,
@@ -17,7 +18,6 @@ from evalplane.engine.providers.base import (
     ssl_context,
     token_count,
 )
-from evalplane.core.egress import EgressRefused
 from evalplane.engine.providers.egress import guarded_client
 from evalplane.engine.providers.error_summary import Redactor, response_body, summary
 from evalplane.engine.providers.openai_compat import classify_status, connection_failure

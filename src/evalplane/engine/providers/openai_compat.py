@@ -8,6 +8,7 @@ from typing import Any
 import openai
 import orjson
 
+from evalplane.core.egress import EgressRefused
 from evalplane.engine.providers.base import (
     ChatRequest,
     ChatResult,
@@ -20,7 +21,6 @@ from evalplane.engine.providers.base import (
     ssl_context,
     token_count,
 )
-from evalplane.core.egress import EgressRefused
 from evalplane.engine.providers.egress import guarded_client, refusal_in
 from evalplane.engine.providers.error_summary import Redactor, response_body, summary
 
