@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support import LOOPBACK_EGRESS
 from tests.support_spans import llm_attributes, request_pb, span_pb
 
 README = HERE / "README.md"
@@ -140,7 +141,9 @@ def evalplane_command() -> list[str]:
 def server_env(url: str, work: Path, **extra: str) -> dict[str, str]:
     return {
         "EVALPLANE_HOME": str(work / "home"), "EVALPLANE_DATABASE_URL": url,
-        "EVALPLANE_BOOTSTRAP_API_KEY": API_KEY, "EVALPLANE_LOG_LEVEL": "warning", **extra,
+        "EVALPLANE_BOOTSTRAP_API_KEY": API_KEY, "EVALPLANE_LOG_LEVEL": "warning",
+        # The benchmark's judge listens on loopback, which servers refuse to call by default.
+        "EVALPLANE_EGRESS_ALLOW": LOOPBACK_EGRESS, **extra,
     }
 
 

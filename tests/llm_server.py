@@ -11,6 +11,11 @@ the prompt too, per distinct prompt, so a test can fail exactly the spans it wan
   ``[[fail:429:2]]``  the first 2 attempts answer 429 with Retry-After: 1
   ``[[fail:500:1]]``  the first attempt answers 500
   ``[[hang:1]]``      the first attempt sleeps 30 s (client timeouts)
+  ``[[leak:500:html]]`` answers 500 with an HTML page echoing the request's headers and a
+                      fake secret, as an internal service might; ``json`` puts the same
+                      echo in an OpenAI-shaped error's message instead
+  ``[[redirect]]``    answers 307 to the same path on 127.0.0.2 (a redirect a client must not follow)
+Requests carrying ``x-test-*`` headers are counted per header and value in ``/_stats``.
 Model ``unknown-model`` answers 404 model_not_found; API key ``bad-key`` answers 401.
 A ``json_schema`` response format (structured output) is answered with a JSON object
 holding the schema's label (and explanation), chosen the same way.
@@ -33,12 +38,14 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 _LABEL = re.compile(r"\[\[label:([^\]]+)\]\]")
 _FAIL = re.compile(r"\[\[fail:(\d{3}):(\d+)\]\]")
 _HANG = re.compile(r"\[\[hang:(\d+)\]\]")
+_LEAK = re.compile(r"\[\[leak:(\d{3}):(html|json)\]\]")
+FAKE_SECRET = "sk-internal-0123456789abcdef"
 
 state: dict[str, Any] = {"latency_ms": 0, "text_only": False}
 attempts: Counter[str] = Counter()
@@ -70,8 +77,27 @@ def _choose(prompt: str, choices: list[str]) -> str:
     return choices[digest % len(choices)]
 
 
-async def _fault(prompt: str, api_key: str | None, model: str) -> JSONResponse | None:
+def _leak(status: int, shape: str, request: Request) -> Response:
+    echoed = "\n".join(f"{name}: {value}" for name, value in request.headers.items())
+    if shape == "json":
+        message = f"upstream refused; it saw {echoed} and holds {FAKE_SECRET}"
+        return JSONResponse({"error": {"message": message, "type": "upstream_error", "code": "denied"}}, status)
+    page = f"<html><body><h1>Internal</h1><pre>{echoed}\ncloud_secret={FAKE_SECRET}</pre></body></html>"
+    return Response(page, status, media_type="text/html")
+
+
+async def _fault(prompt: str, api_key: str | None, model: str, request: Request) -> Response | None:
     stats["requests"] += 1
+    for name, value in request.headers.items():
+        if name.startswith("x-test-"):
+            stats[f"header:{name}={value}"] += 1
+    if "[[redirect]]" in prompt:
+        stats["redirects"] += 1
+        target = str(request.url.replace(hostname="127.0.0.2"))
+        return Response(b"", 307, headers={"location": target})
+    leak = _LEAK.search(prompt)
+    if leak:
+        return _leak(int(leak.group(1)), leak.group(2), request)
     if api_key == "bad-key":
         return JSONResponse({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}, 401)
     if model == "unknown-model":
@@ -112,11 +138,11 @@ def _arguments(prompt: str, choices: list[str], explain: bool) -> dict[str, Any]
     return args
 
 
-async def chat_completions(request: Request) -> JSONResponse:
+async def chat_completions(request: Request) -> Response:
     body = await request.json()
     prompt = _prompt_text(body.get("messages", []))
     auth = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    fault = await _fault(prompt, auth, body.get("model", ""))
+    fault = await _fault(prompt, auth, body.get("model", ""), request)
     if fault:
         return fault
     stats["chat_completions"] += 1
@@ -167,10 +193,10 @@ def _labels_in_text(prompt: str) -> list[str]:
     return [c.strip(" .'\"") for c in match.group(1).split(",") if c.strip(" .'\"")]
 
 
-async def messages(request: Request) -> JSONResponse:
+async def messages(request: Request) -> Response:
     body = await request.json()
     prompt = (body.get("system") if isinstance(body.get("system"), str) else "") + "\n" + _prompt_text(body.get("messages", []))
-    fault = await _fault(prompt, request.headers.get("x-api-key"), body.get("model", ""))
+    fault = await _fault(prompt, request.headers.get("x-api-key"), body.get("model", ""), request)
     if fault:
         return fault
     stats["messages"] += 1

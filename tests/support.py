@@ -15,6 +15,9 @@ from typing import Any
 
 import httpx
 
+# The local judge stand-in listens on loopback, which a server refuses to call by default;
+# every server and worker the tests start allows it (a test may override it in ``env``).
+LOOPBACK_EGRESS = "127.0.0.1/8,::1,localhost"
 PG_ADMIN_DSN = os.environ.get("EVALPLANE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -81,6 +84,7 @@ class Server:
             "EVALPLANE_DATABASE_URL": self.database_url,
             "EVALPLANE_BOOTSTRAP_API_KEY": self.admin_key,
             "EVALPLANE_LOG_LEVEL": "warning",
+            "EVALPLANE_EGRESS_ALLOW": LOOPBACK_EGRESS,
             **self.env,
         }
         self.home.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from tests.support import Server
+from tests.support import LOOPBACK_EGRESS, Server
 from tests.support_spans import (
     export,
     export_response,
@@ -52,6 +52,7 @@ class WorkerProcess:
             "EVALPLANE_DATABASE_URL": self.database_url,
             "EVALPLANE_BOOTSTRAP_API_KEY": self.admin_key,
             "EVALPLANE_LOG_LEVEL": "info",
+            "EVALPLANE_EGRESS_ALLOW": LOOPBACK_EGRESS,
             **self.env,
         }
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 from arize.ai_integrations.types import AiIntegrationScopingRequest
+from sqlalchemy import update
 
 from evalplane.core.ids import Kind, decode_id
 from evalplane.core.secrets import box_for
+from evalplane.db.models import AiIntegration
 from evalplane.domains.ai_integrations import service as ai_integrations
 from tests.support import Api, Server, unique
 from tests.arrange import in_db, member_key, raw_row
@@ -84,7 +86,7 @@ def test_key_never_appears_in_any_response_and_is_encrypted_at_rest(server: Serv
 
     # The engine's accessor gets the plaintext back with the server's secret key.
     box = box_for((server.home / "secret.key").read_text().strip())
-    integration, key = in_db(server, lambda s: ai_integrations.load_for_use(s, row_id, box=box))
+    integration, key, _ = in_db(server, lambda s: ai_integrations.load_for_use(s, row_id, box=box))
     assert key == SECRET and integration.name == created["name"]
 
 
@@ -224,3 +226,83 @@ def test_unstorable_values_are_400_not_500(http) -> None:
     # A NUL in a name filter is valid text that matches nothing, as on every list.
     listed = http.get("/v2/ai-integrations", params={"name": "\u0000"})
     assert listed.status_code == 200 and listed.json()["ai_integrations"] == []
+
+
+HEADER_VALUE = "Bearer hdr-" + "q7w8e9" * 5
+
+
+def test_headers_are_write_only_and_sealed_at_rest(server: Server, api: Api, http) -> None:
+    """No answer shows header values, to an administrator or to a reader of another space."""
+    space = api.space()
+    headers = {"Authorization": HEADER_VALUE, "X-Tenant": "t-1"}
+    account_wide = api.ok(http.post("/v2/ai-integrations", json={
+        "name": unique("ai"), "provider": "OPEN_AI", "api_key": SECRET, "headers": headers,
+    }), 201)
+    assert account_wide["headers"] is None and account_wide["has_headers"] is True
+    reader = member_key(server, {api.space()["id"]: "READ_ONLY"})
+    with server.http(reader) as as_reader:
+        for client in (http, as_reader):
+            for path in (f"/v2/ai-integrations/{account_wide['id']}", "/v2/ai-integrations?limit=100"):
+                response = client.get(path)
+                assert response.status_code == 200 and "q7w8e9" not in response.text and "t-1" not in response.text
+    fetched = server.sdk().ai_integrations.get(integration=account_wide["id"])
+    assert fetched.headers is None and fetched.has_api_key is True
+
+    row_id = decode_id(Kind.AI_INTEGRATION, account_wide["id"])
+    assert "q7w8e9" not in str(raw_row(server, "ai_integrations", row_id)["headers"])
+    box = box_for((server.home / "secret.key").read_text().strip())
+    _, _, opened = in_db(server, lambda s: ai_integrations.load_for_use(s, row_id, box=box))
+    assert opened == headers
+
+    scoped = _space_scoped(api, http, space["id"])
+    assert scoped["headers"] is None and scoped["has_headers"] is False
+    cleared = api.ok(http.patch(f"/v2/ai-integrations/{account_wide['id']}", json={"headers": None}))
+    assert cleared["has_headers"] is False
+
+
+def test_repointing_needs_the_credentials_again_unless_admin(server: Server, api: Api, http) -> None:
+    space = api.space()
+    created = _space_scoped(api, http, space["id"], base_url="https://one.example.test/v1",
+                            headers={"X-Token": HEADER_VALUE})
+    path = f"/v2/ai-integrations/{created['id']}"
+    member = member_key(server, {space["id"]: "MEMBER"})
+    with server.http(member) as as_member:
+        for change in (
+            {"base_url": "https://two.example.test/v1"},
+            {"base_url": "https://two.example.test/v1", "api_key": "sk-new"},  # the headers would follow too
+            {"provider": "ANTHROPIC", "headers": {"X-Token": "v"}},
+            {"headers": {"X-Token": "other"}},
+        ):
+            response = as_member.patch(path, json=change)
+            assert response.status_code == 403, response.text
+            assert response.headers["content-type"] == "application/problem+json"
+            assert "again" in response.json()["detail"]
+        assert api.ok(http.get(path))["base_url"] == "https://one.example.test/v1"
+        # Edits that send nothing anywhere new, or that send the credentials again, are fine.
+        assert as_member.patch(path, json={"name": unique("ai"), "base_url": "https://one.example.test/v1"}).status_code == 200
+        moved = as_member.patch(path, json={"base_url": "https://two.example.test/v1", "api_key": "sk-new",
+                                            "headers": {"X-Token": "fresh"}})
+        assert moved.status_code == 200 and moved.json()["base_url"] == "https://two.example.test/v1"
+    admin = member_key(server, {space["id"]: "ADMIN"})
+    with server.http(admin) as as_admin:
+        moved = as_admin.patch(path, json={"base_url": "https://three.example.test/v1"})
+        assert moved.status_code == 200 and moved.json()["has_api_key"] is True
+
+
+def test_headers_saved_in_plain_text_are_sealed_at_the_next_start(fresh_server: Server) -> None:
+    with fresh_server.http() as http:
+        created = Api(http).ok(http.post("/v2/ai-integrations", json={
+            "name": unique("ai"), "provider": "OPEN_AI", "headers": {"X-Token": HEADER_VALUE},
+        }), 201)
+    row_id = decode_id(Kind.AI_INTEGRATION, created["id"])
+    legacy = {"X-Token": HEADER_VALUE}
+    in_db(fresh_server, lambda s: s.execute(
+        update(AiIntegration).where(AiIntegration.id == row_id).values(headers=legacy)
+    ))
+    assert "q7w8e9" in str(raw_row(fresh_server, "ai_integrations", row_id)["headers"])
+    fresh_server.stop()
+    fresh_server.start()
+    assert "q7w8e9" not in str(raw_row(fresh_server, "ai_integrations", row_id)["headers"])
+    box = box_for((fresh_server.home / "secret.key").read_text().strip())
+    _, _, opened = in_db(fresh_server, lambda s: ai_integrations.load_for_use(s, row_id, box=box))
+    assert opened == legacy

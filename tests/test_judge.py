@@ -8,6 +8,7 @@ import time
 import orjson
 import pytest
 
+from evalplane.core.egress import EgressPolicy
 from evalplane.engine.code.outcome import Failure, Outcome
 from evalplane.engine.judge import JudgeSpec, judge, parse_label, render, template_variables
 from evalplane.engine.providers import FatalProviderError, ProviderConfig, TransientProviderError, build_provider
@@ -15,7 +16,9 @@ from evalplane.engine.providers.anthropic_provider import parse_message
 from evalplane.engine.providers.base import ChatRequest, ToolSpec
 from evalplane.engine.providers.calls import Gate, RetryPolicy
 from evalplane.engine.providers.openai_compat import parse_completion
-from tests.support import LlmServer
+from tests.support import LOOPBACK_EGRESS, LlmServer
+
+LOCAL = EgressPolicy.parse(LOOPBACK_EGRESS)
 
 CHOICES = {"factual": 1.0, "hallucinated": 0.0}
 TEMPLATE = "Question: {input}\nAnswer: {output}\nIs the answer factual or hallucinated?"
@@ -23,7 +26,8 @@ TEMPLATE = "Question: {input}\nAnswer: {output}\nIs the answer factual or halluc
 
 def provider(llm: LlmServer, kind: str = "OPEN_AI", **overrides):
     base = llm.openai_base_url if kind != "ANTHROPIC" else llm.base_url
-    settings = {"provider": kind, "api_key": "sk-local", "base_url": base, "timeout_seconds": 5.0, **overrides}
+    settings = {"provider": kind, "api_key": "sk-local", "base_url": base, "timeout_seconds": 5.0, "egress": LOCAL,
+                **overrides}
     return build_provider(ProviderConfig(**settings))
 
 

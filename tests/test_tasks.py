@@ -238,11 +238,22 @@ def test_create_rejects_experiment_of_another_dataset_and_foreign_evaluator(serv
     assert_problem(http.post("/v2/tasks", json=body), 422, "another space")
 
 
-def test_integration_scoped_to_another_space_is_unusable(server: Server, world: World, api: Api, http) -> None:
-    scoped_elsewhere = arrange.ai_integration(api, space_ids=[api.space()["id"]])
+def test_integration_scoped_to_another_space_is_not_found(server: Server, world: World, api: Api, http) -> None:
+    """An integration unusable here, or invisible to the caller, answers as a missing one does."""
+    other_space = api.space()
+    scoped_elsewhere = arrange.ai_integration(api, space_ids=[other_space["id"]])
     body = {"name": unique("rx"), "type": "run_experiment", "dataset_id": world.dataset.id,
             "run_configuration": arrange.llm_generation_config(scoped_elsewhere)}
-    assert_problem(http.post("/v2/tasks", json=body), 422, "not available")
+    missing = assert_problem(http.post("/v2/tasks", json=body), 404, "ai_integration_id", "not found")
+    member = arrange.user_key(server, world.space["id"], "MEMBER")
+    deleted = arrange.ai_integration(api, space_ids=[world.space["id"]])
+    api.ok(http.delete(f"/v2/ai-integrations/{deleted}"), 204)
+    with server.http(member) as as_member:
+        for integration in (scoped_elsewhere, deleted):
+            body = {**body, "name": unique("rx"), "run_configuration": arrange.llm_generation_config(integration)}
+            answer = assert_problem(as_member.post("/v2/tasks", json=body), 404)
+            assert answer["detail"] == missing["detail"]
+    assert http.get("/v2/tasks", params={"space_id": world.space["id"], "name": "rx"}).json()["tasks"] == []
     scoped_here = arrange.ai_integration(api, space_ids=[world.space["id"]])
     body = {**body, "run_configuration": arrange.llm_generation_config(scoped_here)}
     assert http.post("/v2/tasks", json=body).status_code == 201

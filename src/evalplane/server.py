@@ -25,6 +25,7 @@ def engine_options(settings: Settings) -> EngineOptions:
         code_timeout_seconds=settings.code_timeout_seconds,
         lease_seconds=settings.lease_seconds,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
+        egress=settings.egress_policy(),
     )
 
 

@@ -7,8 +7,10 @@ import secrets
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from evalplane.core.egress import EgressPolicy
 
 
 class DialectDefault(StrEnum):
@@ -54,6 +56,18 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = 10.0
     # "text" or "json" (one JSON object per line, for log shippers).
     log_format: str = "text"
+    # Host names and CIDR ranges AI integrations may reach although they are loopback,
+    # private, link-local or metadata addresses (refused otherwise), comma-separated.
+    egress_allow: str = ""
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _egress_allow_parses(cls, value: str) -> str:
+        EgressPolicy.parse(value)
+        return value
+
+    def egress_policy(self) -> EgressPolicy:
+        return EgressPolicy.parse(self.egress_allow)
 
     def resolved_database_url(self) -> str:
         """The SQLAlchemy async URL to use; a SQLite file under ``home`` unless set."""

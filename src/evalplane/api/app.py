@@ -38,9 +38,11 @@ from evalplane.api.routers import (
 from evalplane.api.state import AppState, PrincipalCache, RateLimiter
 from evalplane.api.wire import JSONResponse
 from evalplane.core.cursors import CursorCodec
+from evalplane.core.secrets import box_for
 from evalplane.db import migrate
 from evalplane.db.engine import Database
 from evalplane.domains.access import service as access
+from evalplane.domains.ai_integrations import credentials
 from evalplane.domains.spans.writer import SpanWriter
 from evalplane.settings import Settings
 
@@ -75,6 +77,7 @@ async def start(settings: Settings, *, auto_migrate: bool = True) -> AppState:
             await session.execute(text("SELECT pg_advisory_xact_lock(727002)"))
         boot = await access.bootstrap(session, settings.bootstrap_api_key)
         cursor_secret = await access.server_secret(session, "cursor_secret")
+        await credentials.seal_saved_headers(session, box_for(settings.resolved_secret_key()))
     if boot.created:
         announce_bootstrap(boot.api_key, from_env=settings.bootstrap_api_key is not None)
     return AppState(

@@ -19,6 +19,7 @@ from typing import IO
 
 from sqlalchemy.engine import make_url
 
+from evalplane.core.egress import EgressPolicy
 from evalplane.db.dialect import SqliteStatistics
 from evalplane.db.engine import Database
 from evalplane.engine.code.sandbox import Limits
@@ -45,13 +46,17 @@ class EngineOptions:
     code_timeout_seconds: float = 10.0
     continuous: ContinuousPolicy = ContinuousPolicy()
     retry: RetryPolicy = RetryPolicy()
+    # Where AI integrations may connect (the default refuses loopback and private addresses).
+    egress: EgressPolicy = EgressPolicy()
 
 
 class Engine:
     def __init__(self, db: Database, secret_key: str, options: EngineOptions = EngineOptions()) -> None:
         self.db = db
         self.options = options
-        self.providers = IntegrationProviders(db, secret_key, connections=options.provider_concurrency)
+        self.providers = IntegrationProviders(
+            db, secret_key, connections=options.provider_concurrency, egress=options.egress
+        )
         executor = Executor(
             self.providers,
             Gates(options.provider_concurrency),

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from evalplane.core import metrics
 from evalplane.core.clock import isoformat
+from evalplane.core.egress import EgressPolicy
 from evalplane.core.errors import DomainError
 from evalplane.core.secrets import box_for
 from evalplane.db.engine import Database
@@ -69,8 +70,12 @@ class IntegrationProviders(ProviderSource):
     once calls still running on it have had time to finish.
     """
 
-    def __init__(self, db: Database, secret_key: str, ttl: float = 30.0, connections: int = 128) -> None:
+    def __init__(
+        self, db: Database, secret_key: str, ttl: float = 30.0, connections: int = 128,
+        egress: EgressPolicy | None = None,
+    ) -> None:
         self.db = db
+        self.egress = egress or EgressPolicy()
         self.box = box_for(secret_key)
         self.ttl = ttl
         self.connections = connections
@@ -91,18 +96,19 @@ class IntegrationProviders(ProviderSource):
                     self._cache[key] = (now + self.ttl, cached[1], cached[2])
                     return cached[2]
             try:
-                row, api_key = await load_for_use(session, integration_id, box=self.box)
+                row, api_key, headers = await load_for_use(session, integration_id, box=self.box)
             except DomainError as exc:
                 raise FatalProviderError(exc.detail) from None
             config = ProviderConfig(
                 provider=row.provider,
                 api_key=api_key,
                 base_url=row.base_url,
-                headers=dict(row.headers or {}),
+                headers=headers,
                 metadata=dict(row.provider_metadata or {}),
                 function_calling=function_calling and row.function_calling_enabled,
                 integration_id=row.id,
                 connections=self.connections,
+                egress=self.egress,
             )
             stamp = row.updated_at
         provider = build_provider(config)

@@ -1,4 +1,5 @@
-"""AI integration wire shapes. The API key never appears: only whether one is set."""
+"""AI integration wire shapes. The API key and the headers never appear: only whether
+each is set (``headers`` is always null, ``has_headers`` tells)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from evalplane.api.dialect import Dialect
 from evalplane.core.clock import isoformat
 from evalplane.core.ids import Kind, encode_id
+from evalplane.domains.ai_integrations.credentials import has_headers
 from evalplane.domains.ai_integrations.service import IntegrationView, Scope
 
 
@@ -36,7 +38,8 @@ def integration(view: IntegrationView, dialect: Dialect) -> dict[str, Any]:
         "has_api_key": row.api_key_encrypted is not None,
         "base_url": row.base_url,
         "model_names": row.model_names,
-        "headers": row.headers,
+        "headers": None,
+        "has_headers": has_headers(row),
         "enable_default_models": row.enable_default_models,
         "function_calling_enabled": row.function_calling_enabled,
         "auth_type": dialect.enum(row.auth_type),

@@ -1,4 +1,4 @@
-"""AI Integrations: provider credentials (write-only API keys) and their scopes."""
+"""AI Integrations: provider credentials (write-only API keys and headers) and their scopes."""
 
 from __future__ import annotations
 
@@ -128,6 +128,7 @@ async def create_ai_integration(
             auth_type=body.auth_type,
             provider_metadata=_metadata(body.provider_metadata),
             scopes=scopes,
+            egress=state.settings.egress_policy(),
         )
     return wire.JSONResponse(mapper.integration(view, dialect), status_code=201)
 
@@ -150,7 +151,9 @@ async def update_ai_integration(
     if "provider_metadata" in changes:
         changes["provider_metadata"] = _metadata(body.provider_metadata)
     async with state.db.session() as session:
-        view = await service.update(session, caller, box_for(state.secret_key), target, changes)
+        view = await service.update(
+            session, caller, box_for(state.secret_key), target, changes, egress=state.settings.egress_policy()
+        )
     return wire.JSONResponse(mapper.integration(view, dialect))
 
 

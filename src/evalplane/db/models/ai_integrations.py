@@ -21,6 +21,7 @@ class AiIntegration(IdMixin, TimestampsMixin, Base):
     provider: Mapped[str] = mapped_column(String(64), nullable=False)
     base_url: Mapped[str | None] = mapped_column(Text)
     model_names: Mapped[list[str] | None] = mapped_column(JSONValue)
+    # Sealed: {"sealed:v1": <Fernet token of the headers>} (see domains/ai_integrations/credentials.py).
     headers: Mapped[dict[str, str] | None] = mapped_column(JSONValue)
     api_key_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     enable_default_models: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

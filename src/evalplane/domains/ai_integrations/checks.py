@@ -6,7 +6,8 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from evalplane.core.errors import InvalidInput
+from evalplane.core.egress import EgressPolicy, EgressRefused
+from evalplane.core.errors import InvalidInput, Unprocessable
 from evalplane.db.models import AiIntegration
 
 PROVIDERS = (
@@ -46,6 +47,20 @@ def clean_base_url(url: str | None) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2048:
         raise InvalidInput("'base_url' must be an absolute http(s) URL.", field="base_url")
     return url
+
+
+async def check_reachable(url: str | None, policy: EgressPolicy) -> None:
+    """Refuse a base_url this server may not call (loopback, private, metadata…) unless the
+    operator allows it; a name that does not resolve now is accepted and checked at each call."""
+    if url is None:
+        return
+    try:
+        await policy.check_url(url)
+    except EgressRefused as exc:
+        raise Unprocessable(
+            f"'base_url' may not be used: {exc.reason}. The server operator can allow it in EVALPLANE_EGRESS_ALLOW.",
+            field="base_url",
+        ) from None
 
 
 def clean_headers(headers: dict[str, str] | None) -> dict[str, str] | None:

@@ -5,8 +5,9 @@ per scope in ``ai_integration_scopings``; account-wide is a row with both ids nu
 A caller sees account-wide integrations, those scoped to an organization in which they
 can see a space, and those scoped to a space they can see. Changing an integration needs
 MEMBER or ADMIN in every space it is scoped to; account- or organization-wide scopes
-need an account administrator. The provider API key is stored encrypted and only
-:func:`load_for_use` ever decrypts it.
+need an account administrator. The provider API key and the custom headers are stored
+encrypted and only :func:`load_for_use` ever decrypts them; a ``base_url`` must pass the
+egress policy when it is saved.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
 from evalplane.core.cursors import CursorCodec
+from evalplane.core.egress import EgressPolicy
 from evalplane.core.errors import (
     Forbidden,
     InvalidInput,
@@ -34,11 +36,17 @@ from evalplane.domains.ai_integrations.checks import (
     AUTH_TYPES,
     PROVIDERS,
     check_consistency,
+    check_reachable,
     clean_base_url,
     clean_headers,
     clean_metadata,
     clean_model_names,
     enum,
+)
+from evalplane.domains.ai_integrations.credentials import (
+    open_headers,
+    require_credentials_for_repoint,
+    seal_headers,
 )
 
 WHAT = "AI integration"
@@ -206,6 +214,7 @@ async def create(
     auth_type: str | None = None,
     provider_metadata: dict[str, Any] | None = None,
     scopes: list[Scope] | None = None,
+    egress: EgressPolicy,
 ) -> IntegrationView:
     resolved = await resolve_scopes(session, principal, scopes)
     _require_manage(principal, resolved)
@@ -215,7 +224,7 @@ async def create(
         provider=enum(provider, PROVIDERS, "provider"),
         base_url=clean_base_url(base_url),
         model_names=clean_model_names(model_names),
-        headers=clean_headers(headers),
+        headers=seal_headers(box, clean_headers(headers)),
         api_key_encrypted=box.encrypt(api_key) if api_key else None,
         enable_default_models=bool(enable_default_models) if enable_default_models is not None else False,
         function_calling_enabled=function_calling_enabled if function_calling_enabled is not None else True,
@@ -224,6 +233,7 @@ async def create(
         created_by_user_id=principal.user_id,
     )
     check_consistency(row)
+    await check_reachable(row.base_url, egress)
     await _ensure_unique(session, name)
     session.add(row)
     await session.flush()
@@ -240,7 +250,13 @@ _NULLABLE = {"api_key", "base_url", "headers", "provider_metadata"}
 
 
 async def update(
-    session: AsyncSession, principal: Principal, box: SecretBox, integration_id: int, changes: dict[str, Any]
+    session: AsyncSession,
+    principal: Principal,
+    box: SecretBox,
+    integration_id: int,
+    changes: dict[str, Any],
+    *,
+    egress: EgressPolicy,
 ) -> IntegrationView:
     """Apply ``changes`` (only the fields the caller sent; an explicit None clears a nullable field)."""
     view = await _visible(session, principal, integration_id)
@@ -249,6 +265,10 @@ async def update(
     for key, value in changes.items():
         if value is None and key not in _NULLABLE:
             raise InvalidInput(f"'{key}' cannot be null.", field=key)
+    spaces = [s.space_id for s in view.scopes if s.space_id is not None]
+    require_credentials_for_repoint(principal, box, row, spaces, changes)
+    if "base_url" in changes:  # before any change, so no write waits on a name lookup
+        await check_reachable(clean_base_url(changes["base_url"]), egress)
     if "scopings" in changes:
         new_scopes = await resolve_scopes(session, principal, changes["scopings"])
         _require_manage(principal, new_scopes)
@@ -266,7 +286,7 @@ async def update(
     if "model_names" in changes:
         row.model_names = clean_model_names(changes["model_names"])
     if "headers" in changes:
-        row.headers = clean_headers(changes["headers"])
+        row.headers = seal_headers(box, clean_headers(changes["headers"]))
     if "enable_default_models" in changes:
         row.enable_default_models = bool(changes["enable_default_models"])
     if "function_calling_enabled" in changes:
@@ -343,8 +363,9 @@ async def usable_in_space(session: AsyncSession, principal: Principal, integrati
 
 async def load_for_use(
     session: AsyncSession, integration_id: int, *, box: SecretBox
-) -> tuple[AiIntegration, str | None]:
-    """For the engine (no caller): the integration and its decrypted API key (None if it has none).
+) -> tuple[AiIntegration, str | None, dict[str, str]]:
+    """For the engine (no caller): the integration, its decrypted API key (None if it has
+    none) and its decrypted headers.
 
     Raises NotFound if the integration was deleted, Unprocessable if the stored key can no
     longer be decrypted (the server secret changed) — both are clear run failures, not retries.
@@ -352,10 +373,11 @@ async def load_for_use(
     row = await session.get(AiIntegration, integration_id)
     if row is None:
         raise NotFound(f"{WHAT} {integration_id} no longer exists.")
+    headers = open_headers(box, row)
     if row.api_key_encrypted is None:
-        return row, None
+        return row, None, headers
     try:
-        return row, box.decrypt(row.api_key_encrypted)
+        return row, box.decrypt(row.api_key_encrypted), headers
     except SecretUnreadable as exc:
         raise Unprocessable(
             f"The API key of AI integration '{row.name}' cannot be decrypted; was the server secret key changed? "

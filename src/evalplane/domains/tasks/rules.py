@@ -16,16 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.errors import InvalidInput, NotFound, Unprocessable
 from evalplane.db.models import (
-    AiIntegration,
-    AiIntegrationScoping,
     Evaluator,
     EvaluatorVersion,
     Experiment,
-    Space,
     Task,
     TaskEvaluator,
 )
 from evalplane.domains.access.principal import Principal
+from evalplane.domains.ai_integrations import service as ai_integrations
 from evalplane.domains.tasks.inputs import CODE_EVALUATION, TEMPLATE_EVALUATION, EvaluatorSpec
 from evalplane.domains.datasets.record_filter import check_record_filter
 from evalplane.filters import check_filter
@@ -289,7 +287,7 @@ async def check_run_configuration(
             "'run_configuration.experiment_type' must be llm_generation or template_evaluation.",
             field="run_configuration",
         )
-    await _check_integration_usable(session, space_id, config["ai_integration_id"])
+    await _check_integration_usable(session, principal, space_id, config["ai_integration_id"])
     version_id = config.get("evaluator_version_id")
     if version_id is not None:
         row = await session.execute(
@@ -305,23 +303,14 @@ async def check_run_configuration(
     return config
 
 
-async def _check_integration_usable(session: AsyncSession, space_id: int, integration_id: int) -> None:
-    """Usable here: account-wide (no scopings, or an empty one), this space's organization, or this space."""
-    integration = await session.get(AiIntegration, integration_id)
-    if integration is None:
-        raise NotFound("The AI integration in 'run_configuration.ai_integration_id' was not found.")
-    scopings = (
-        await session.scalars(select(AiIntegrationScoping).where(AiIntegrationScoping.integration_id == integration_id))
-    ).all()
-    if not scopings:
-        return
-    organization_id = await session.scalar(select(Space.organization_id).where(Space.id == space_id))
-    for scope in scopings:
-        if scope.space_id is None and scope.organization_id is None:
-            return
-        if scope.space_id == space_id:
-            return
-        if scope.space_id is None and scope.organization_id == organization_id:
-            return
-    raise Unprocessable(f"AI integration '{integration.name}' is not available to this task's space.")
+async def _check_integration_usable(
+    session: AsyncSession, principal: Principal, space_id: int, integration_id: int
+) -> None:
+    """The caller sees it and it is usable in this space; otherwise it does not exist for them."""
+    try:
+        await ai_integrations.usable_in_space(session, principal, integration_id, space_id)
+    except NotFound:
+        raise NotFound(
+            "The AI integration in 'run_configuration.ai_integration_id' was not found in this task's space."
+        ) from None
 

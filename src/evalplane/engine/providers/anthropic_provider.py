@@ -8,16 +8,19 @@ from typing import Any
 import anthropic
 import orjson
 
+from evalplane.core.egress import EgressRefused
 from evalplane.engine.providers.base import (
     ChatRequest,
     ChatResult,
     ProviderConfig,
     TransientProviderError,
     Usage,
-    http_limits,
+    ssl_context,
     token_count,
 )
-from evalplane.engine.providers.openai_compat import classify_status
+from evalplane.engine.providers.egress import guarded_client
+from evalplane.engine.providers.error_summary import Redactor, response_body, summary
+from evalplane.engine.providers.openai_compat import classify_status, connection_failure
 
 _PASSTHROUGH = {"temperature", "top_p", "top_k", "stop_sequences", "metadata"}
 
@@ -30,15 +33,12 @@ class AnthropicProvider:
             default_headers=config.headers or None,
             max_retries=0,
             timeout=config.timeout_seconds,
-            http_client=anthropic.DefaultAsyncHttpxClient(
-                limits=http_limits(
-                    max_connections=config.connections,
-                    max_keepalive_connections=config.connections,
-                ),
-                timeout=config.timeout_seconds,
+            http_client=guarded_client(
+                config.egress, connections=config.connections, timeout=config.timeout_seconds, tls=ssl_context()
             ),
         )
         self.function_calling = config.function_calling
+        self.redact = Redactor([config.api_key, *config.headers.values()])
 
     async def chat(self, request: ChatRequest) -> ChatResult:
         system = "\n\n".join(str(m.get("content") or "") for m in request.messages if m.get("role") == "system")
@@ -78,14 +78,13 @@ class AnthropicProvider:
             # parameter types or building response models on every call.
             raw = await self.client.post("/v1/messages", cast_to=bytes, body=payload)
         except anthropic.APIStatusError as exc:
-            body = exc.body if isinstance(exc.body, dict) else {}
-            error = body.get("error") if isinstance(body.get("error"), dict) else {}
-            message = str(error.get("message") or exc.message)[:500]
-            raise classify_status(exc.status_code, message, exc.response.headers if exc.response else None) from None
+            raise classify_status(
+                exc.status_code, summary(response_body(exc.response), self.redact), exc.response.headers if exc.response else None
+            ) from None
         except anthropic.APITimeoutError:
             raise TransientProviderError("the provider did not answer in time") from None
-        except anthropic.APIConnectionError as exc:
-            raise TransientProviderError(f"could not reach the provider: {exc}") from None
+        except (anthropic.APIConnectionError, EgressRefused) as exc:
+            raise connection_failure(exc) from None
         return parse_message(raw, request)
 
     async def close(self) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from evalplane.core.egress import EgressPolicy
+
 
 @dataclass(frozen=True, slots=True)
 class ProviderConfig:
@@ -27,6 +29,8 @@ class ProviderConfig:
     # HTTP connections kept open to the provider; at least the engine's concurrency per
     # integration, so calls never queue for a connection or reconnect after a burst.
     connections: int = 128
+    # Where calls may connect; the default refuses loopback, private and metadata addresses.
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,18 +130,6 @@ def token_count(usage: Any, key: str) -> int:
     """A token count from a provider's ``usage`` object; 0 when absent or not an integer."""
     value = usage.get(key) if isinstance(usage, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def http_limits(*, max_connections: int, max_keepalive_connections: int) -> Any:
-    """Connection-pool limits of the HTTP library the provider SDKs are built on."""
-    try:
-        import httpx2 as http  # the SDKs' own fork of httpx, where installed
-    except ImportError:  # pragma: no cover - older SDKs use httpx itself
-        import httpx as http
-    return http.Limits(
-        max_connections=max_connections,
-        max_keepalive_connections=max_keepalive_connections,
-    )
 
 
 def ssl_context() -> Any:

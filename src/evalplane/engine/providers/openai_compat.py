@@ -8,6 +8,7 @@ from typing import Any
 import openai
 import orjson
 
+from evalplane.core.egress import EgressRefused
 from evalplane.engine.providers.base import (
     ChatRequest,
     ChatResult,
@@ -16,11 +17,12 @@ from evalplane.engine.providers.base import (
     RequestRejected,
     TransientProviderError,
     Usage,
-    http_limits,
     retry_after_seconds,
     ssl_context,
     token_count,
 )
+from evalplane.engine.providers.egress import guarded_client, refusal_in
+from evalplane.engine.providers.error_summary import Redactor, response_body, summary
 
 # Parameters the chat completions endpoint understands; others stay out of the request.
 _PASSTHROUGH = {
@@ -58,6 +60,7 @@ class OpenAICompatible:
         self.client = self.clients[0]
         self._next = 0
         self.function_calling = config.function_calling
+        self.redact = Redactor([config.api_key, *config.headers.values()])
 
     @staticmethod
     def _client(config: ProviderConfig, connections: int, tls: Any) -> openai.AsyncOpenAI:
@@ -66,10 +69,8 @@ class OpenAICompatible:
             "max_retries": 0,  # the engine owns retries, so it can honour Retry-After and budgets
             "timeout": config.timeout_seconds,
             "default_headers": config.headers or None,
-            "http_client": openai.DefaultAsyncHttpxClient(
-                limits=http_limits(max_connections=connections, max_keepalive_connections=connections),
-                timeout=config.timeout_seconds,
-                verify=tls,
+            "http_client": guarded_client(
+                config.egress, connections=connections, timeout=config.timeout_seconds, tls=tls
             ),
         }
         if config.provider == "AZURE_OPEN_AI":
@@ -113,13 +114,13 @@ class OpenAICompatible:
         except openai.APIStatusError as exc:
             raise classify_status(
                 exc.status_code,
-                _message(exc),
+                summary(response_body(exc.response), self.redact),
                 exc.response.headers if exc.response else None,
             ) from None
         except openai.APITimeoutError:
             raise TransientProviderError("the provider did not answer in time") from None
-        except openai.APIConnectionError as exc:
-            raise TransientProviderError(f"could not reach the provider: {exc}") from None
+        except (openai.APIConnectionError, EgressRefused) as exc:
+            raise connection_failure(exc) from None
         return parse_completion(raw, request)
 
     async def close(self) -> None:
@@ -172,21 +173,24 @@ def parse_completion(raw: bytes, request: ChatRequest) -> ChatResult:
     )
 
 
-def _message(exc: openai.APIStatusError) -> str:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    error = body.get("error", body) if isinstance(body, dict) else {}
-    text = error.get("message") if isinstance(error, dict) else None
-    return str(text or exc.message or exc)[:500]
+def connection_failure(exc: BaseException) -> Exception:
+    """A refused destination is fatal (retrying cannot change the policy); others are transient."""
+    refused = refusal_in(exc)
+    if refused is not None:
+        return FatalProviderError(f"the AI integration's base_url may not be called: {refused.reason}")
+    return TransientProviderError("could not reach the provider")
 
 
 def classify_status(status: int, message: str, headers: Any) -> Exception:
-    """Map a provider's HTTP status to the engine's transient/fatal split."""
+    """Map a provider's HTTP status to the engine's transient/fatal split; ``message`` is
+    already a sanitized summary (possibly empty)."""
+    message = f": {message}" if message else ""
     if status in (408, 409, 425, 429) or status >= 500:
-        return TransientProviderError(f"provider answered {status}: {message}", retry_after_seconds(headers))
+        return TransientProviderError(f"provider answered {status}{message}", retry_after_seconds(headers))
     if status in (401, 403):
-        return FatalProviderError(f"the AI integration's credentials were rejected ({status}): {message}")
+        return FatalProviderError(f"the AI integration's credentials were rejected ({status}){message}")
     if status == 404:
-        return FatalProviderError(f"the provider does not know this model or endpoint (404): {message}")
+        return FatalProviderError(f"the provider does not know this model or endpoint (404){message}")
     if status in (400, 413, 422):
-        return RequestRejected(f"the provider rejected the request ({status}): {message}")
-    return FatalProviderError(f"the provider rejected the request ({status}): {message}")
+        return RequestRejected(f"the provider rejected the request ({status}){message}")
+    return FatalProviderError(f"the provider rejected the request ({status}){message}")
