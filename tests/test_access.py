@@ -114,3 +114,77 @@ def test_project_binding_grants_that_project_and_a_view_of_its_space(server: Ser
     member_role = {r["name"]: r["id"] for r in read_only}["Space Member"]
     client_admin.role_bindings.update(binding_id=binding.id, role_id=member_role)
     assert client.projects.update(project=granted["id"], name=unique("renamed")).id == granted["id"]
+
+
+def organization_role(api: Api, person_id: str, org_id: str, level: str) -> dict:
+    """Bind a user to an organization with the predefined role of ``level``."""
+    roles = api.ok(api.client.get("/v2/roles", params={"is_predefined": True}))["roles"]
+    role_id = next(r["id"] for r in roles if r["name"] == PREDEFINED[level])
+    body = {"user_id": person_id, "role_id": role_id, "resource_type": "ORGANIZATION", "resource_id": org_id}
+    return api.ok(api.client.post("/v2/role-bindings", json=body), 201)
+
+
+PREDEFINED = {"ADMIN": "Space Admin", "MEMBER": "Space Member", "READ_ONLY": "Space Read-Only"}
+
+
+def test_creating_a_space_needs_an_organization_role_that_allows_it(server: Server, api: Api) -> None:
+    space = api.space()
+    org_id = space["organization_id"]
+    for space_role in ("READ_ONLY", "MEMBER", "ADMIN"):
+        person, key = member(server, api, space["id"], space_role)
+        name = unique("space")
+        with server.http(key) as http:
+            refused = http.post("/v2/spaces", json={"name": name, "organization_id": org_id})
+        assert refused.status_code == 403, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        with pytest.raises(ApiException) as denied:
+            server.sdk(key).spaces.create(name=name, organization_id=org_id)
+        assert denied.value.status == 403
+        assert api.ok(api.client.get("/v2/spaces", params={"name": name}))["spaces"] == []
+
+    organization_role(api, person["id"], org_id, "READ_ONLY")
+    with server.http(key) as http:
+        assert http.post("/v2/spaces", json={"name": unique("space"), "organization_id": org_id}).status_code == 403
+    organization_role(api, user(api)["id"], org_id, "MEMBER")  # someone else's role grants this user nothing
+    with server.http(key) as http:
+        assert http.post("/v2/spaces", json={"name": unique("space"), "organization_id": org_id}).status_code == 403
+
+    creator = user(api)
+    organization_role(api, creator["id"], org_id, "MEMBER")
+    client = server.sdk(key_for(server, creator["id"]))
+    created = client.spaces.create(name=unique("space"), organization_id=org_id)
+    assert created.organization_id == org_id
+    assert client.spaces.update(space=created.id, description="by its creator").description == "by its creator"
+
+
+def test_organization_roles_reach_its_spaces_as_in_arize(server: Server, api: Api) -> None:
+    """An organization ADMIN runs every space in it; a lesser role is the fallback role in its
+    public spaces only; another organization's spaces stay out of reach."""
+    client = server.sdk()
+    org = client.organizations.create(name=unique("org"))
+    public = client.spaces.create(name=unique("space"), organization_id=org.id)
+    private = client.spaces.create(name=unique("space"), organization_id=org.id, is_private=True)
+    elsewhere = api.space()
+
+    reader = user(api)
+    organization_role(api, reader["id"], org.id, "READ_ONLY")
+    read_only = server.sdk(key_for(server, reader["id"]))
+    assert read_only.organizations.get(organization=org.id).id == org.id
+    assert [s.id for s in read_only.spaces.list().spaces] == [public.id]
+    with pytest.raises(ApiException) as write:
+        read_only.projects.create(name=unique("p"), space=public.id)
+    assert write.value.status == 403
+
+    boss = user(api)
+    organization_role(api, boss["id"], org.id, "ADMIN")
+    admin_key = key_for(server, boss["id"])
+    admin = server.sdk(admin_key)
+    assert {s.id for s in admin.spaces.list().spaces} == {public.id, private.id}
+    assert admin.spaces.update(space=private.id, description="run by the org admin").description == "run by the org admin"
+    with server.http(admin_key) as http:
+        assert http.get(f"/v2/spaces/{elsewhere['id']}").status_code == 404
+        granted = organization_role(Api(http), user(api)["id"], org.id, "MEMBER")  # org admins grant org roles
+        assert granted["resource_type"] == "ORGANIZATION"
+        other_org = {"user_id": boss["id"], "role_id": granted["role_id"], "resource_type": "ORGANIZATION",
+                     "resource_id": elsewhere["organization_id"]}
+        assert http.post("/v2/role-bindings", json=other_org).status_code == 404

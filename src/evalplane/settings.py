@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = 10.0
     # "text" or "json" (one JSON object per line, for log shippers).
     log_format: str = "text"
+    # Failed authentications one client address may make per minute before it gets 429.
+    auth_failures_per_minute: int = 30
+    # Whether /metrics and the API docs (/docs, /redoc, /openapi.json) answer without a key.
+    public_metrics: bool = True
+    public_docs: bool = True
 
     def resolved_database_url(self) -> str:
         """The SQLAlchemy async URL to use; a SQLite file under ``home`` unless set."""

@@ -35,7 +35,7 @@ from evalplane.api.routers import (
     tasks,
     users,
 )
-from evalplane.api.state import AppState, PrincipalCache, RateLimiter
+from evalplane.api.state import AppState, FailedAuthentications, PrincipalCache, RateLimiter
 from evalplane.api.wire import JSONResponse
 from evalplane.core.cursors import CursorCodec
 from evalplane.db import migrate
@@ -85,6 +85,7 @@ async def start(settings: Settings, *, auto_migrate: bool = True) -> AppState:
         principals=PrincipalCache(),
         secret_key=settings.resolved_secret_key(),
         spans=SpanWriter(db),
+        auth_failures=FailedAuthentications(settings.auth_failures_per_minute),
     )
 
 

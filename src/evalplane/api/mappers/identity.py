@@ -16,7 +16,7 @@ from evalplane.core.ids import Kind, decode_id, encode_id
 from evalplane.db.models import ApiKey, Organization, Role, RoleBinding, User
 from evalplane.domains.access import permissions
 
-RESOURCE_KINDS = {"SPACE": Kind.SPACE, "PROJECT": Kind.PROJECT}
+RESOURCE_KINDS = {"SPACE": Kind.SPACE, "PROJECT": Kind.PROJECT, "ORGANIZATION": Kind.ORGANIZATION}
 
 
 class RoleAssignment(BaseModel):

@@ -1,8 +1,9 @@
-"""Role bindings: a user holds one role on one space or one project.
+"""Role bindings: a user holds one role on one organization, space or project.
 
-Who may see and manage them: account admins, every binding; the ADMIN of a space, the
-bindings on that space and its projects; the ADMIN of a project (through a PROJECT binding),
-the bindings on that project; every user, their own bindings (read only).
+Who may see and manage them: account admins, every binding; the ADMIN of an organization,
+the bindings on it; the ADMIN of a space, the bindings on that space and its projects; the
+ADMIN of a project (through a PROJECT binding), the bindings on that project; every user,
+their own bindings (read only). Organization bindings take predefined roles only.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.cursors import CursorCodec
-from evalplane.core.errors import Conflict, InvalidInput, NotFound
-from evalplane.db.models import Project, RoleBinding, Space, User
+from evalplane.core.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from evalplane.db.models import Organization, Project, Role, RoleBinding, Space, User
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains.access import roles
 from evalplane.domains.access.principal import Level, Principal
 from evalplane.domains import common
+from evalplane.domains.organizations import service as organizations
 
-RESOURCE_TYPES = ("SPACE", "PROJECT")
+RESOURCE_TYPES = ("SPACE", "PROJECT", "ORGANIZATION")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,9 @@ class BindingFilters:
 
 
 async def _space_of(session: AsyncSession, resource_type: str, resource_id: int) -> int | None:
+    """The space a SPACE or PROJECT binding is in; for an ORGANIZATION, its id if it exists."""
+    if resource_type == "ORGANIZATION":
+        return resource_id if await session.get(Organization, resource_id) is not None else None
     if resource_type == "SPACE":
         return resource_id if await session.get(Space, resource_id) is not None else None
     return await session.scalar(select(Project.space_id).where(Project.id == resource_id))
@@ -38,12 +43,18 @@ async def _space_of(session: AsyncSession, resource_type: str, resource_id: int)
 def _can_see(principal: Principal, binding: RoleBinding, space_id: int) -> bool:
     if binding.user_id == principal.user_id:
         return True
+    if binding.resource_type == "ORGANIZATION":
+        return principal.organization_level(binding.resource_id) == Level.ADMIN
     if binding.resource_type == "SPACE":
         return principal.can_see(space_id)
     return principal.project_level(binding.resource_id, space_id) > Level.NONE
 
 
 async def _require_manage(session: AsyncSession, principal: Principal, resource_type: str, resource_id: int) -> None:
+    if resource_type == "ORGANIZATION":
+        await organizations.get(session, principal, resource_id)
+        principal.require_organization_admin(resource_id)
+        return
     what = "Space" if resource_type == "SPACE" else "Project"
     space_id = await _space_of(session, resource_type, resource_id)
     if space_id is None:
@@ -52,6 +63,11 @@ async def _require_manage(session: AsyncSession, principal: Principal, resource_
         principal.require_admin(space_id, what)
     else:
         principal.require_project_admin(resource_id, space_id, what)
+
+
+def _check_role_fits(resource_type: str, role: Role) -> None:
+    if resource_type == "ORGANIZATION" and not role.is_predefined:
+        raise Unprocessable("Organization roles are the predefined ones; bind custom roles to spaces or projects.")
 
 
 async def get(session: AsyncSession, principal: Principal, binding_id: int) -> RoleBinding:
@@ -73,9 +89,11 @@ async def list_bindings(
     if not principal.is_account_admin:
         spaces = sorted(principal.visible_space_ids() or []) or [-1]
         projects = sorted(principal.visible_project_ids()) or [-1]
+        organizations_run = sorted(o for o, level in principal.organization_levels.items() if level == Level.ADMIN)
         stmt = stmt.where(
             or_(
                 RoleBinding.user_id == principal.user_id,
+                and_(RoleBinding.resource_type == "ORGANIZATION", RoleBinding.resource_id.in_(organizations_run or [-1])),
                 and_(RoleBinding.resource_type == "SPACE", RoleBinding.resource_id.in_(spaces)),
                 and_(
                     RoleBinding.resource_type == "PROJECT",
@@ -101,7 +119,7 @@ async def create(
     await _require_manage(session, principal, resource_type, resource_id)
     if await session.get(User, user_id) is None:
         raise NotFound("User was not found.")
-    await roles.get(session, role_id)
+    _check_role_fits(resource_type, await roles.get(session, role_id))
     duplicate = await session.scalar(
         select(RoleBinding.id).where(
             RoleBinding.user_id == user_id,
@@ -120,7 +138,7 @@ async def create(
 async def update(session: AsyncSession, principal: Principal, binding_id: int, role_id: int) -> RoleBinding:
     binding = await get(session, principal, binding_id)
     await _require_manage(session, principal, binding.resource_type, binding.resource_id)
-    await roles.get(session, role_id)
+    _check_role_fits(binding.resource_type, await roles.get(session, role_id))
     binding.role_id = role_id
     await session.flush()
     return binding
