@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from evalplane import __version__
-from evalplane.api import problems, text_guard
+from evalplane.api import exposure, problems, text_guard
 from evalplane.api.deps import RateLimited, State
 from evalplane.api.middleware import BodyGuard
 from evalplane.api.request_metrics import RequestMetrics
@@ -67,6 +67,7 @@ ROUTERS = (
 
 async def start(settings: Settings, *, auto_migrate: bool = True) -> AppState:
     """Open the database, migrate it, bootstrap an empty one, and build the shared state."""
+    settings.secure_files()
     db = Database(settings.resolved_database_url(), settings.db_pool_size)
     if auto_migrate:
         await migrate.upgrade(db.engine)
@@ -160,6 +161,9 @@ def create_app(settings: Settings | None = None, *, on_start: Hook | None = None
             return problems.problem(503, f"database unavailable: {type(exc).__name__}")
         return JSONResponse({"status": "ready"})
 
+    protected = exposure.protected_paths(settings)
+    if protected:
+        app.add_middleware(exposure.KeyRequired, paths=protected)
     app.add_middleware(
         BodyGuard,
         max_bytes=settings.max_body_bytes,
