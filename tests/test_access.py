@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from arize._generated.api_client.exceptions import ApiException
+from arize.organizations.types import PredefinedOrgRole
 
 from tests.support import Api, Server, unique
 from tests.arrange import TaskSpec, bind, insert_task, key_for, member, user
@@ -116,15 +117,11 @@ def test_project_binding_grants_that_project_and_a_view_of_its_space(server: Ser
     assert client.projects.update(project=granted["id"], name=unique("renamed")).id == granted["id"]
 
 
-def organization_role(api: Api, person_id: str, org_id: str, level: str) -> dict:
-    """Bind a user to an organization with the predefined role of ``level``."""
-    roles = api.ok(api.client.get("/v2/roles", params={"is_predefined": True}))["roles"]
-    role_id = next(r["id"] for r in roles if r["name"] == PREDEFINED[level])
-    body = {"user_id": person_id, "role_id": role_id, "resource_type": "ORGANIZATION", "resource_id": org_id}
-    return api.ok(api.client.post("/v2/role-bindings", json=body), 201)
 
-
-PREDEFINED = {"ADMIN": "Space Admin", "MEMBER": "Space Member", "READ_ONLY": "Space Read-Only"}
+def organization_role(server: Server, person_id: str, org_id: str, role: str, key: str | None = None) -> None:
+    """Make a user a member of an organization with a predefined role, through the SDK."""
+    membership = server.sdk(key).organizations.add_user(organization=org_id, user_id=person_id, role=PredefinedOrgRole(name=role))
+    assert membership.organization_id == org_id and membership.user_id == person_id
 
 
 def test_creating_a_space_needs_an_organization_role_that_allows_it(server: Server, api: Api) -> None:
@@ -142,15 +139,12 @@ def test_creating_a_space_needs_an_organization_role_that_allows_it(server: Serv
         assert denied.value.status == 403
         assert api.ok(api.client.get("/v2/spaces", params={"name": name}))["spaces"] == []
 
-    organization_role(api, person["id"], org_id, "READ_ONLY")
-    with server.http(key) as http:
-        assert http.post("/v2/spaces", json={"name": unique("space"), "organization_id": org_id}).status_code == 403
-    organization_role(api, user(api)["id"], org_id, "MEMBER")  # someone else's role grants this user nothing
+    organization_role(server, person["id"], org_id, "READ_ONLY")
     with server.http(key) as http:
         assert http.post("/v2/spaces", json={"name": unique("space"), "organization_id": org_id}).status_code == 403
 
     creator = user(api)
-    organization_role(api, creator["id"], org_id, "MEMBER")
+    organization_role(server, creator["id"], org_id, "MEMBER")
     client = server.sdk(key_for(server, creator["id"]))
     created = client.spaces.create(name=unique("space"), organization_id=org_id)
     assert created.organization_id == org_id
@@ -159,7 +153,8 @@ def test_creating_a_space_needs_an_organization_role_that_allows_it(server: Serv
 
 def test_organization_roles_reach_its_spaces_as_in_arize(server: Server, api: Api) -> None:
     """An organization ADMIN runs every space in it; a lesser role is the fallback role in its
-    public spaces only; another organization's spaces stay out of reach."""
+    public spaces only; another organization's spaces stay out of reach; removing a member
+    removes their roles on its spaces too."""
     client = server.sdk()
     org = client.organizations.create(name=unique("org"))
     public = client.spaces.create(name=unique("space"), organization_id=org.id)
@@ -167,24 +162,36 @@ def test_organization_roles_reach_its_spaces_as_in_arize(server: Server, api: Ap
     elsewhere = api.space()
 
     reader = user(api)
-    organization_role(api, reader["id"], org.id, "READ_ONLY")
+    organization_role(server, reader["id"], org.id, "READ_ONLY")
     read_only = server.sdk(key_for(server, reader["id"]))
     assert read_only.organizations.get(organization=org.id).id == org.id
     assert [s.id for s in read_only.spaces.list().spaces] == [public.id]
     with pytest.raises(ApiException) as write:
         read_only.projects.create(name=unique("p"), space=public.id)
     assert write.value.status == 403
+    with pytest.raises(ApiException) as not_admin:
+        read_only.organizations.add_user(organization=org.id, user_id=reader["id"], role=PredefinedOrgRole(name="ADMIN"))
+    assert not_admin.value.status == 403
 
     boss = user(api)
-    organization_role(api, boss["id"], org.id, "ADMIN")
+    organization_role(server, boss["id"], org.id, "ADMIN")
     admin_key = key_for(server, boss["id"])
     admin = server.sdk(admin_key)
     assert {s.id for s in admin.spaces.list().spaces} == {public.id, private.id}
     assert admin.spaces.update(space=private.id, description="run by the org admin").description == "run by the org admin"
-    with server.http(admin_key) as http:
-        assert http.get(f"/v2/spaces/{elsewhere['id']}").status_code == 404
-        granted = organization_role(Api(http), user(api)["id"], org.id, "MEMBER")  # org admins grant org roles
-        assert granted["resource_type"] == "ORGANIZATION"
-        other_org = {"user_id": boss["id"], "role_id": granted["role_id"], "resource_type": "ORGANIZATION",
-                     "resource_id": elsewhere["organization_id"]}
-        assert http.post("/v2/role-bindings", json=other_org).status_code == 404
+    assert status_of(lambda: admin.spaces.get(space=elsewhere["id"])) == 404
+    assert status_of(lambda: admin.organizations.add_user(
+        organization=elsewhere["organization_id"], user_id=boss["id"], role=PredefinedOrgRole(name="ADMIN"))) == 404
+
+    bind(api, reader["id"], private.id, "MEMBER")
+    admin.organizations.remove_user(organization=org.id, user_id=reader["id"])  # org admins manage members
+    assert read_only.spaces.list().spaces == []
+    # Memberships are not role bindings in the API (as in AX, whose SDK knows only SPACE and PROJECT ones).
+    assert api.ok(api.client.get("/v2/role-bindings", params={"user_id": boss["id"]}))["role_bindings"] == []
+    assert api.client.get("/v2/role-bindings", params={"resource_type": "ORGANIZATION"}).status_code == 400
+
+
+def status_of(call) -> int:
+    with pytest.raises(ApiException) as failed:
+        call()
+    return failed.value.status

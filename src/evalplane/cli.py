@@ -144,8 +144,11 @@ def db_upgrade() -> None:
     from evalplane.db import migrate
     from evalplane.db.engine import Database
 
+    settings = Settings()
+    settings.secure_files()
+
     async def run() -> None:
-        database = Database(Settings().resolved_database_url())
+        database = Database(settings.resolved_database_url())
         try:
             await migrate.upgrade(database.engine)
         finally:

@@ -16,7 +16,7 @@ from evalplane.core.ids import Kind, decode_id, encode_id
 from evalplane.db.models import ApiKey, Organization, Role, RoleBinding, User
 from evalplane.domains.access import permissions
 
-RESOURCE_KINDS = {"SPACE": Kind.SPACE, "PROJECT": Kind.PROJECT, "ORGANIZATION": Kind.ORGANIZATION}
+RESOURCE_KINDS = {"SPACE": Kind.SPACE, "PROJECT": Kind.PROJECT}
 
 
 class RoleAssignment(BaseModel):
@@ -108,6 +108,15 @@ def space_membership(row: RoleBinding, held: Role) -> dict[str, Any]:
         "user_id": encode_id(Kind.USER, row.user_id),
         "space_id": encode_id(Kind.SPACE, row.resource_id),
         "role": space_role(held),
+    }
+
+
+def organization_membership(row: RoleBinding, held: Role) -> dict[str, Any]:
+    return {
+        "id": encode_id(Kind.ROLE_BINDING, row.id),
+        "user_id": encode_id(Kind.USER, row.user_id),
+        "organization_id": encode_id(Kind.ORGANIZATION, row.resource_id),
+        "role": {"type": "PREDEFINED", "name": held.level},
     }
 
 

@@ -1,9 +1,10 @@
-"""Role bindings: a user holds one role on one organization, space or project.
+"""Role bindings: a user holds one role on one space or one project.
 
-Who may see and manage them: account admins, every binding; the ADMIN of an organization,
-the bindings on it; the ADMIN of a space, the bindings on that space and its projects; the
-ADMIN of a project (through a PROJECT binding), the bindings on that project; every user,
-their own bindings (read only). Organization bindings take predefined roles only.
+Who may see and manage them: account admins, every binding; the ADMIN of a space, the
+bindings on that space and its projects; the ADMIN of a project (through a PROJECT binding),
+the bindings on that project; every user, their own bindings (read only).
+Organization memberships are stored as bindings too, but managed only through
+:mod:`evalplane.domains.organizations.members`, as in Arize AX; here they do not exist.
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.cursors import CursorCodec
-from evalplane.core.errors import Conflict, InvalidInput, NotFound, Unprocessable
-from evalplane.db.models import Organization, Project, Role, RoleBinding, Space, User
+from evalplane.core.errors import Conflict, InvalidInput, NotFound
+from evalplane.db.models import Project, RoleBinding, Space, User
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains.access import roles
 from evalplane.domains.access.principal import Level, Principal
 from evalplane.domains import common
-from evalplane.domains.organizations import service as organizations
 
-RESOURCE_TYPES = ("SPACE", "PROJECT", "ORGANIZATION")
+RESOURCE_TYPES = ("SPACE", "PROJECT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +32,6 @@ class BindingFilters:
 
 
 async def _space_of(session: AsyncSession, resource_type: str, resource_id: int) -> int | None:
-    """The space a SPACE or PROJECT binding is in; for an ORGANIZATION, its id if it exists."""
-    if resource_type == "ORGANIZATION":
-        return resource_id if await session.get(Organization, resource_id) is not None else None
     if resource_type == "SPACE":
         return resource_id if await session.get(Space, resource_id) is not None else None
     return await session.scalar(select(Project.space_id).where(Project.id == resource_id))
@@ -43,18 +40,12 @@ async def _space_of(session: AsyncSession, resource_type: str, resource_id: int)
 def _can_see(principal: Principal, binding: RoleBinding, space_id: int) -> bool:
     if binding.user_id == principal.user_id:
         return True
-    if binding.resource_type == "ORGANIZATION":
-        return principal.organization_level(binding.resource_id) == Level.ADMIN
     if binding.resource_type == "SPACE":
         return principal.can_see(space_id)
     return principal.project_level(binding.resource_id, space_id) > Level.NONE
 
 
 async def _require_manage(session: AsyncSession, principal: Principal, resource_type: str, resource_id: int) -> None:
-    if resource_type == "ORGANIZATION":
-        await organizations.get(session, principal, resource_id)
-        principal.require_organization_admin(resource_id)
-        return
     what = "Space" if resource_type == "SPACE" else "Project"
     space_id = await _space_of(session, resource_type, resource_id)
     if space_id is None:
@@ -65,13 +56,10 @@ async def _require_manage(session: AsyncSession, principal: Principal, resource_
         principal.require_project_admin(resource_id, space_id, what)
 
 
-def _check_role_fits(resource_type: str, role: Role) -> None:
-    if resource_type == "ORGANIZATION" and not role.is_predefined:
-        raise Unprocessable("Organization roles are the predefined ones; bind custom roles to spaces or projects.")
-
-
 async def get(session: AsyncSession, principal: Principal, binding_id: int) -> RoleBinding:
     binding = await session.get(RoleBinding, binding_id)
+    if binding is not None and binding.resource_type not in RESOURCE_TYPES:
+        binding = None
     space_id = None if binding is None else await _space_of(session, binding.resource_type, binding.resource_id)
     if binding is None or space_id is None or not _can_see(principal, binding, space_id):
         raise NotFound("Role binding was not found.")
@@ -81,7 +69,7 @@ async def get(session: AsyncSession, principal: Principal, binding_id: int) -> R
 async def list_bindings(
     session: AsyncSession, principal: Principal, filters: BindingFilters, page: PageRequest, codec: CursorCodec
 ) -> Page[RoleBinding]:
-    stmt = select(RoleBinding)
+    stmt = select(RoleBinding).where(RoleBinding.resource_type.in_(RESOURCE_TYPES))
     if filters.resource_type:
         stmt = stmt.where(RoleBinding.resource_type == filters.resource_type)
     if filters.user_id is not None:
@@ -89,11 +77,9 @@ async def list_bindings(
     if not principal.is_account_admin:
         spaces = sorted(principal.visible_space_ids() or []) or [-1]
         projects = sorted(principal.visible_project_ids()) or [-1]
-        organizations_run = sorted(o for o, level in principal.organization_levels.items() if level == Level.ADMIN)
         stmt = stmt.where(
             or_(
                 RoleBinding.user_id == principal.user_id,
-                and_(RoleBinding.resource_type == "ORGANIZATION", RoleBinding.resource_id.in_(organizations_run or [-1])),
                 and_(RoleBinding.resource_type == "SPACE", RoleBinding.resource_id.in_(spaces)),
                 and_(
                     RoleBinding.resource_type == "PROJECT",
@@ -119,7 +105,7 @@ async def create(
     await _require_manage(session, principal, resource_type, resource_id)
     if await session.get(User, user_id) is None:
         raise NotFound("User was not found.")
-    _check_role_fits(resource_type, await roles.get(session, role_id))
+    await roles.get(session, role_id)
     duplicate = await session.scalar(
         select(RoleBinding.id).where(
             RoleBinding.user_id == user_id,
@@ -138,7 +124,7 @@ async def create(
 async def update(session: AsyncSession, principal: Principal, binding_id: int, role_id: int) -> RoleBinding:
     binding = await get(session, principal, binding_id)
     await _require_manage(session, principal, binding.resource_type, binding.resource_id)
-    _check_role_fits(binding.resource_type, await roles.get(session, role_id))
+    await roles.get(session, role_id)
     binding.role_id = role_id
     await session.flush()
     return binding

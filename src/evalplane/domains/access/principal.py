@@ -10,9 +10,9 @@ Access comes from role bindings, each of which maps to one :class:`Level`:
   project's space becomes *navigable*: it appears in the spaces list and can be fetched,
   and listing the space's projects shows the bound project, so the SDK can resolve names.
   Nothing else in that space becomes visible, and writes to the space itself are 403.
-* An ORGANIZATION binding (as in Arize AX): ADMIN is admin of every space in the
-  organization; any other level is the fallback role in its public spaces. ADMIN and
-  MEMBER may create spaces there; READ_ONLY may not.
+* An organization membership (as in Arize AX; stored as an ORGANIZATION binding): ADMIN
+  is admin of every space in the organization; any other level is the fallback role in its
+  public spaces. ADMIN and MEMBER may create spaces there; READ_ONLY may not.
 """
 
 from __future__ import annotations
