@@ -85,12 +85,12 @@ class Settings(BaseSettings):
         return Path(url[len(prefix):].split("?", 1)[0])
 
     def secure_files(self) -> None:
-        """Make the home 0700 and the SQLite files 0600 before anything is written there.
-
-        Every file this process creates from now on is private to its user (umask 077);
+        """Make the home 0700 and the SQLite files 0600 before anything is written there;
         existing ones with looser bits are tightened, with a warning.
+
+        No process-wide umask: sandbox children inherit it, and their tools create
+        directories that other uids must traverse.
         """
-        os.umask(0o077)
         if self.home.exists():
             _tighten(self.home, 0o700)
         database = self.sqlite_path()
