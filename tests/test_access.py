@@ -6,6 +6,7 @@ import pytest
 from arize._generated.api_client.exceptions import ApiException
 from arize.organizations.types import PredefinedOrgRole
 
+from evalplane.core.ids import Kind, encode_id
 from tests.support import Api, Server, unique
 from tests.arrange import TaskSpec, bind, insert_task, key_for, member, user
 
@@ -195,3 +196,25 @@ def status_of(call) -> int:
     with pytest.raises(ApiException) as failed:
         call()
     return failed.value.status
+
+
+def test_bad_organization_membership_requests_are_4xx_and_change_nothing(server: Server, api: Api) -> None:
+    org_id = api.default_org_id()
+    person = user(api)
+    path = f"/v2/organizations/{org_id}/users"
+    missing_user = encode_id(Kind.USER, 987_654_321)
+    cases = [
+        ({"user_id": "garbage", "role": {"type": "PREDEFINED", "name": "MEMBER"}}, 400),
+        ({"user_id": person["id"]}, 400),
+        ({"user_id": person["id"], "role": {"type": "PREDEFINED", "name": "MEMBER"}, "extra": 1}, 400),
+        ({"user_id": person["id"], "role": {"type": "PREDEFINED", "name": "OWNER"}}, 422),
+        ({"user_id": person["id"], "role": {"type": "CUSTOM", "id": "Um9sZToxOng="}}, 422),
+        ({"user_id": missing_user, "role": {"type": "PREDEFINED", "name": "MEMBER"}}, 404),
+    ]
+    for body, status in cases:
+        response = api.client.post(path, json=body)
+        assert response.status_code == status, (body, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    assert api.client.delete(f"{path}/{person['id']}").status_code == 404  # not a member
+    with server.http(key_for(server, person["id"])) as http:  # no membership was made
+        assert http.get(f"/v2/organizations/{org_id}").status_code == 404
