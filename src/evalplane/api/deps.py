@@ -16,17 +16,14 @@ from evalplane.domains.access.principal import Principal
 class RateLimited(DomainError):
     title = "Rate limit exceeded"
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"Too many requests for this API key; retry in {retry_after} s.")
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(detail or f"Too many requests for this API key; retry in {retry_after} s.")
         self.retry_after = retry_after
 
 
 class TooManyFailedAuthentications(RateLimited):
     def __init__(self, retry_after: int) -> None:
-        DomainError.__init__(
-            self, f"Too many failed authentications from this address; retry in {retry_after} s."
-        )
-        self.retry_after = retry_after
+        super().__init__(retry_after, f"Too many failed authentications from this address; retry in {retry_after} s.")
 
 
 # Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a
