@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import sys
 
 import click
@@ -41,7 +43,7 @@ def serve(host: str | None, port: int | None, workers: int, backlog: int) -> Non
     port = port or settings.port
     url = settings.resolved_database_url()
     if url.startswith("sqlite"):
-        settings.home.mkdir(parents=True, exist_ok=True)
+        settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     log_config = _configure_logging(settings)
     _say(f"database {_safe(url)}")
     if workers > 1:
@@ -97,7 +99,8 @@ def worker(metrics_port: int | None, metrics_host: str) -> None:
                 from evalplane.engine.exposition import serve_metrics
 
                 exposition = await serve_metrics(metrics_host, metrics_port)
-            _say(f"worker {engine.worker.name} running; Ctrl-C stops it gracefully")
+            where = f"host {socket.gethostname()}, pid {os.getpid()}"
+            _say(f"worker {engine.worker.name} running ({where}); Ctrl-C stops it gracefully")
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -141,8 +144,11 @@ def db_upgrade() -> None:
     from evalplane.db import migrate
     from evalplane.db.engine import Database
 
+    settings = Settings()
+    settings.secure_files()
+
     async def run() -> None:
-        database = Database(Settings().resolved_database_url())
+        database = Database(settings.resolved_database_url())
         try:
             await migrate.upgrade(database.engine)
         finally:

@@ -7,6 +7,10 @@ when it stores new spans or a new run.
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+
 from fastapi import FastAPI
 
 from evalplane.api.app import create_app as create_api
@@ -14,6 +18,8 @@ from evalplane.api.state import AppState
 from evalplane.db.engine import Database
 from evalplane.engine.service import Engine, EngineOptions
 from evalplane.settings import Settings
+
+log = logging.getLogger("evalplane")
 
 
 def engine_options(settings: Settings) -> EngineOptions:
@@ -45,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if await engine.start():
             running.append(engine)
             state.wake_engine = engine.wake
+            # Evaluation metadata names the worker only; the log ties it to this host and process.
+            log.info("worker %s runs on host %s, pid %d", engine.worker.name, socket.gethostname(), os.getpid())
 
     async def on_stop(state: AppState) -> None:
         for engine in running:

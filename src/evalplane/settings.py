@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import stat
 from enum import StrEnum
 from pathlib import Path
 
@@ -11,6 +13,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from evalplane.core.egress import EgressPolicy
+
+
+log = logging.getLogger("evalplane")
 
 
 class DialectDefault(StrEnum):
@@ -56,6 +61,11 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = 10.0
     # "text" or "json" (one JSON object per line, for log shippers).
     log_format: str = "text"
+    # Failed authentications one client address may make per minute before it gets 429.
+    auth_failures_per_minute: int = 30
+    # Whether /metrics and the API docs (/docs, /redoc, /openapi.json) answer without a key.
+    public_metrics: bool = True
+    public_docs: bool = True
     # Host names and CIDR ranges AI integrations may reach although they are loopback,
     # private, link-local or metadata addresses (refused otherwise), comma-separated.
     egress_allow: str = ""
@@ -80,16 +90,57 @@ class Settings(BaseSettings):
             url = "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
         return url
 
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None on PostgreSQL (or an in-memory database)."""
+        url = self.resolved_database_url()
+        prefix = "sqlite+aiosqlite:///"
+        if not url.startswith(prefix) or url[len(prefix):] in ("", ":memory:"):
+            return None
+        return Path(url[len(prefix):].split("?", 1)[0])
+
+    def secure_files(self) -> None:
+        """Make the home 0700 and the SQLite files 0600 before anything is written there;
+        existing ones with looser bits are tightened, with a warning.
+
+        No process-wide umask: sandbox children inherit it, and their tools create
+        directories that other uids must traverse.
+        """
+        if self.home.exists():
+            _tighten(self.home, 0o700)
+        database = self.sqlite_path()
+        if database is None:
+            return
+        database.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # SQLite gives the -wal and -shm files the mode of the database file itself.
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+        for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+            if path.exists():
+                _tighten(path, 0o600)
+
     def resolved_secret_key(self) -> str:
         """The key that encrypts stored provider credentials; created once under ``home``."""
         if self.secret_key:
             return self.secret_key
         path = self.home / "secret.key"
         if path.exists():
+            _tighten(path, 0o600)
             return path.read_text().strip()
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         key = secrets.token_urlsafe(32)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(key)
         return key
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """Remove permission bits beyond ``mode``; warn when they were there (or cannot be removed)."""
+    current = stat.S_IMODE(path.stat().st_mode)
+    if current & ~mode == 0:
+        return
+    try:
+        path.chmod(current & mode)
+    except OSError as exc:
+        log.warning("%s is readable by others (mode %o) and could not be tightened: %s", path, current, exc)
+        return
+    log.warning("%s had mode %o; tightened to %o", path, current, current & mode)

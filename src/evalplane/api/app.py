@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from evalplane import __version__
-from evalplane.api import problems, text_guard
+from evalplane.api import exposure, problems, text_guard
 from evalplane.api.deps import RateLimited, State
 from evalplane.api.middleware import BodyGuard
 from evalplane.api.request_metrics import RequestMetrics
@@ -35,7 +35,7 @@ from evalplane.api.routers import (
     tasks,
     users,
 )
-from evalplane.api.state import AppState, PrincipalCache, RateLimiter
+from evalplane.api.state import AppState, FailedAuthentications, PrincipalCache, RateLimiter
 from evalplane.api.wire import JSONResponse
 from evalplane.core.cursors import CursorCodec
 from evalplane.core.secrets import box_for
@@ -69,6 +69,7 @@ ROUTERS = (
 
 async def start(settings: Settings, *, auto_migrate: bool = True) -> AppState:
     """Open the database, migrate it, bootstrap an empty one, and build the shared state."""
+    settings.secure_files()
     db = Database(settings.resolved_database_url(), settings.db_pool_size)
     if auto_migrate:
         await migrate.upgrade(db.engine)
@@ -88,6 +89,7 @@ async def start(settings: Settings, *, auto_migrate: bool = True) -> AppState:
         principals=PrincipalCache(),
         secret_key=settings.resolved_secret_key(),
         spans=SpanWriter(db),
+        auth_failures=FailedAuthentications(settings.auth_failures_per_minute),
     )
 
 
@@ -162,6 +164,9 @@ def create_app(settings: Settings | None = None, *, on_start: Hook | None = None
             return problems.problem(503, f"database unavailable: {type(exc).__name__}")
         return JSONResponse({"status": "ready"})
 
+    protected = exposure.protected_paths(settings)
+    if protected:
+        app.add_middleware(exposure.KeyRequired, paths=protected)
     app.add_middleware(
         BodyGuard,
         max_bytes=settings.max_body_bytes,

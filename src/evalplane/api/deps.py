@@ -16,9 +16,14 @@ from evalplane.domains.access.principal import Principal
 class RateLimited(DomainError):
     title = "Rate limit exceeded"
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"Too many requests for this API key; retry in {retry_after} s.")
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        super().__init__(detail or f"Too many requests for this API key; retry in {retry_after} s.")
         self.retry_after = retry_after
+
+
+class TooManyFailedAuthentications(RateLimited):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after, f"Too many failed authentications from this address; retry in {retry_after} s.")
 
 
 # Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a
@@ -37,17 +42,33 @@ def bearer_token(request: Request) -> str:
     return header
 
 
+def client_address(request: Request) -> str | None:
+    """The caller's address (behind a proxy on this host, uvicorn takes it from X-Forwarded-For)."""
+    return request.client.host if request.client else None
+
+
 async def current_principal(request: Request, state: Annotated[AppState, Depends(app_state)]) -> Principal:
-    return await principal_for(state, bearer_token(request))
+    return await principal_for(state, bearer_token(request), client_address(request))
 
 
-async def principal_for(state: AppState, token: str) -> Principal:
-    """The key's principal (cached briefly), rate-limited per key, last use noted now and then."""
+async def principal_for(state: AppState, token: str, client: str | None = None) -> Principal:
+    """The key's principal (cached briefly), rate-limited per key, last use noted now and then.
+
+    An address that failed to authenticate too often is refused outright for a while, good
+    key or not, so that guessing keys from it answers nothing.
+    """
+    wait = state.auth_failures.retry_after(client)
+    if wait is not None:
+        raise TooManyFailedAuthentications(wait)
     token_hash = access.hash_token(token)
     principal = state.principals.get(token_hash)
     if principal is None:
-        async with state.db.session() as session:
-            principal = await access.authenticate(session, token)
+        try:
+            async with state.db.session() as session:
+                principal = await access.authenticate(session, token)
+        except Unauthenticated:
+            state.auth_failures.record(client)
+            raise
         state.principals.put(token_hash, principal)
     if principal.api_key_id is not None:
         wait = state.limiter.retry_after(principal.api_key_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -35,6 +36,37 @@ class RateLimiter:
         self._buckets[key_id] = (tokens, now)
         wait = (1.0 - tokens) / self.rate
         return max(1, int(wait + 0.999))
+
+
+class FailedAuthentications:
+    """A token bucket of failed authentications per client address: ``per_minute`` of them
+    in a burst, then one more each ``60 / per_minute`` seconds; ``per_minute <= 0`` turns it off."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def _tokens(self, client: str, now: float) -> float:
+        tokens, stamp = self._buckets.get(client, (self.capacity, now))
+        return min(self.capacity, tokens + (now - stamp) * self.rate)
+
+    def retry_after(self, client: str | None) -> int | None:
+        """Whole seconds this address must wait before it may try a key again, or None."""
+        if self.capacity <= 0 or client is None or client not in self._buckets:
+            return None
+        tokens = self._tokens(client, time.monotonic())
+        if tokens >= 1.0:
+            return None
+        return max(1, math.ceil((1.0 - tokens) / self.rate))
+
+    def record(self, client: str | None) -> None:
+        if self.capacity <= 0 or client is None:
+            return
+        if len(self._buckets) > 100_000:
+            self._buckets.clear()  # bounded memory under a spray of addresses; limits restart
+        now = time.monotonic()
+        self._buckets[client] = (self._tokens(client, now) - 1.0, now)
 
 
 @dataclass
@@ -92,6 +124,7 @@ class AppState:
     secret_key: str
     spans: SpanWriter
     key_usage: KeyUsage = field(default_factory=KeyUsage)
+    auth_failures: FailedAuthentications = field(default_factory=lambda: FailedAuthentications(0))
     # Called after writes that give the engine new work (spans stored, a run triggered);
     # the composition root points it at the embedded engine, if this process runs one.
     wake_engine: Callable[[], None] = lambda: None

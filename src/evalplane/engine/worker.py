@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -153,7 +151,8 @@ class Worker:
         self.slots = slots
         self.lease = lease
         self.idle_poll = idle_poll
-        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        # Opaque: it is stored in evaluation metadata users read; logs tie it to host and pid.
+        self.name = f"worker-{uuid.uuid4().hex[:12]}"
         self.wake = asyncio.Event()
         self._inflight: set[int] = set()
         self._plans: dict[int, tuple[float, TaskPlan | None]] = {}

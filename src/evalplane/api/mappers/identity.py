@@ -111,6 +111,15 @@ def space_membership(row: RoleBinding, held: Role) -> dict[str, Any]:
     }
 
 
+def organization_membership(row: RoleBinding, held: Role) -> dict[str, Any]:
+    return {
+        "id": encode_id(Kind.ROLE_BINDING, row.id),
+        "user_id": encode_id(Kind.USER, row.user_id),
+        "organization_id": encode_id(Kind.ORGANIZATION, row.resource_id),
+        "role": {"type": "PREDEFINED", "name": held.level},
+    }
+
+
 def api_key(key: ApiKey, bot: User | None = None, organizations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": encode_id(Kind.API_KEY, key.id),

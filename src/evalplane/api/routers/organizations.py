@@ -13,7 +13,7 @@ from evalplane.api.deps import Caller, State
 from evalplane.api.mappers import identity as mapper
 from evalplane.core.errors import InvalidInput
 from evalplane.core.ids import Kind, decode_id
-from evalplane.domains.organizations import service
+from evalplane.domains.organizations import members, service
 from evalplane.domains.organizations.service import UNSET, OrganizationFilters
 
 router = APIRouter(prefix="/v2", tags=["Organizations"])
@@ -29,6 +29,12 @@ class UpdateOrganization(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, min_length=1, max_length=255)
     description: str | None = Field(default=None, max_length=1000)
+
+
+class AddOrganizationUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: str
+    role: mapper.RoleAssignment
 
 
 def _org_id(value: str) -> int:
@@ -81,5 +87,28 @@ async def update_organization(org_id: str, body: UpdateOrganization, state: Stat
 async def delete_organization(org_id: str, state: State, caller: Caller) -> Response:
     async with state.db.session() as session:
         await service.remove(session, caller, _org_id(org_id))
+    state.principals.clear()
+    return wire.no_content()
+
+
+@router.post("/organizations/{org_id}/users", summary="Add a user to an organization or change their role there")
+async def add_organization_user(org_id: str, body: AddOrganizationUser, state: State, caller: Caller) -> wire.JSONResponse:
+    user_id = decode_id(Kind.USER, body.user_id, field="user_id")
+    kind = body.role.kind("role")
+    async with state.db.session() as session:
+        binding, held = await members.add_user(
+            session, caller, _org_id(org_id), user_id=user_id, role_kind=kind, role_name=body.role.name
+        )
+    state.principals.clear()
+    return wire.JSONResponse(mapper.organization_membership(binding, held))
+
+
+@router.delete(
+    "/organizations/{org_id}/users/{user_id}", status_code=204, response_class=Response,
+    summary="Remove a user from an organization and its spaces",
+)
+async def remove_organization_user(org_id: str, user_id: str, state: State, caller: Caller) -> Response:
+    async with state.db.session() as session:
+        await members.remove_user(session, caller, _org_id(org_id), decode_id(Kind.USER, user_id, field="user_id"))
     state.principals.clear()
     return wire.no_content()

@@ -3,6 +3,8 @@
 Who may see and manage them: account admins, every binding; the ADMIN of a space, the
 bindings on that space and its projects; the ADMIN of a project (through a PROJECT binding),
 the bindings on that project; every user, their own bindings (read only).
+Organization memberships are stored as bindings too, but managed only through
+:mod:`evalplane.domains.organizations.members`, as in Arize AX; here they do not exist.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ async def _require_manage(session: AsyncSession, principal: Principal, resource_
 
 async def get(session: AsyncSession, principal: Principal, binding_id: int) -> RoleBinding:
     binding = await session.get(RoleBinding, binding_id)
+    if binding is not None and binding.resource_type not in RESOURCE_TYPES:
+        binding = None
     space_id = None if binding is None else await _space_of(session, binding.resource_type, binding.resource_id)
     if binding is None or space_id is None or not _can_see(principal, binding, space_id):
         raise NotFound("Role binding was not found.")
@@ -65,7 +69,7 @@ async def get(session: AsyncSession, principal: Principal, binding_id: int) -> R
 async def list_bindings(
     session: AsyncSession, principal: Principal, filters: BindingFilters, page: PageRequest, codec: CursorCodec
 ) -> Page[RoleBinding]:
-    stmt = select(RoleBinding)
+    stmt = select(RoleBinding).where(RoleBinding.resource_type.in_(RESOURCE_TYPES))
     if filters.resource_type:
         stmt = stmt.where(RoleBinding.resource_type == filters.resource_type)
     if filters.user_id is not None:

@@ -10,6 +10,9 @@ Access comes from role bindings, each of which maps to one :class:`Level`:
   project's space becomes *navigable*: it appears in the spaces list and can be fetched,
   and listing the space's projects shows the bound project, so the SDK can resolve names.
   Nothing else in that space becomes visible, and writes to the space itself are 403.
+* An organization membership (as in Arize AX; stored as an ORGANIZATION binding): ADMIN
+  is admin of every space in the organization; any other level is the fallback role in its
+  public spaces. ADMIN and MEMBER may create spaces there; READ_ONLY may not.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class Principal:
     # Levels granted by PROJECT bindings, by project id, and the space each project is in.
     project_levels: dict[int, Level] = field(default_factory=dict)
     project_spaces: dict[int, int] = field(default_factory=dict)
+    # Levels granted by ORGANIZATION bindings, by organization id.
+    organization_levels: dict[int, Level] = field(default_factory=dict)
 
     # --- spaces -------------------------------------------------------------------------
 
@@ -101,6 +106,22 @@ class Principal:
     def require_account_admin(self) -> None:
         if not self.is_account_admin:
             raise Forbidden("This operation needs an account administrator.")
+
+    # --- organizations --------------------------------------------------------------------
+
+    def organization_level(self, org_id: int) -> Level:
+        if self.is_account_admin:
+            return Level.ADMIN
+        return self.organization_levels.get(org_id, Level.NONE)
+
+    def require_space_creation(self, org_id: int) -> None:
+        """Creating a space takes the ADMIN or MEMBER role in its organization (or account ADMIN)."""
+        if self.organization_level(org_id) < Level.MEMBER:
+            raise Forbidden("Creating a space needs the ADMIN or MEMBER role in its organization.")
+
+    def require_organization_admin(self, org_id: int) -> None:
+        if self.organization_level(org_id) < Level.ADMIN:
+            raise Forbidden("This operation needs the ADMIN role in the organization.")
 
     # --- projects -----------------------------------------------------------------------
 

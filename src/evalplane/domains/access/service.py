@@ -6,9 +6,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Row, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from evalplane.core.clock import utcnow
 from evalplane.core.errors import Unauthenticated
@@ -38,46 +40,108 @@ def redact(token: str) -> str:
     return f"{token[:6]}...{token[-4:]}"
 
 
+# One answer for every key that does not work (unknown, revoked, expired, its user gone), so
+# a caller cannot tell a guessed key from a revoked one.
+INVALID_KEY = "The API key is not valid."
+ACTIVE_USER_STATUSES = ("ACTIVE", "INVITED")
+MAX_TOKEN_LENGTH = 512
+
+
 async def authenticate(session: AsyncSession, token: str) -> Principal:
-    """Resolve a bearer token to its principal, or raise Unauthenticated."""
-    if not token or len(token) > 512:
-        raise Unauthenticated("A valid API key is required: send 'Authorization: Bearer <api-key>'.")
+    """Resolve a bearer token to its principal, or raise Unauthenticated.
+
+    Every presented key costs the same single lookup, whatever is wrong with it, so the time
+    taken does not tell an unknown key from a revoked one either.
+    """
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise Unauthenticated(INVALID_KEY)
     digest = hash_token(token)
-    columns = (ApiKey.id, ApiKey.status, ApiKey.expires_at, User.id, User.account_role, User.status)
+    creator = aliased(User)
     row = (
-        await session.execute(select(*columns).join(User, User.id == ApiKey.user_id).where(ApiKey.token_hash == digest))
-    ).first()
-    if row is None:
-        # A secret replaced by a refresh with a grace period keeps working until the grace ends.
-        row = (
-            await session.execute(
-                select(ApiKey.id, ApiKey.status, ApiKey.previous_expires_at, User.id, User.account_role, User.status)
-                .join(User, User.id == ApiKey.user_id)
-                .where(ApiKey.previous_token_hash == digest)
+        await session.execute(
+            select(
+                ApiKey.id, ApiKey.key_type, ApiKey.status, ApiKey.token_hash, ApiKey.expires_at,
+                ApiKey.previous_expires_at, User.id, User.account_role, User.status, creator.status,
             )
-        ).first()
-        if row is None or row[2] is None:
-            raise Unauthenticated("The API key is not recognised.")
-    key_id, key_status, expires_at, user_id, account_role, user_status = row
-    if key_status != "ACTIVE":
-        raise Unauthenticated("The API key has been revoked.")
-    if expires_at is not None and expires_at <= utcnow():
-        raise Unauthenticated("The API key has expired.")
-    if user_status not in ("ACTIVE", "INVITED"):
-        raise Unauthenticated("The API key's user is not active.")
+            .join(User, User.id == ApiKey.user_id)
+            .outerjoin(creator, creator.id == ApiKey.created_by_user_id)
+            # A secret replaced by a refresh with a grace period keeps working until the grace ends.
+            .where(or_(ApiKey.token_hash == digest, ApiKey.previous_token_hash == digest))
+            .limit(1)
+        )
+    ).first()
+    if row is None or not _usable(row, digest):
+        raise Unauthenticated(INVALID_KEY)
+    return await principal_of(session, row[0], user_id=row[6], is_account_admin=row[7] == "ADMIN")
+
+
+def _usable(row: Row[Any], digest: str) -> bool:
+    """Whether a found key may act now: active, unexpired, its user active, and for a service
+    key, the user who minted it still active too (deleting that user ends the key)."""
+    key_id, key_type, status, current_hash, expires_at, previous_expires_at, _, _, user_status, creator_status = row
+    if status != "ACTIVE" or user_status not in ACTIVE_USER_STATUSES:
+        return False
+    if key_type == "SERVICE" and creator_status not in ACTIVE_USER_STATUSES:
+        return False
+    if current_hash != digest:
+        expires_at = previous_expires_at
+        if expires_at is None:
+            return False
+    return expires_at is None or expires_at > utcnow()
+
+
+async def principal_of(session: AsyncSession, key_id: int | None, *, user_id: int, is_account_admin: bool) -> Principal:
+    """The principal of a user with the levels their role bindings grant today."""
     space_levels, project_levels, project_spaces = await levels_of(session, user_id)
+    organization_levels = await organization_levels_of(session, user_id)
+    for space_id, level in (await inherited_space_levels(session, organization_levels)).items():
+        if level == Level.ADMIN or space_id not in space_levels:
+            space_levels[space_id] = max(space_levels.get(space_id, Level.NONE), level)
     return Principal(
         user_id=user_id,
         api_key_id=key_id,
-        is_account_admin=account_role == "ADMIN",
+        is_account_admin=is_account_admin,
         space_levels=space_levels,
         project_levels=project_levels,
         project_spaces=project_spaces,
+        organization_levels=organization_levels,
     )
 
 
+async def organization_levels_of(session: AsyncSession, user_id: int) -> dict[int, Level]:
+    rows = await session.execute(
+        select(RoleBinding.resource_id, Role.level)
+        .join(Role, Role.id == RoleBinding.role_id)
+        .join(Organization, Organization.id == RoleBinding.resource_id)
+        .where(RoleBinding.user_id == user_id, RoleBinding.resource_type == "ORGANIZATION")
+    )
+    levels: dict[int, Level] = {}
+    for org_id, level in rows:
+        levels[org_id] = max(levels.get(org_id, Level.NONE), Level.parse(level))
+    return levels
+
+
+async def inherited_space_levels(session: AsyncSession, organization_levels: dict[int, Level]) -> dict[int, Level]:
+    """What organization roles grant on spaces, as in Arize AX: an organization ADMIN is admin
+    of every space in it; other organization roles are the fallback role in its public spaces
+    (an explicit space binding takes precedence over the fallback)."""
+    if not organization_levels:
+        return {}
+    rows = await session.execute(
+        select(Space.id, Space.organization_id, Space.is_private).where(
+            Space.organization_id.in_(sorted(organization_levels))
+        )
+    )
+    inherited: dict[int, Level] = {}
+    for space_id, org_id, is_private in rows:
+        level = organization_levels[org_id]
+        if level == Level.ADMIN or not is_private:
+            inherited[space_id] = level
+    return inherited
+
+
 async def levels_of(session: AsyncSession, user_id: int) -> tuple[dict[int, Level], dict[int, Level], dict[int, int]]:
-    """A user's levels by space and by project, and the space of each bound project."""
+    """A user's levels by space and by project from their own bindings, and the space of each bound project."""
     space_rows = await session.execute(
         select(RoleBinding.resource_id, Role.level)
         .join(Role, Role.id == RoleBinding.role_id)

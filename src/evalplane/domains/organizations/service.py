@@ -1,10 +1,11 @@
-"""Organizations group spaces. Account admins manage them; others see the ones they work in."""
+"""Organizations group spaces. Account admins manage them; others see the ones they hold a
+role in, or work in through a space."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.cursors import CursorCodec
@@ -40,6 +41,8 @@ async def get(session: AsyncSession, principal: Principal, org_id: int) -> Organ
     org = await session.get(Organization, org_id)
     if org is None:
         raise NotFound("Organization was not found.")
+    if org_id in principal.organization_levels:
+        return org
     visible = _visible_org_ids(principal)
     if visible is not None and await session.scalar(visible.where(Space.organization_id == org_id).limit(1)) is None:
         raise NotFound("Organization was not found.")
@@ -54,7 +57,8 @@ async def list_organizations(
         stmt = stmt.where(common.contains_ci(Organization.name, filters.name))
     visible = _visible_org_ids(principal)
     if visible is not None:
-        stmt = stmt.where(Organization.id.in_(visible))
+        bound = sorted(principal.organization_levels) or [-1]
+        stmt = stmt.where(or_(Organization.id.in_(visible), Organization.id.in_(bound)))
     raw = {"name": filters.name}
     return await paginate(
         session, stmt, Organization.id, page, codec=codec, scope="organizations",
@@ -98,5 +102,8 @@ async def remove(session: AsyncSession, principal: Principal, org_id: int) -> No
     )
     await session.execute(
         delete(RoleBinding).where(RoleBinding.resource_type == "SPACE", RoleBinding.resource_id.in_(space_ids))
+    )
+    await session.execute(
+        delete(RoleBinding).where(RoleBinding.resource_type == "ORGANIZATION", RoleBinding.resource_id == org.id)
     )
     await session.execute(delete(Organization).where(Organization.id == org.id))

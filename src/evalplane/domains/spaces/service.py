@@ -41,9 +41,10 @@ async def create(
     description: str | None = None,
     is_private: bool = False,
 ) -> Space:
-    """Account admins create spaces anywhere; other users, in organizations they work in,
-    and they become the new space's admin."""
+    """Account admins create spaces anywhere; other users need the ADMIN or MEMBER role in
+    the organization (as in Arize AX), and they become the new space's admin."""
     await organizations.get(session, principal, organization_id)
+    principal.require_space_creation(organization_id)
     name = common.clean_name(name)
     await _ensure_unique(session, organization_id, name)
     space = Space(organization_id=organization_id, name=name, description=description or "", is_private=is_private)

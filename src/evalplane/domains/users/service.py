@@ -8,11 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.cursors import CursorCodec
 from evalplane.core.errors import InvalidInput, NotFound, Unprocessable
-from evalplane.db.models import User
+from evalplane.db.models import ApiKey, User
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains import common
 from evalplane.domains.access.principal import Principal
@@ -102,9 +103,16 @@ async def update(
 
 
 async def remove(session: AsyncSession, principal: Principal, user_id: int) -> None:
-    """Deletes the user with their API keys and role bindings."""
+    """Deletes the user with their API keys and role bindings, and revokes the service keys
+    they minted (authentication refuses those anyway once their creator is gone)."""
     user = await get(session, principal, user_id)
     principal.require_account_admin()
     if user.id == principal.user_id:
         raise InvalidInput("You cannot delete your own user.", field="user_id")
+    await session.execute(
+        sql_update(ApiKey)
+        .where(ApiKey.created_by_user_id == user.id, ApiKey.key_type == "SERVICE")
+        .values(status="REVOKED", previous_token_hash=None, previous_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
     await session.execute(delete(User).where(User.id == user.id))
