@@ -23,6 +23,9 @@ def engine_options(settings: Settings) -> EngineOptions:
         slots=settings.worker_slots,
         provider_concurrency=settings.provider_concurrency,
         code_timeout_seconds=settings.code_timeout_seconds,
+        sandbox_max_children=settings.sandbox_max_children,
+        sandbox_memory_mb=settings.sandbox_memory_mb,
+        sandbox_uid_base=settings.sandbox_uid_base,
         lease_seconds=settings.lease_seconds,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
     )

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from evalplane.db.dialect import SqliteStatistics
 from evalplane.db.engine import Database
+from evalplane.engine.code.budget import SandboxBudget
 from evalplane.engine.code.sandbox import Limits
 from evalplane.engine.continuous import ContinuousPolicy
 from evalplane.engine.executor import Executor
@@ -43,6 +44,9 @@ class EngineOptions:
     shutdown_grace_seconds: float = 10.0
     provider_concurrency: int = 128
     code_timeout_seconds: float = 10.0
+    sandbox_max_children: int = 4
+    sandbox_memory_mb: int = 2048
+    sandbox_uid_base: int = 200_000
     continuous: ContinuousPolicy = ContinuousPolicy()
     retry: RetryPolicy = RetryPolicy()
 
@@ -56,7 +60,10 @@ class Engine:
             self.providers,
             Gates(options.provider_concurrency),
             options.retry,
-            Limits(timeout_seconds=options.code_timeout_seconds),
+            Limits(
+                timeout_seconds=options.code_timeout_seconds,
+                budget=SandboxBudget(options.sandbox_max_children, options.sandbox_memory_mb, options.sandbox_uid_base),
+            ),
         )
         self.worker = Worker(
             db, executor, batch_size=options.batch_size, slots=options.slots,
