@@ -9,8 +9,11 @@ private copy of its stdout (fds 1 and 2 go to /dev/null, so stray output is harm
 
     parent -> {"imports": str, "code": str, "params": {...}, "seccomp": hex}   once
     child  -> {"ready": true} | {"error": str}
-    parent -> {"variables": {...}}                                              per item
-    child  -> {"result": {...}} | {"error": str}
+    parent -> {"n": int, "variables": {...}}                                    per item
+    child  -> {"n": int, "result": {...}} | {"n": int, "error": str}
+
+Item replies echo ``n`` (random per item) so that a line the user code forges on the
+reply channel does not pass for an answer.
 """
 
 import builtins
@@ -142,14 +145,14 @@ def _describe(exc):
         return "the evaluator raised an exception that cannot be described"
 
 
-def _answer(evaluate):
+def _answer(n, evaluate):
     """One JSON reply line for one call, whatever the user code does."""
     try:
-        return json.dumps({"result": _result(evaluate())})
+        return json.dumps({"n": n, "result": _result(evaluate())})
     except MemoryError:
-        return json.dumps({"error": "MemoryError: the evaluator exceeded its memory limit"})
+        return json.dumps({"n": n, "error": "MemoryError: the evaluator exceeded its memory limit"})
     except BaseException as exc:  # noqa: BLE001 - any failure is reported to the user
-        return json.dumps({"error": _describe(exc)})
+        return json.dumps({"n": n, "error": _describe(exc)})
 
 
 def main():
@@ -199,7 +202,7 @@ def main():
     for line in protocol_in:
         item = json.loads(line)
         sys.stdout = sys.stderr = io.StringIO()
-        send(_answer(lambda: instance.evaluate(**item["variables"], **params)))
+        send(_answer(item["n"], lambda: instance.evaluate(**item["variables"], **params)))
 
 
 if __name__ == "__main__":

@@ -26,13 +26,15 @@ def setup_error(line: bytes) -> str | None:
     return "the evaluator process sent a malformed reply"
 
 
-def item_outcome(reply: bytes | Failure) -> tuple[Outcome | Failure, bool]:
-    """The item's outcome, and whether the child may take the next item."""
+def item_outcome(reply: bytes | Failure, n: int) -> tuple[Outcome | Failure, bool]:
+    """The outcome of item ``n``, and whether the child may take the next item."""
     if isinstance(reply, Failure):
         return reply, False
     message = _decode(reply)
     if isinstance(message, Failure):
         return message, False
+    if message.pop("n", None) != n:
+        return Failure("the evaluator process sent a malformed reply"), False
     if set(message) == {"error"} and isinstance(message["error"], str):
         return Failure(_short(message["error"])), True
     if set(message) != {"result"} or not isinstance(message["result"], dict):

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -178,8 +179,10 @@ async def _run_batch(source: CustomCode, items: Sequence[Mapping[str, Any]], lim
                         child, load_error = None, f"the evaluator process could not be started: {exc}"
                     if load_error is not None:
                         return results + [Failure(load_error)] * (len(items) - len(results))
-                reply = await child.exchange({"variables": dict(variables)}, limits.timeout_seconds)
-                outcome, healthy = item_outcome(reply)
+                # An unguessable tag per item: forged lines on the reply channel do not match.
+                n = secrets.randbits(62)
+                reply = await child.exchange({"n": n, "variables": dict(variables)}, limits.timeout_seconds)
+                outcome, healthy = item_outcome(reply, n)
                 results.append(outcome)
                 if not healthy:
                     await child.kill()
