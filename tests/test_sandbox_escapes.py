@@ -15,17 +15,28 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import DATABASES
+from tests.support import Api, Server, create_pg_database, drop_pg_database, unique
 from tests.support_sandbox import IDENTITIES, REPO, home_for, launcher, remove_home
+from tests.support_spans import project_id_named
+from tests.test_engine import code_evaluator, evaluations, send_spans, task_with
 
 SECRET = "leak-me-" + secrets.token_hex(8)
 MINIMAL_ROOT = {"bin", "dev", "lib", "lib32", "lib64", "libx32", "opt", "proc", "usr"}
 
-pytestmark = pytest.mark.parametrize("identity", IDENTITIES)
+
+
+@pytest.fixture(params=IDENTITIES)
+def identity(request: pytest.FixtureRequest) -> str:
+    return request.param
 
 
 def evaluator(body: str) -> str:
@@ -349,3 +360,73 @@ def test_without_bubblewrap_custom_code_is_refused(identity: str, tmp_path: Path
         (python_only / tool).symlink_to(f"/usr/bin/{tool}")
     [result] = observe(identity, 'return "ran"', path=str(python_only))
     assert result["failure"].startswith("custom code is disabled: the sandbox (bubblewrap) is not available on this server")
+
+
+# --- through a real server -------------------------------------------------------------
+
+ATTACKER = '''
+import os
+class Attack(CodeEvaluator):
+    def evaluate(self, *, output=None, **kwargs):
+        if output == "memory":
+            hoard = [bytearray(50_000_000) for _ in range(100)]
+        if output == "fork":
+            while True:
+                os.fork()
+        if output == "loop":
+            while True:
+                pass
+        return f"uid={os.getuid()} root={','.join(sorted(os.listdir('/')))} environ={len(os.environ)}"
+'''
+
+
+@pytest.fixture(params=DATABASES)
+def served(request: pytest.FixtureRequest, identity: str) -> Iterator[tuple[Server, str]]:
+    """An `evalplane serve` with its engine, running as the identity."""
+    home = home_for(identity)
+    pg_name = None
+    if request.param == "postgres":
+        pg_name, url = create_pg_database()
+    else:
+        url = f"sqlite:///{home / 'evalplane.db'}"
+    env = {"HOME": str(home), "EVALPLANE_TICK_SECONDS": "0.2", "EVALPLANE_CODE_TIMEOUT_SECONDS": "2"}
+    server = Server(request.param, url, home, "ep_test_" + secrets.token_hex(16), env=env, launcher=launcher(identity))
+    try:
+        server.start()
+        yield server, identity
+    finally:
+        server.stop()
+        if pg_name:
+            drop_pg_database(pg_name)
+        remove_home(home)
+
+
+@pytest.mark.slow
+def test_attacks_through_a_server_fail_alone_and_health_stays_fast(served: tuple[Server, str]) -> None:
+    server, identity = served
+    with server.http() as http:
+        api = Api(http)
+        space = api.space()
+        body = {"type": "CUSTOM", "name": "attack", "variables": ["output"], "code": ATTACKER}
+        evaluator = code_evaluator(api, space["id"], body)
+        project = unique("proj")
+        send_spans(server, space["id"], project, ["memory", "fork", "loop", "probe"])
+        project_id = project_id_named(api.client, space["id"], project)
+        client = server.sdk()
+        task = task_with(client, project_id, evaluator["id"], task_type="CODE_EVALUATION")
+        run = client.tasks.trigger_run(task=task.id, data_start_time=datetime.now(UTC) - timedelta(hours=1))
+        latencies = []
+        with server.http(key="") as health:
+            health.get("/healthz")  # connect once; then time each answer
+            while client.tasks.get_run(run_id=run.id).status in ("PENDING", "RUNNING"):
+                started = time.monotonic()
+                assert health.get("/healthz").status_code == 200
+                latencies.append(time.monotonic() - started)
+                time.sleep(0.05)
+        done = client.tasks.get_run(run_id=run.id)
+        assert (done.status, done.num_successes, done.num_errors) == ("COMPLETED", 1, 3), done
+        assert len(latencies) >= 10 and max(latencies) < 0.1, latencies
+        [label] = [e["label"] for span in evaluations(api.client, project_id) for e in span]
+        uid = label.split()[0]
+        assert uid == "uid=65534" if identity == "unprivileged" else int(uid[4:]) >= 200_000
+        assert set(label.split()[1][5:].split(",")) <= MINIMAL_ROOT and label.endswith("environ=0")

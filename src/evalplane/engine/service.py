@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from evalplane.db.dialect import SqliteStatistics
 from evalplane.db.engine import Database
 from evalplane.engine.code.budget import SandboxBudget
-from evalplane.engine.code.sandbox import Limits
+from evalplane.engine.code.sandbox import Limits, unavailable_reason
 from evalplane.engine.continuous import ContinuousPolicy
 from evalplane.engine.executor import Executor
 from evalplane.engine.providers.calls import Gates, RetryPolicy
@@ -56,14 +56,12 @@ class Engine:
         self.db = db
         self.options = options
         self.providers = IntegrationProviders(db, secret_key, connections=options.provider_concurrency)
+        self.sandbox = SandboxBudget(options.sandbox_max_children, options.sandbox_memory_mb, options.sandbox_uid_base)
         executor = Executor(
             self.providers,
             Gates(options.provider_concurrency),
             options.retry,
-            Limits(
-                timeout_seconds=options.code_timeout_seconds,
-                budget=SandboxBudget(options.sandbox_max_children, options.sandbox_memory_mb, options.sandbox_uid_base),
-            ),
+            Limits(timeout_seconds=options.code_timeout_seconds, budget=self.sandbox),
         )
         self.worker = Worker(
             db, executor, batch_size=options.batch_size, slots=options.slots,
@@ -85,6 +83,8 @@ class Engine:
             log.info("another process runs the engine for this SQLite database; this one serves the API only")
             return False
         self._tasks = [asyncio.create_task(self._schedule()), asyncio.create_task(self.worker.run(self._stop))]
+        # Probe the custom code sandbox now, so its verdict is in the log from the start.
+        self._tasks.append(asyncio.create_task(unavailable_reason(self.sandbox)))
         log.info("engine started (worker %s)", self.worker.name)
         return True
 
