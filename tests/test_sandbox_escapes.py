@@ -192,6 +192,20 @@ def test_ptrace_is_refused(identity: str) -> None:
     assert label(identity, body) == "-1/1,-1/1,-1/1"
 
 
+def test_the_code_holds_no_capabilities_and_is_filtered(identity: str) -> None:
+    body = """
+    wanted = ("CapPrm", "CapEff", "CapAmb", "NoNewPrivs", "Seccomp")
+    return " ".join(line.split()[1] for line in open("/proc/self/status") if line.split(":")[0] in wanted)
+    """
+    assert label(identity, body) == "0000000000000000 0000000000000000 0000000000000000 1 2"
+
+
+def test_other_system_call_abis_kill_the_process(identity: str) -> None:
+    # An x32 system call number bypasses nothing: the filter kills on a foreign ABI.
+    body = "import ctypes\nreturn str(ctypes.CDLL(None).syscall(0x40000000 + 57))"
+    assert failure(identity, body) == "the evaluator process killed for a forbidden system call"
+
+
 def test_ctypes_syscalls_are_filtered(identity: str) -> None:
     body = """
     import ctypes
@@ -359,7 +373,9 @@ def test_without_bubblewrap_custom_code_is_refused(identity: str, tmp_path: Path
     for tool in ("sh", "mktemp", "mkdir", "mount", "setpriv", "unshare"):
         (python_only / tool).symlink_to(f"/usr/bin/{tool}")
     [result] = observe(identity, 'return "ran"', path=str(python_only))
-    assert result["failure"].startswith("custom code is disabled: the sandbox (bubblewrap) is not available on this server")
+    assert result["failure"].startswith(
+        "the evaluator could not be loaded: custom code is disabled: the sandbox (bubblewrap) is not available on this server"
+    )
 
 
 # --- through a real server -------------------------------------------------------------
@@ -430,3 +446,34 @@ def test_attacks_through_a_server_fail_alone_and_health_stays_fast(served: tuple
         uid = label.split()[0]
         assert uid == "uid=65534" if identity == "unprivileged" else int(uid[4:]) >= 200_000
         assert set(label.split()[1][5:].split(",")) <= MINIMAL_ROOT and label.endswith("environ=0")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", DATABASES)
+def test_a_server_without_bubblewrap_saves_custom_code_but_refuses_to_run_it(backend: str) -> None:
+    home = home_for("root")
+    pg_name, url = create_pg_database() if backend == "postgres" else (None, f"sqlite:///{home / 'evalplane.db'}")
+    env = {"PATH": "/nonexistent", "EVALPLANE_TICK_SECONDS": "0.2"}
+    server = Server(backend, url, home, "ep_test_" + secrets.token_hex(16), env=env)
+    try:
+        server.start()
+        with server.http() as http:
+            api = Api(http)
+            space = api.space()
+            body = {"type": "CUSTOM", "name": "ok", "variables": ["output"], "code": ATTACKER}
+            evaluator = code_evaluator(api, space["id"], body)  # saving is allowed
+            project = unique("proj")
+            send_spans(server, space["id"], project, ["probe", "probe"])
+            project_id = project_id_named(api.client, space["id"], project)
+            client = server.sdk()
+            task = task_with(client, project_id, evaluator["id"], task_type="CODE_EVALUATION")
+            run = client.tasks.trigger_run(task=task.id, data_start_time=datetime.now(UTC) - timedelta(hours=1))
+            done = client.tasks.wait_for_run(run_id=run.id, poll_interval=0.3, timeout=60)
+            assert done.status == "FAILED" and done.num_successes == 0
+            assert "custom code is disabled: the sandbox (bubblewrap) is not available" in (done.failure_reason or "")
+            assert evaluations(api.client, project_id) == [[], []]
+    finally:
+        server.stop()
+        if pg_name:
+            drop_pg_database(pg_name)
+        remove_home(home)

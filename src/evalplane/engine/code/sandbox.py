@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 # A reply line longer than this fails its item (the runner cuts explanations well below it).
 MAX_REPLY_BYTES = 1024 * 1024
-DISABLED = "custom code is disabled: the sandbox (bubblewrap) is not available on this server: "
+# Worded as a load failure so that the run stops with this reason (see executor._custom).
+DISABLED = "the evaluator could not be loaded: custom code is disabled: the sandbox (bubblewrap) is not available on this server: "
 _DEFAULT_BUDGET = SandboxBudget()
 
 
@@ -119,7 +120,10 @@ class _Child:
 
 def _death_reason(code: int | None) -> str:
     if code is not None and code < 0:
-        signal_names = {9: "killed (memory or time limit)", 24: "killed for exceeding its CPU limit", 11: "crashed"}
+        signal_names = {
+            9: "killed (memory or time limit)", 24: "killed for exceeding its CPU limit", 11: "crashed",
+            31: "killed for a forbidden system call",
+        }
         return f"the evaluator process {signal_names.get(-code, f'died from signal {-code}')}"
     if code is not None and code > 128:  # bwrap reports its child's signal as 128 + n
         return _death_reason(128 - code)
