@@ -392,6 +392,15 @@ class Attack(CodeEvaluator):
         if output == "loop":
             while True:
                 pass
+        if output.startswith("kill:"):
+            seen = []
+            for pid in (int(output[5:]), -1):
+                try:
+                    os.kill(pid, 9)
+                    seen.append("killed")
+                except OSError as exc:
+                    seen.append(type(exc).__name__)
+            return ",".join(seen)
         return f"uid={os.getuid()} root={','.join(sorted(os.listdir('/')))} environ={len(os.environ)}"
 '''
 
@@ -426,7 +435,8 @@ def test_attacks_through_a_server_fail_alone_and_health_stays_fast(served: tuple
         body = {"type": "CUSTOM", "name": "attack", "variables": ["output"], "code": ATTACKER}
         evaluator = code_evaluator(api, space["id"], body)
         project = unique("proj")
-        send_spans(server, space["id"], project, ["memory", "fork", "loop", "probe"])
+        assert server.process is not None
+        send_spans(server, space["id"], project, ["memory", "fork", "loop", f"kill:{server.process.pid}", "probe"])
         project_id = project_id_named(api.client, space["id"], project)
         client = server.sdk()
         task = task_with(client, project_id, evaluator["id"], task_type="CODE_EVALUATION")
@@ -440,9 +450,10 @@ def test_attacks_through_a_server_fail_alone_and_health_stays_fast(served: tuple
                 latencies.append(time.monotonic() - started)
                 time.sleep(0.05)
         done = client.tasks.get_run(run_id=run.id)
-        assert (done.status, done.num_successes, done.num_errors) == ("COMPLETED", 1, 3), done
+        assert (done.status, done.num_successes, done.num_errors) == ("COMPLETED", 2, 3), done
         assert len(latencies) >= 10 and max(latencies) < 0.1, latencies
-        [label] = [e["label"] for span in evaluations(api.client, project_id) for e in span]
+        kill, label = sorted(e["label"] for span in evaluations(api.client, project_id) for e in span)
+        assert kill == "PermissionError,PermissionError" and server.process.poll() is None
         uid = label.split()[0]
         assert uid == "uid=65534" if identity == "unprivileged" else int(uid[4:]) >= 200_000
         assert set(label.split()[1][5:].split(",")) <= MINIMAL_ROOT and label.endswith("environ=0")

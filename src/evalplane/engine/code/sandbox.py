@@ -131,17 +131,24 @@ def _death_reason(code: int | None) -> str:
 
 
 _verdict: str | None | bool = False  # False: not probed yet; None: available; str: why not
+_probing: asyncio.Task[str | None] | None = None
 
 
 async def unavailable_reason(budget: SandboxBudget | None = None) -> str | None:
     """Why custom code cannot run here (None when the sandbox works). Probed once, then cached."""
-    global _verdict
+    global _verdict, _probing
     if _verdict is False:
-        _verdict = await _probe(budget or _DEFAULT_BUDGET)
-        if _verdict is None:
-            log.info("custom code sandbox: bubblewrap and seccomp are in force")
-        else:
-            log.error("custom code sandbox unavailable, custom evaluators will fail: %s", _verdict)
+        # Callers arriving together share one probe.
+        loop = asyncio.get_running_loop()
+        if _probing is None or _probing.get_loop() is not loop:
+            _probing = loop.create_task(_probe(budget or _DEFAULT_BUDGET))
+        verdict = await asyncio.shield(_probing)
+        if _verdict is False:
+            _verdict = verdict
+            if verdict is None:
+                log.info("custom code sandbox: bubblewrap and seccomp are in force")
+            else:
+                log.error("custom code sandbox unavailable, custom evaluators will fail: %s", verdict)
     return _verdict
 
 
