@@ -202,7 +202,8 @@ def main():
     for line in protocol_in:
         item = json.loads(line)
         sys.stdout = sys.stderr = io.StringIO()
-        send(_answer(item["n"], lambda: instance.evaluate(**item["variables"], **params)))
+        variables = item["variables"]
+        send(_answer(item["n"], lambda variables=variables: instance.evaluate(**variables, **params)))
 
 
 if __name__ == "__main__":

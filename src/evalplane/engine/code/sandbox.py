@@ -143,6 +143,9 @@ async def unavailable_reason(budget: SandboxBudget | None = None) -> str | None:
         if _probing is None or _probing.get_loop() is not loop:
             _probing = loop.create_task(_probe(budget or _DEFAULT_BUDGET))
         verdict = await asyncio.shield(_probing)
+        if verdict is not None and verdict.startswith("the evaluator timed out"):
+            _probing = None  # a machine too busy to start the probe in time: ask again next time
+            return verdict
         if _verdict is False:
             _verdict = verdict
             if verdict is None:
