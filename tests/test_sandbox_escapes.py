@@ -304,9 +304,11 @@ def test_infinite_loop_times_out_and_the_next_item_runs(identity: str) -> None:
     assert second["label"] == "fine"
 
 
-def test_cpu_burn_is_stopped_by_the_cpu_limit(identity: str) -> None:
-    reason = failure(identity, "while True:\n    pass", timeout=30, cpu=1)
-    assert reason == "the evaluator process killed for exceeding its CPU limit"
+def test_cpu_burn_is_stopped_by_the_cpu_limit_and_the_next_item_runs(identity: str) -> None:
+    body = 'while output == "burn":\n    pass\nreturn "fine"'
+    burn, after = observe(identity, body, [{"output": "burn"}, {"output": "x"}], timeout=30, cpu=1)
+    assert burn == {"failure": "the evaluator exceeded its CPU limit (1 s)"}
+    assert after["label"] == "fine"
 
 
 # --- replies ---------------------------------------------------------------------------

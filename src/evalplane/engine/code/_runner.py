@@ -22,6 +22,7 @@ import io
 import json
 import os
 import resource
+import signal
 import sys
 import traceback
 
@@ -39,6 +40,18 @@ def _limit(memory_mb, cpu_seconds):
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))
+
+
+def _stop_at_cpu_limit(fd, current, cpu_seconds):
+    """At the soft CPU limit, answer the item in progress and exit; ``fatal`` tells the parent
+    to start a fresh child. (The hard limit, a second later, kills a child that ignores this.)"""
+
+    def handler(signum, frame):
+        reason = f"the evaluator exceeded its CPU limit ({cpu_seconds} s)"
+        os.write(fd, (json.dumps({"n": current[0], "error": reason, "fatal": True}) + "\n").encode())
+        os._exit(0)
+
+    signal.signal(signal.SIGXCPU, handler)
 
 
 def _become(uid):
@@ -180,6 +193,8 @@ def main():
         send(json.dumps({"error": f"the sandbox could not be set up: {exc}", "sandbox": False}))
         return
     del setup["seccomp"]
+    current = [0]  # the tag of the item in progress
+    _stop_at_cpu_limit(protocol_out.fileno(), current, cpu_seconds)
 
     namespace = {"__name__": "evaluator", "__builtins__": builtins, "EvaluationResult": EvaluationResult, "CodeEvaluator": CodeEvaluator}
     sys.stdout = sys.stderr = io.StringIO()
@@ -201,6 +216,7 @@ def main():
     params = setup.get("params") or {}
     for line in protocol_in:
         item = json.loads(line)
+        current[0] = item["n"]
         sys.stdout = sys.stderr = io.StringIO()
         variables = item["variables"]
         send(_answer(item["n"], lambda variables=variables: instance.evaluate(**variables, **params)))

@@ -35,8 +35,8 @@ def item_outcome(reply: bytes | Failure, n: int) -> tuple[Outcome | Failure, boo
         return message, False
     if message.pop("n", None) != n:
         return Failure("the evaluator process sent a malformed reply"), False
-    if set(message) == {"error"} and isinstance(message["error"], str):
-        return Failure(_short(message["error"])), True
+    if set(message) <= {"error", "fatal"} and isinstance(message.get("error"), str):
+        return Failure(_short(message["error"])), message.get("fatal") is not True
     if set(message) != {"result"} or not isinstance(message["result"], dict):
         return Failure("the evaluator process sent a malformed reply"), False
     try:

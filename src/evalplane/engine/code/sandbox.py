@@ -125,7 +125,7 @@ def _death_reason(code: int | None) -> str:
             31: "killed for a forbidden system call",
         }
         return f"the evaluator process {signal_names.get(-code, f'died from signal {-code}')}"
-    if code is not None and code > 128:  # bwrap reports its child's signal as 128 + n
+    if code is not None and 128 < code <= 128 + 64:  # bwrap reports its child's signal as 128 + n
         return _death_reason(128 - code)
     return f"the evaluator process exited unexpectedly (code {code})"
 
