@@ -27,7 +27,7 @@ from evalplane.engine.code.seccomp import SeccompUnavailable, filter_program
 
 log = logging.getLogger(__name__)
 
-# A reply line longer than this fails its item (the runner cuts explanations well below it).
+# A reply line longer than this fails its item (a 70 KB explanation passes, 5 MB does not).
 MAX_REPLY_BYTES = 1024 * 1024
 # Worded as a load failure so that the run stops with this reason (see executor._custom).
 DISABLED = "the evaluator could not be loaded: custom code is disabled: the sandbox (bubblewrap) is not available on this server: "
@@ -162,9 +162,25 @@ async def _probe(budget: SandboxBudget) -> str | None:
         with budget.identities.lease() as identity:
             child, error = await _Child.start(probe, Limits(timeout_seconds=20), identity)
             await child.close()
+            if error is not None and not error.startswith("the evaluator timed out"):
+                await _log_bwrap_complaint(identity)
+                return f"it could not start a sandboxed process ({error}; bwrap's message is in the server log)"
     except (OSError, SeccompUnavailable, RuntimeError) as exc:
         return str(exc)
     return error
+
+
+async def _log_bwrap_complaint(identity: isolation.Identity) -> None:
+    """bwrap's own error message, for the operator's log only (it names host paths)."""
+    process = await asyncio.create_subprocess_exec(
+        *isolation.command(identity, 512, 10), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env={"LANG": "C.UTF-8"}, cwd="/",
+    )
+    with contextlib.suppress(TimeoutError):
+        _, stderr = await asyncio.wait_for(process.communicate(), 10)
+        log.error("custom code sandbox: bwrap said: %s", stderr[:2000].decode(errors="replace").strip() or "nothing")
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
 
 
 async def run_custom(
