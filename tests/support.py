@@ -72,6 +72,8 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    # An argv prefix the server starts under (e.g. another identity, tests/support_sandbox.py).
+    launcher: list[str] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -91,7 +93,7 @@ class Server:
         self.log_path = self.home / f"server-{self.port}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "evalplane.cli", "serve", "--port", str(self.port)],
+            [*self.launcher, sys.executable, "-m", "evalplane.cli", "serve", "--port", str(self.port)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

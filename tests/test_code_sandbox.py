@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sqlite3
 import textwrap
 
 import pytest
 
+from evalplane.engine.code.budget import SandboxBudget
 from evalplane.engine.code.outcome import Failure, Outcome
 from evalplane.engine.code.sandbox import CustomCode, Limits, run_custom
 
@@ -93,40 +95,29 @@ async def test_network_is_unreachable() -> None:
             listener.accept()
     finally:
         listener.close()
-    assert isinstance(results[0], Failure)
-    assert "sandbox does not allow socket" in results[0].reason
+    assert results == [Failure("PermissionError: [Errno 1] Operation not permitted (line 5)")]
 
 
 async def test_server_environment_is_invisible(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVALPLANE_SECRET_KEY", "do-not-leak")
     read_environ = await run_custom(evaluator('return open("/proc/self/environ").read()'), [{}], FAST)
     os_environ = await run_custom(evaluator('import os\nreturn str(dict(os.environ))'), [{}], FAST)
-    assert isinstance(read_environ[0], Failure) and "not allow opening" in read_environ[0].reason
-    assert isinstance(os_environ[0], Outcome) and "do-not-leak" not in (os_environ[0].label or "")
+    # The child's own /proc entry is not even readable to it once it has dropped root.
+    assert "do-not-leak" not in repr(read_environ)
+    assert os_environ == [Outcome(label="{}")]
 
 
 async def test_database_file_cannot_be_read(tmp_path) -> None:
     db = tmp_path / "evalplane.db"
     sqlite3.connect(db).execute("create table secrets (v text)").connection.commit()
     results = await run_custom(evaluator(f'return open({str(db)!r}, "rb").read(16).hex()'), [{}], FAST)
-    assert isinstance(results[0], Failure) and "not allow opening" in results[0].reason
+    assert isinstance(results[0], Failure) and "FileNotFoundError" in results[0].reason
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        'import os\nos.system("id")\nreturn True',
-        "import sys\nreturn str(sys._getframe(1).f_locals)",
-        "try:\n    1/0\nexcept Exception as e:\n    return str(e.__traceback__.tb_frame.f_back.f_locals)",
-        'import gc\nreturn str(len(gc.get_objects()))',
-        'return open("/tmp/evalplane-sandbox-write", "w").write("x")',
-    ],
-    ids=["shell", "frames", "traceback-frames", "gc", "write-file"],
-)
-async def test_escape_routes_are_refused(body: str) -> None:
-    results = await run_custom(evaluator(body), [{"output": "x"}], FAST)
-    assert isinstance(results[0], Failure)
-    assert "sandbox does not allow" in results[0].reason
+async def test_ordinary_code_that_the_old_audit_hook_refused_now_works() -> None:
+    # Frames, gc and any stdlib import are harmless inside the OS boundary.
+    body = "import gc, sys, sqlite3, tempfile\nreturn str(bool(gc.get_objects()) and sys._getframe(0) is not None)"
+    assert await run_custom(evaluator(body), [{"output": "x"}], FAST) == [Outcome(label="True")]
 
 
 @pytest.mark.parametrize(
@@ -142,6 +133,18 @@ async def test_broken_evaluator_fails_every_item_with_an_actionable_reason(code:
     assert len(results) == 2
     for result in results:
         assert isinstance(result, Failure) and message in result.reason
+
+
+async def test_a_worker_runs_at_most_its_budget_of_children_at_once() -> None:
+    body = "import time\nstart = time.time()\ntime.sleep(0.2)\nreturn f'{start},{time.time()}'"
+    for budget, most in ((SandboxBudget(max_children=3, memory_mb=4096), 3), (SandboxBudget(max_children=8, memory_mb=512), 2)):
+        limits = Limits(timeout_seconds=10, memory_mb=256, budget=budget)
+        # Like one span with 16 custom evaluators.
+        batches = await asyncio.gather(*(run_custom(evaluator(body), [{}], limits) for _ in range(16)))
+        windows = [tuple(map(float, batch[0].label.split(","))) for batch in batches]
+        overlap = max(sum(1 for s, e in windows if s <= t < e) for t, _ in windows)
+        assert overlap <= most
+        assert (budget.children, budget.reserved_mb) == (0, 0)
 
 
 async def test_unusable_return_value_is_reported() -> None:

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     provider_concurrency: int = 128
     tick_seconds: float = 1.0
     code_timeout_seconds: float = 10.0
+    # Per worker process: custom code children alive at once, and the memory they may
+    # reserve in all (each reserves its 512 MB limit before it starts).
+    sandbox_max_children: int = 4
+    sandbox_memory_mb: int = 2048
+    # A server running as root gives each child its own host uid/gid from here upwards.
+    sandbox_uid_base: int = 200_000
     # A worker's claim on a batch lasts this long unless renewed (it renews every third of
     # it); units of a worker that died are redone once it runs out.
     lease_seconds: float = 60.0

@@ -22,7 +22,8 @@ from sqlalchemy.engine import make_url
 from evalplane.core.egress import EgressPolicy
 from evalplane.db.dialect import SqliteStatistics
 from evalplane.db.engine import Database
-from evalplane.engine.code.sandbox import Limits
+from evalplane.engine.code.budget import SandboxBudget
+from evalplane.engine.code.sandbox import Limits, unavailable_reason
 from evalplane.engine.continuous import ContinuousPolicy
 from evalplane.engine.executor import Executor
 from evalplane.engine.providers.calls import Gates, RetryPolicy
@@ -44,6 +45,9 @@ class EngineOptions:
     shutdown_grace_seconds: float = 10.0
     provider_concurrency: int = 128
     code_timeout_seconds: float = 10.0
+    sandbox_max_children: int = 4
+    sandbox_memory_mb: int = 2048
+    sandbox_uid_base: int = 200_000
     continuous: ContinuousPolicy = ContinuousPolicy()
     retry: RetryPolicy = RetryPolicy()
     # Where AI integrations may connect (the default refuses loopback and private addresses).
@@ -57,11 +61,12 @@ class Engine:
         self.providers = IntegrationProviders(
             db, secret_key, connections=options.provider_concurrency, egress=options.egress
         )
+        self.sandbox = SandboxBudget(options.sandbox_max_children, options.sandbox_memory_mb, options.sandbox_uid_base)
         executor = Executor(
             self.providers,
             Gates(options.provider_concurrency),
             options.retry,
-            Limits(timeout_seconds=options.code_timeout_seconds),
+            Limits(timeout_seconds=options.code_timeout_seconds, budget=self.sandbox),
         )
         self.worker = Worker(
             db, executor, batch_size=options.batch_size, slots=options.slots,
@@ -83,6 +88,8 @@ class Engine:
             log.info("another process runs the engine for this SQLite database; this one serves the API only")
             return False
         self._tasks = [asyncio.create_task(self._schedule()), asyncio.create_task(self.worker.run(self._stop))]
+        # Probe the custom code sandbox now, so its verdict is in the log from the start.
+        self._tasks.append(asyncio.create_task(unavailable_reason(self.sandbox)))
         log.info("engine started (worker %s)", self.worker.name)
         return True
 

@@ -1,118 +1,36 @@
-"""The sandboxed child process for custom code evaluators. Standard library only.
+"""The child process for custom code evaluators. Standard library only.
 
-Started as ``python -I -S _runner.py`` with an empty environment. Before any user code
-runs it drops privileges and locks itself down: resource limits, a private network
-namespace where the kernel allows it, a non-root user when started as root, and an audit
-hook that refuses sockets, subprocesses, native code loading and every file open outside
-the standard library. Then it speaks JSON lines on its original stdout:
+bubblewrap starts it (see ``isolation.py``) as ``python -I -S -B _runner.py MEMORY_MB
+CPU_SECONDS UID`` in fresh namespaces with a read-only view of the interpreter and nothing
+else. Before any user code runs it sets resource limits, becomes its own unprivileged uid
+(when bwrap ran as root), and installs the server's seccomp filter; after that nothing in
+this process runs with more rights than the user code has. It speaks JSON lines on a
+private copy of its stdout (fds 1 and 2 go to /dev/null, so stray output is harmless):
 
-    parent -> {"imports": str, "code": str, "params": {...}}         once
+    parent -> {"imports": str, "code": str, "params": {...}, "seccomp": hex}   once
     child  -> {"ready": true} | {"error": str}
-    parent -> {"variables": {...}}                                    per item
-    child  -> {"result": {...}} | {"error": str}
+    parent -> {"n": int, "variables": {...}}                                    per item
+    child  -> {"n": int, "result": {...}} | {"n": int, "error": str}
+
+Item replies echo ``n`` (random per item) so that a line the user code forges on the
+reply channel does not pass for an answer.
 """
 
 import builtins
+import ctypes
 import io
 import json
 import os
 import resource
+import signal
 import sys
-import sysconfig
 import traceback
 
-_STDLIB = tuple(
-    os.path.realpath(p) + os.sep
-    for p in {sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]}
-)
-_BLOCKED_EVENTS = (
-    "socket.",
-    "subprocess.",
-    "_thread.start_new_thread",
-    "os.system",
-    "os.exec",
-    "os.posix_spawn",
-    "os.spawn",
-    "os.fork",
-    "os.forkpty",
-    "os.kill",
-    "os.putenv",
-    "os.unsetenv",
-    "os.chdir",
-    "os.chmod",
-    "os.chown",
-    "os.remove",
-    "os.rename",
-    "os.rmdir",
-    "os.mkdir",
-    "os.symlink",
-    "os.link",
-    "os.truncate",
-    "os.listdir",
-    "os.scandir",
-    "glob.glob",
-    "shutil.",
-    "ctypes.",
-    "mmap.",
-    "gc.",
-    # Frame and function internals are how code would reach the hook's own state.
-    "object.__getattr__",
-    "object.__setattr__",
-    "object.__delattr__",
-    "sys._getframe",
-    "sys._current_frames",
-    "sys.setprofile",
-    "sys.settrace",
-    "sys.addaudithook",
-    "webbrowser.",
-    "urllib.Request",
-    "http.client.",
-    "ftplib.",
-    "smtplib.",
-    "pty.",
-    "resource.setrlimit",
-    "fcntl.",
-)
-_BLOCKED_MODULES = frozenset({"ctypes", "_ctypes", "subprocess", "multiprocessing", "_posixsubprocess", "pty", "signal"})
+_PR_SET_NO_NEW_PRIVS, _PR_GET_SECCOMP, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 38, 21, 22, 2
 
 
-def _make_audit_hook(trusted):
-    """The hook keeps its state in this closure, which sandboxed code cannot reach: frames,
-    gc and function internals are themselves refused below."""
-    stdlib, blocked, modules = _STDLIB, _BLOCKED_EVENTS, _BLOCKED_MODULES
-    realpath, fsdecode = os.path.realpath, os.fsdecode
-
-    def audit(event, args):
-        if trusted[0]:
-            return
-        if event == "open":
-            path, mode = args[0], args[1] if len(args) > 1 else "r"
-            if isinstance(path, int):
-                raise PermissionError("the sandbox does not allow opening file descriptors")
-            writing = isinstance(mode, str) and any(c in mode for c in "wax+")
-            shown = fsdecode(path) if path is not None else ""
-            if writing or not realpath(shown).startswith(stdlib):
-                raise PermissionError(f"the sandbox does not allow opening {shown!r}")
-            return
-        if event == "import":
-            if args and args[0] in modules:
-                raise ImportError(f"the sandbox does not allow importing {args[0]!r}")
-            return
-        if event.startswith(blocked):
-            raise PermissionError(f"the sandbox does not allow {event}")
-
-    return audit
-
-
-def _isolate_network():
-    """A new, empty network namespace: even loopback is down. Best effort."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    clone_newnet, clone_newuser = 0x40000000, 0x10000000
-    if libc.unshare(clone_newnet) == 0:
-        return True
-    return libc.unshare(clone_newuser | clone_newnet) == 0
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
 def _limit(memory_mb, cpu_seconds):
@@ -124,12 +42,38 @@ def _limit(memory_mb, cpu_seconds):
     resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))
 
 
-def _drop_root():
-    if os.geteuid() == 0:
+def _stop_at_cpu_limit(fd, current, cpu_seconds):
+    """At the soft CPU limit, answer the item in progress and exit; ``fatal`` tells the parent
+    to start a fresh child. (The hard limit, a second later, kills a child that ignores this.)"""
+
+    def handler(signum, frame):
+        reason = f"the evaluator exceeded its CPU limit ({cpu_seconds} s)"
+        os.write(fd, (json.dumps({"n": current[0], "error": reason, "fatal": True}) + "\n").encode())
+        os._exit(0)
+
+    signal.signal(signal.SIGXCPU, handler)
+
+
+def _become(uid):
+    """Switch to this execution's own uid; losing root drops every capability bwrap left."""
+    if uid is not None:
         os.setgroups([])
-        os.setgid(65534)
-        os.setuid(65534)
+        os.setgid(uid)
+        os.setuid(uid)
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+
+
+def _confine(program):
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+    buffer = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.cast(buffer, ctypes.c_void_p))
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, None, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
+    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "installing the seccomp filter failed")
+    if libc.prctl(_PR_GET_SECCOMP, 0, None, 0, 0) != _SECCOMP_MODE_FILTER:
+        raise OSError("the seccomp filter is not in force")
 
 
 class EvaluationResult:
@@ -201,65 +145,59 @@ def _result(value):
 
 
 def _describe(exc):
-    if isinstance(exc, SyntaxError):
-        part = "imports" if exc.filename == "<imports>" else "code"
-        return f"SyntaxError in the {part}: {exc.msg} (line {exc.lineno})"
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in ("<evaluator>", "<imports>")]
-    where = f" (line {frames[-1].lineno}{' of the imports' if frames and frames[-1].filename == '<imports>' else ''})" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+    """A one-line reason; user code (a custom __str__) may run here, confined like the rest."""
+    try:
+        if isinstance(exc, SyntaxError):
+            part = "imports" if exc.filename == "<imports>" else "code"
+            return f"SyntaxError in the {part}: {exc.msg} (line {exc.lineno})"
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in ("<evaluator>", "<imports>")]
+        last = frames[-1] if frames else None
+        where = f" (line {last.lineno}{' of the imports' if last.filename == '<imports>' else ''})" if last else ""
+        return f"{type(exc).__name__}: {str(exc)[:2000]}{where}"
+    except BaseException:  # noqa: BLE001 - a broken __str__ still yields a reason
+        return "the evaluator raised an exception that cannot be described"
 
 
-# Modules evaluators may import. They are loaded before privileges are dropped, because the
-# unprivileged child may not be able to read the interpreter's own library directory.
-PRELOADED = (
-    "re", "json", "math", "cmath", "statistics", "datetime", "time", "collections", "collections.abc",
-    "itertools", "functools", "operator", "string", "difflib", "unicodedata", "decimal", "fractions",
-    "random", "typing", "dataclasses", "enum", "textwrap", "html", "html.parser", "urllib.parse",
-    "base64", "hashlib", "hmac", "uuid", "copy", "pprint", "bisect", "heapq", "ast", "csv", "io",
-    "zlib", "binascii", "struct", "array", "numbers", "locale", "calendar", "ipaddress", "email.utils",
-)
-
-
-def _preload():
-    import importlib
-
-    for name in PRELOADED:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
+def _answer(n, evaluate):
+    """One JSON reply line for one call, whatever the user code does."""
+    try:
+        return json.dumps({"n": n, "result": _result(evaluate())})
+    except MemoryError:
+        return json.dumps({"n": n, "error": "MemoryError: the evaluator exceeded its memory limit"})
+    except BaseException as exc:  # noqa: BLE001 - any failure is reported to the user
+        return json.dumps({"n": n, "error": _describe(exc)})
 
 
 def main():
     protocol_in = sys.stdin
     protocol_out = os.fdopen(os.dup(1), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.close(devnull)
     memory_mb, cpu_seconds = int(sys.argv[1]), int(sys.argv[2])
-    sys.dont_write_bytecode = True
-    _preload()
-    _install_shims()
-    network_isolated = _isolate_network()
-    for name in ("ctypes", "_ctypes"):
-        sys.modules.pop(name, None)
-    _limit(memory_mb, cpu_seconds)
-    _drop_root()
-    os.environ.clear()
+    uid = None if sys.argv[3] == "-" else int(sys.argv[3])
     setup = json.loads(protocol_in.readline())
-    trusted = [False]
-    sys.addaudithook(_make_audit_hook(trusted))
 
-    def send(message):
-        protocol_out.write(json.dumps(message) + "\n")
+    def send(line):
+        protocol_out.write(line + "\n")
         protocol_out.flush()
 
-    def describe(exc):
-        trusted[0] = True
-        try:
-            return _describe(exc)
-        finally:
-            trusted[0] = False
+    try:
+        _install_shims()
+        _limit(memory_mb, cpu_seconds)
+        _become(uid)
+        os.environ.clear()
+        _confine(bytes.fromhex(setup["seccomp"]))
+    except BaseException as exc:  # noqa: BLE001 - refuse to run anything unconfined
+        send(json.dumps({"error": f"the sandbox could not be set up: {exc}", "sandbox": False}))
+        return
+    del setup["seccomp"]
+    current = [0]  # the tag of the item in progress
+    _stop_at_cpu_limit(protocol_out.fileno(), current, cpu_seconds)
 
     namespace = {"__name__": "evaluator", "__builtins__": builtins, "EvaluationResult": EvaluationResult, "CodeEvaluator": CodeEvaluator}
-    sys.stdout = io.StringIO()
+    sys.stdout = sys.stderr = io.StringIO()
     try:
         if setup.get("imports"):
             exec(compile(setup["imports"], "<imports>", "exec"), namespace)
@@ -272,21 +210,16 @@ def main():
             raise TypeError("the code defines no subclass of CodeEvaluator")
         instance = classes[-1]()
     except BaseException as exc:  # noqa: BLE001 - any failure is reported to the user
-        send({"error": "the evaluator could not be loaded: " + describe(exc)})
+        send(json.dumps({"error": "the evaluator could not be loaded: " + _describe(exc)}))
         return
-    send({"ready": True, "network_isolated": network_isolated})
+    send(json.dumps({"ready": True}))
     params = setup.get("params") or {}
     for line in protocol_in:
         item = json.loads(line)
-        sys.stdout = io.StringIO()
-        try:
-            value = instance.evaluate(**item["variables"], **params)
-            message = {"result": _result(value)}
-        except MemoryError:
-            message = {"error": "MemoryError: the evaluator exceeded its memory limit"}
-        except BaseException as exc:  # noqa: BLE001
-            message = {"error": describe(exc)}
-        send(message)
+        current[0] = item["n"]
+        sys.stdout = sys.stderr = io.StringIO()
+        variables = item["variables"]
+        send(_answer(item["n"], lambda variables=variables: instance.evaluate(**variables, **params)))
 
 
 if __name__ == "__main__":
