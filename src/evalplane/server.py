@@ -24,6 +24,7 @@ def engine_options(settings: Settings) -> EngineOptions:
         provider_concurrency=settings.provider_concurrency,
         code_timeout_seconds=settings.code_timeout_seconds,
         lease_seconds=settings.lease_seconds,
+        max_attempts=settings.max_attempts,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
     )
 

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # A worker's claim on a batch lasts this long unless renewed (it renews every third of
     # it); units of a worker that died are redone once it runs out.
     lease_seconds: float = 60.0
+    # A unit is claimed at most this many times; a unit whose worker keeps dying on it (or
+    # stalling past its lease) then ends ERRORED instead of being redone forever.
+    max_attempts: int = Field(default=3, ge=1)
     # On SIGTERM a worker finishes its batches for up to this long, then hands the rest back.
     shutdown_grace_seconds: float = 10.0
     # "text" or "json" (one JSON object per line, for log shippers).

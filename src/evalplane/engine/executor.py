@@ -40,6 +40,16 @@ class BatchResult:
     fatal: dict[int, str] = field(default_factory=dict)
 
 
+def unexpected(exc: BaseException) -> str:
+    """A unit's reason for an error nobody planned for: its class and a short first line."""
+    try:
+        text = str(exc).strip()
+    except Exception:  # noqa: BLE001 - an exception whose message itself fails
+        text = ""
+    message = text.splitlines()[0][:200] if text else ""
+    return f"evaluation failed unexpectedly: {type(exc).__name__}" + (f": {message}" if message else "")
+
+
 @dataclass(frozen=True, slots=True)
 class Work:
     """One unit with everything needed to evaluate it."""
@@ -73,8 +83,21 @@ class Executor:
                 result.done.append(UnitResult(item.unit, SKIPPED, item.evaluator, detail="the target no longer exists"))
             else:
                 groups[(item.unit.task_id, item.evaluator.evaluator_id)].append(item)
-        await asyncio.gather(*(self._run_group(items, result) for items in groups.values()))
+        await asyncio.gather(*(self._contained(items, result) for items in groups.values()))
         return result
+
+    async def _contained(self, items: list[Work], result: BatchResult) -> None:
+        """Run one group; an unexpected error fails that group's unreported units only."""
+        own = BatchResult()
+        try:
+            await self._run_group(items, own)
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the other groups go on
+            reported = {r.unit.id for r in own.done} | {u.id for u, _ in own.retry}
+            detail = unexpected(exc)
+            own.done.extend(UnitResult(w.unit, ERRORED, w.evaluator, detail=detail) for w in items if w.unit.id not in reported)
+        result.done.extend(own.done)
+        result.retry.extend(own.retry)
+        result.fatal.update(own.fatal)
 
     async def _run_group(self, items: list[Work], result: BatchResult) -> None:
         evaluator = items[0].evaluator

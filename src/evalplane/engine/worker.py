@@ -1,6 +1,8 @@
 """The worker: claims batches of units under a lease, keeps the lease alive while it works,
 executes them and records the results. Several batch slots run side by side so one slow
-batch does not idle the rest."""
+batch does not idle the rest; claims go round the tasks in turn and no task takes every
+slot, so one tenant's slow evaluator cannot starve the others. Each evaluator's units of a
+batch are recorded as soon as they are done, and an error fails only the units it hit."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import logging
 import os
 import socket
 import uuid
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -24,13 +27,13 @@ from evalplane.db.engine import Database
 from evalplane.db.models import AiIntegration, Span
 from evalplane.domains.ai_integrations.service import load_for_use
 from evalplane.engine.dataset_documents import load_targets
-from evalplane.engine.executor import Executor, ProviderSource, Work
+from evalplane.engine.executor import BatchResult, Executor, ProviderSource, UnitResult, Work, unexpected
 from evalplane.engine.experiments_generation import execute_batch
 from evalplane.engine.plans import TaskPlan, load_task_plan
 from evalplane.engine.providers import FatalProviderError, Provider, ProviderConfig, build_provider
-from evalplane.engine.recording import record
+from evalplane.engine.recording import per_unit, record
 from evalplane.jobs import units
-from evalplane.jobs.units import Claimed
+from evalplane.jobs.units import ERRORED, Claimed
 
 log = logging.getLogger("evalplane.worker")
 
@@ -140,6 +143,7 @@ class Worker:
         slots: int = 4,
         lease: timedelta = timedelta(seconds=60),
         idle_poll: float = 1.0,
+        max_attempts: int = 3,
     ) -> None:
         self.db = db
         self.executor = executor
@@ -147,10 +151,15 @@ class Worker:
         self.slots = slots
         self.lease = lease
         self.idle_poll = idle_poll
+        self.max_attempts = max_attempts
+        # One task may fill every slot but one, so a slow tenant leaves room for the others.
+        self.slots_per_task = max(1, slots - 1)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.wake = asyncio.Event()
         self._inflight: set[int] = set()
         self._plans: dict[int, tuple[float, TaskPlan | None]] = {}
+        self._busy: Counter[int] = Counter()  # batches in flight per task
+        self._last_task = 0  # claims go round the tasks from here
 
     async def run(self, stop: asyncio.Event) -> None:
         heartbeat = asyncio.create_task(self._heartbeat())
@@ -166,7 +175,7 @@ class Worker:
         while not stop.is_set():
             try:
                 worked = await self.run_once()
-            except Exception:  # noqa: BLE001 - a failing batch must not kill the worker
+            except Exception:  # noqa: BLE001 - a failing claim must not kill the worker
                 log.exception("worker batch failed; its leases will expire and the units be redone")
                 worked = False
             if not worked:
@@ -175,19 +184,20 @@ class Worker:
                     await asyncio.wait_for(_first(stop, self.wake), self.idle_poll)
 
     async def run_once(self) -> bool:
-        """Claim, execute and record one batch; False when there was nothing to do."""
-        async with self.db.session() as session:
-            claimed = await units.claim(session, worker=self.name, limit=self.batch_size, lease=self.lease)
+        """Claim one task's batch, execute it and record it group by group; False when there
+        was nothing to do."""
+        claimed = await self._claim()
         if not claimed:
             return False
+        task_id = claimed[0].task_id
         self._inflight.update(c.id for c in claimed)
         try:
-            work = await self._load(claimed)
-            result = await execute_batch(self.executor, work)
-            # No heartbeat for units being recorded: it would lock them in another order.
-            self._inflight.difference_update(c.id for c in claimed)
-            async with self.db.session() as session:
-                await record(session, self.name, result)
+            given_up = [c for c in claimed if c.attempts > self.max_attempts]
+            groups: dict[tuple[int, int], list[Claimed]] = defaultdict(list)
+            for unit in claimed:
+                if unit.attempts <= self.max_attempts:
+                    groups[(unit.task_id, unit.evaluator_key)].append(unit)
+            await asyncio.gather(self._give_up(given_up), *(self._process(group) for group in groups.values()))
         except asyncio.CancelledError:
             # Shutdown ran out of grace: hand the batch back now rather than leave its
             # leases to expire (units already recorded are untouched: release is a CAS).
@@ -195,7 +205,78 @@ class Worker:
             raise
         finally:
             self._inflight.difference_update(c.id for c in claimed)
+            self._done_with(task_id)
         return True
+
+    async def _claim(self) -> list[Claimed]:
+        """Claim from the next task in turn that has room in this worker: round-robin over
+        the tasks with waiting units, so one task's backlog never holds back another's."""
+        # Its own transaction: on SQLite a read that later writes may find the database moved on.
+        async with self.db.session() as session:
+            waiting = await units.pending_tasks(session)
+        async with self.db.session() as session:
+            for task_id in _round(waiting, after=self._last_task):
+                if self._busy[task_id] >= self.slots_per_task:
+                    continue
+                self._busy[task_id] += 1  # taken before the await: other slots see it
+                claimed = await units.claim(
+                    session, worker=self.name, limit=self.batch_size, lease=self.lease, task_id=task_id
+                )
+                if claimed:
+                    self._last_task = task_id
+                    return claimed
+                self._done_with(task_id)  # its units are all backing off (or taken)
+        return []
+
+    def _done_with(self, task_id: int) -> None:
+        self._busy[task_id] -= 1
+        if self._busy[task_id] <= 0:
+            del self._busy[task_id]
+
+    async def _give_up(self, exhausted: Sequence[Claimed]) -> None:
+        """Units claimed more often than allowed: their workers kept dying on them."""
+        if not exhausted:
+            return
+        reason = f"gave up after {self.max_attempts} attempts: the worker processing it stopped or stalled"
+        self._inflight.difference_update(c.id for c in exhausted)
+        await self._record(BatchResult(done=[UnitResult(c, ERRORED, None, detail=reason) for c in exhausted]))
+
+    async def _process(self, group: Sequence[Claimed]) -> None:
+        """Load, execute and record one evaluator's units; whatever fails fails them alone."""
+        try:
+            result = await execute_batch(self.executor, await self._load(group))
+        except Exception as exc:  # noqa: BLE001 - contained to this group
+            log.exception("evaluating %s units of task %s failed", len(group), group[0].task_id)
+            result = BatchResult(done=[UnitResult(c, ERRORED, None, detail=unexpected(exc)) for c in group])
+        # No heartbeat for units being recorded: it would lock them in another order.
+        self._inflight.difference_update(c.id for c in group)
+        await self._record(result)
+
+    async def _record(self, result: BatchResult) -> None:
+        try:
+            async with self.db.session() as session:
+                await record(session, self.name, result)
+            return
+        except Exception:  # noqa: BLE001 - try the units one by one below
+            log.exception("recording %s results together failed; recording them one by one", len(result.done))
+        for part in per_unit(result):
+            try:
+                async with self.db.session() as session:
+                    await record(session, self.name, part)
+            except Exception as exc:  # noqa: BLE001
+                await self._record_failure(part, exc)
+
+    async def _record_failure(self, part: BatchResult, exc: Exception) -> None:
+        """A unit whose result cannot be stored ends ERRORED with why; if even that fails, its
+        lease expires and the attempts cap ends it."""
+        unit = part.done[0].unit if part.done else part.retry[0][0]
+        log.error("could not record unit %s: %s", unit.id, unexpected(exc))
+        failed = BatchResult(done=[UnitResult(unit, ERRORED, None, detail=f"could not be recorded: {unexpected(exc)}")])
+        try:
+            async with self.db.session() as session:
+                await record(session, self.name, failed)
+        except Exception:  # noqa: BLE001
+            log.exception("could not record unit %s as failed either", unit.id)
 
     async def _load(self, claimed: Sequence[Claimed]) -> list[Work]:
         loop_time = asyncio.get_running_loop().time()
@@ -242,6 +323,11 @@ class Worker:
                 log.info("handed %s unfinished units back to the queue", released)
         except Exception:  # noqa: BLE001 - the leases will expire instead
             log.exception("could not hand units back; their leases will expire")
+
+
+def _round(task_ids: Sequence[int], *, after: int) -> list[int]:
+    """The tasks in turn: those after the last one served, then from the start again."""
+    return [t for t in task_ids if t > after] + [t for t in task_ids if t <= after]
 
 
 async def _first(*events: asyncio.Event) -> None:

@@ -1,0 +1,67 @@
+"""Fair claims: one space's slow evaluator does not hold every worker slot, so another space's
+quick task, triggered after it, finishes while the slow run is still far from done."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import start_server
+from tests.support import Api, LlmServer, Server, drop_pg_database, unique
+from tests.support_spans import project_id_named
+from tests.test_engine import integration, send_spans, task_with, template_evaluator, wait_until
+from tests.test_engine_isolation import keyword_evaluator
+
+SLOW_SPANS = 40
+
+
+@pytest.fixture
+def small_batches(server: Server, tmp_path: Path) -> Iterator[Server]:
+    """A server whose engine has two slots of two units: without fair claims, the slow run's
+    40 units would be served first, 4 at a time."""
+    srv, pg_name = start_server(
+        server.backend, tmp_path / "home",
+        EVALPLANE_TICK_SECONDS="0.2", EVALPLANE_WORKER_SLOTS="2", EVALPLANE_WORKER_BATCH_SIZE="2",
+    )
+    yield srv
+    srv.stop()
+    if pg_name:
+        drop_pg_database(pg_name)
+
+
+def project_of(server: Server, api: Api, space_id: str, outputs: list[str]) -> str:
+    name = unique("proj")
+    send_spans(server, space_id, name, outputs)
+    return project_id_named(api.client, space_id, name)
+
+
+def test_a_slow_space_leaves_room_for_a_quick_one(small_batches: Server, llm: LlmServer) -> None:
+    server = small_batches
+    with server.http() as http:
+        api = Api(http)
+        slow_space, quick_space = api.space(), api.space()
+        judge = integration(api, slow_space["id"], llm)
+        slow_evaluator = template_evaluator(api, slow_space["id"], judge["id"], explain=False)
+        quick_evaluator = keyword_evaluator(api, quick_space["id"], "mentions_refund")
+        slow_project = project_of(server, api, slow_space["id"], [f"answer {i}" for i in range(SLOW_SPANS)])
+        quick_project = project_of(server, api, quick_space["id"], ["a refund", "ok", "refund"])
+    client = server.sdk()
+    slow_task = task_with(client, slow_project, slow_evaluator["id"])
+    quick_task = task_with(client, quick_project, quick_evaluator["id"], task_type="CODE_EVALUATION")
+    since = datetime.now(UTC) - timedelta(hours=1)
+    llm.control(latency_ms=1500)  # every judge call of the slow space takes 1.5 s
+    try:
+        slow_run = client.tasks.trigger_run(task=slow_task.id, data_start_time=since)
+        wait_until(lambda: client.tasks.get_run(run_id=slow_run.id).status == "RUNNING", 20, "the slow run to start")
+        quick_run = client.tasks.trigger_run(task=quick_task.id, data_start_time=since)
+        quick = client.tasks.wait_for_run(run_id=quick_run.id, poll_interval=0.2, timeout=60)
+        slow = client.tasks.get_run(run_id=slow_run.id)
+        assert (quick.status, quick.num_successes) == ("COMPLETED", 3)
+        # Served first, 4 at a time, the slow run would be nearly done by now.
+        assert slow.status == "RUNNING" and slow.num_successes + slow.num_errors <= SLOW_SPANS // 2, slow
+        client.tasks.cancel_run(run_id=slow_run.id)
+    finally:
+        llm.control(latency_ms=0)
