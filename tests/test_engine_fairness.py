@@ -1,5 +1,7 @@
 """Fair claims: one space's slow evaluator does not hold every worker slot, so another space's
-quick task, triggered after it, finishes while the slow run is still far from done."""
+quick task, triggered after it, finishes while the slow run is still far from done; and the
+rule behind it, claim by claim: batches go round the tasks, and a worker's last free slot
+is kept for a task with nothing running."""
 
 from __future__ import annotations
 
@@ -9,6 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from evalplane.db.models import Task, TaskRun
+from evalplane.engine.worker import Worker
+from evalplane.jobs import units
+from evalplane.jobs.units import NewUnit
+from tests.arrange import a_space
 from tests.conftest import start_server
 from tests.support import Api, LlmServer, Server, drop_pg_database, unique
 from tests.support_spans import project_id_named
@@ -65,3 +72,43 @@ def test_a_slow_space_leaves_room_for_a_quick_one(small_batches: Server, llm: Ll
         client.tasks.cancel_run(run_id=slow_run.id)
     finally:
         llm.control(latency_ms=0)
+
+
+async def tasks_with_units(db, count: int, per_task: int, space_id: int | None = None) -> list[int]:  # type: ignore[no-untyped-def]
+    space_id = space_id or await a_space(db)
+    task_ids = []
+    for _ in range(count):
+        async with db.session() as session:
+            task = Task(space_id=space_id, name=unique("task"), type="CODE_EVALUATION", is_continuous=False, experiment_ids=[])
+            session.add(task)
+            await session.flush()
+            task_ids.append(task.id)
+            run = TaskRun(task_id=task.id, status="RUNNING", parameters={})
+            session.add(run)
+            await session.flush()
+            await units.enqueue(session, run_id=run.id, task_id=task.id, units=[
+                NewUnit(evaluator_key=1, target_kind="SPAN", target_id=n, fingerprint="f") for n in range(per_task)
+            ])
+    return task_ids
+
+
+async def test_claims_go_round_the_tasks_and_keep_a_slot_for_an_idle_one(database) -> None:
+    # The first task's backlog is the oldest, yet batches alternate between the two tasks.
+    space_id = await a_space(database)
+    first, second = await tasks_with_units(database, 2, per_task=50, space_id=space_id)
+    worker = Worker(database, executor=None, batch_size=5, slots=4)  # type: ignore[arg-type]
+    batches = [await worker._claim() for _ in range(3)]
+    assert [{c.task_id for c in batch} for batch in batches] == [{first}, {second}, {first}]
+    # The last free slot is not for them (the test never finishes a batch) ...
+    assert await worker._claim() == []
+    # ... but for a task arriving now.
+    (third,) = await tasks_with_units(database, 1, per_task=50, space_id=space_id)
+    assert {c.task_id for c in await worker._claim()} == {third}
+
+
+async def test_one_task_alone_never_takes_the_last_slot(database) -> None:
+    (only,) = await tasks_with_units(database, 1, per_task=50)
+    worker = Worker(database, executor=None, batch_size=5, slots=3)  # type: ignore[arg-type]
+    assert [len(await worker._claim()) for _ in range(3)] == [5, 5, 0]
+    async with database.session() as session:
+        assert await units.pending_tasks(session) == [only]

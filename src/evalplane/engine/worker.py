@@ -152,8 +152,6 @@ class Worker:
         self.lease = lease
         self.idle_poll = idle_poll
         self.max_attempts = max_attempts
-        # One task may fill every slot but one, so a slow tenant leaves room for the others.
-        self.slots_per_task = max(1, slots - 1)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.wake = asyncio.Event()
         self._inflight: set[int] = set()
@@ -210,13 +208,15 @@ class Worker:
 
     async def _claim(self) -> list[Claimed]:
         """Claim from the next task in turn that has room in this worker: round-robin over
-        the tasks with waiting units, so one task's backlog never holds back another's."""
+        the tasks with waiting units, so one task's backlog never holds back another's. The
+        last free slot goes only to a task with nothing in flight here: slow tenants cannot
+        take every slot while another tenant's work waits."""
         # Its own transaction: on SQLite a read that later writes may find the database moved on.
         async with self.db.session() as session:
             waiting = await units.pending_tasks(session)
         async with self.db.session() as session:
             for task_id in _round(waiting, after=self._last_task):
-                if self._busy[task_id] >= self.slots_per_task:
+                if self._busy[task_id] and self.slots - sum(self._busy.values()) <= 1:
                     continue
                 self._busy[task_id] += 1  # taken before the await: other slots see it
                 claimed = await units.claim(
