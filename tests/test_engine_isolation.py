@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from evalplane.core.clock import utcnow
 from evalplane.db.engine import Database
 from evalplane.db.models import WorkUnit
-from evalplane.engine import recording
+from evalplane.engine import executor as executor_module, recording
 from evalplane.engine.executor import Executor
 from evalplane.engine.service import Engine
 from evalplane.jobs import units
@@ -191,3 +191,22 @@ async def test_handing_units_back_does_not_use_up_attempts(quiet_server: Server,
 
     assert run_of(quiet_server, run_id) == ("COMPLETED", 2, 0, 0)
 
+
+
+async def test_an_evaluator_that_fails_on_one_span_fails_that_unit_only(quiet_server: Server, engine: Engine, monkeypatch) -> None:
+    evaluate = executor_module.managed.evaluate
+
+    def fussy(name, values, variables, params):  # type: ignore[no-untyped-def]
+        if "ok" in str(values):
+            raise KeyError("unexpected shape")
+        return evaluate(name, values, variables, params)
+
+    monkeypatch.setattr(executor_module.managed, "evaluate", fussy)
+    project_id, run_id = arrange(quiet_server, ["healthy"], ["refund", "ok", "no refund"])
+
+    await drain(engine)
+
+    assert run_of(quiet_server, run_id) == ("COMPLETED", 2, 1, 0)
+    assert await details(engine, run_id) == {
+        "SUCCEEDED": 2, "ERRORED: evaluation failed unexpectedly: KeyError: 'unexpected shape'": 1,
+    }

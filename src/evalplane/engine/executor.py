@@ -154,6 +154,9 @@ class Executor:
             except TransientProviderError as exc:
                 result.retry.append((item.unit, exc.reason))
                 return
+            except Exception as exc:  # noqa: BLE001 - this item alone; its siblings go on
+                result.done.append(UnitResult(item.unit, ERRORED, evaluator, detail=unexpected(exc)))
+                return
             if isinstance(judged.result, Failure):
                 result.done.append(UnitResult(item.unit, ERRORED, evaluator, detail=judged.result.reason, usage=judged.usage))
             else:
@@ -170,6 +173,9 @@ class Executor:
             except managed.ConfigError as exc:
                 result.fatal[item.unit.run_id] = f"evaluator '{evaluator.name}' is misconfigured: {exc}"
                 result.done.append(UnitResult(item.unit, ERRORED, evaluator, detail=str(exc)))
+                continue
+            except Exception as exc:  # noqa: BLE001 - this item alone
+                result.done.append(UnitResult(item.unit, ERRORED, evaluator, detail=unexpected(exc)))
                 continue
             result.done.append(UnitResult(item.unit, SUCCEEDED, evaluator, outcome=outcome))
 
