@@ -5,6 +5,7 @@ is kept for a task with nothing running."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,9 +13,15 @@ from pathlib import Path
 import pytest
 
 from evalplane.db.models import Task, TaskRun
+from evalplane.engine import executor as executor_module
+from evalplane.engine.code.outcome import Outcome
+from evalplane.engine.code.sandbox import Limits
+from evalplane.engine.executor import Executor, Work
+from evalplane.engine.plans import EvaluatorPlan
+from evalplane.engine.providers.calls import Gates, RetryPolicy
 from evalplane.engine.worker import Worker
 from evalplane.jobs import units
-from evalplane.jobs.units import NewUnit
+from evalplane.jobs.units import Claimed, NewUnit
 from tests.arrange import a_space
 from tests.conftest import start_server
 from tests.support import Api, LlmServer, Server, drop_pg_database, unique
@@ -113,3 +120,37 @@ async def test_one_task_alone_never_takes_the_last_slot(database) -> None:
     assert [len(await worker._claim()) for _ in range(3)] == [5, 5, 0]
     async with database.session() as session:
         assert await units.pending_tasks(session) == [only]
+
+
+async def test_custom_code_processes_are_budgeted_per_task(monkeypatch) -> None:
+    # Two tasks, one with six custom evaluators on a span: the process count stays within
+    # each task's share, and the second task's code starts while the first's still queues.
+    running: dict[int, int] = {1: 0, 2: 0}
+    most: dict[int, int] = {1: 0, 2: 0}
+    started: list[int] = []
+
+    async def fake_run_custom(source, items, limits):  # type: ignore[no-untyped-def]
+        task = int(source.code)
+        running[task] += 1
+        most[task] = max(most[task], running[task])
+        started.append(task)
+        await asyncio.sleep(0.05)
+        running[task] -= 1
+        return [Outcome(label="ok", score=1.0) for _ in items]
+
+    monkeypatch.setattr(executor_module, "run_custom", fake_run_custom)
+    executor = Executor(None, Gates(), RetryPolicy(), Limits(), children_per_task=2)  # type: ignore[arg-type]
+
+    def work(task_id: int, evaluator_id: int) -> Work:
+        plan = EvaluatorPlan(evaluator_id, 1, f"e{evaluator_id}", "CODE", {"code_type": "CUSTOM", "code": str(task_id)}, {}, None)
+        unit = Claimed(id=task_id * 100 + evaluator_id, run_id=task_id, task_id=task_id, evaluator_key=evaluator_id,
+                       target_kind="SPAN", target_id=1, attempts=1, payload=None)
+        return Work(unit=unit, evaluator=plan, document={"attributes": {}})
+
+    busy = asyncio.create_task(executor.execute([work(1, e) for e in range(6)]))
+    await asyncio.sleep(0.01)
+    quick = await executor.execute([work(2, 1)])
+    first = await busy
+    assert [r.state for r in first.done] == ["SUCCEEDED"] * 6 and [r.state for r in quick.done] == ["SUCCEEDED"]
+    assert most == {1: 2, 2: 1}
+    assert started.index(2) < 3  # right after the first task's first two, not after all six

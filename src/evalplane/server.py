@@ -23,6 +23,7 @@ def engine_options(settings: Settings) -> EngineOptions:
         slots=settings.worker_slots,
         provider_concurrency=settings.provider_concurrency,
         code_timeout_seconds=settings.code_timeout_seconds,
+        code_concurrency=settings.code_concurrency,
         lease_seconds=settings.lease_seconds,
         max_attempts=settings.max_attempts,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     provider_concurrency: int = 128
     tick_seconds: float = 1.0
     code_timeout_seconds: float = 10.0
+    # Custom-code processes one worker runs at once (each within its own memory limit), shared
+    # out per task: a task gets this divided by the worker's slots, at least one.
+    code_concurrency: int = Field(default=8, ge=1)
     # A worker's claim on a batch lasts this long unless renewed (it renews every third of
     # it); units of a worker that died are redone once it runs out.
     lease_seconds: float = 60.0

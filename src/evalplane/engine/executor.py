@@ -4,8 +4,9 @@ report per-unit results plus any run-level failure. No database writes happen he
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,12 @@ class Work:
     document: dict[str, Any] | None
 
 
+@dataclass(slots=True)
+class _TaskChildren:
+    permits: asyncio.Semaphore
+    users: int = 0  # groups holding or awaiting a permit; the entry goes when none do
+
+
 class ProviderSource:
     """Hands out providers by AI integration id; the worker implements the loading."""
 
@@ -67,11 +74,32 @@ class ProviderSource:
 
 
 class Executor:
-    def __init__(self, providers: ProviderSource, gates: Gates, policy: RetryPolicy, limits: Limits) -> None:
+    def __init__(
+        self, providers: ProviderSource, gates: Gates, policy: RetryPolicy, limits: Limits, *, children_per_task: int = 2
+    ) -> None:
         self.providers = providers
         self.gates = gates
         self.policy = policy
         self.limits = limits
+        # Custom-code processes one task may run at once: a task with many custom evaluators
+        # waits for its own turns, and another task's code never queues behind it.
+        self.children_per_task = children_per_task
+        self._children: dict[int, _TaskChildren] = {}
+
+    @contextlib.asynccontextmanager
+    async def _child(self, task_id: int) -> AsyncIterator[None]:
+        """A permit to run one custom-code process for ``task_id``."""
+        children = self._children.get(task_id)
+        if children is None:
+            children = self._children[task_id] = _TaskChildren(asyncio.Semaphore(self.children_per_task))
+        children.users += 1
+        try:
+            async with children.permits:
+                yield
+        finally:
+            children.users -= 1
+            if children.users == 0:
+                del self._children[task_id]
 
     async def execute(self, work: Sequence[Work]) -> BatchResult:
         result = BatchResult()
@@ -183,7 +211,8 @@ class Executor:
         config = evaluator.config
         params = {**managed.static_params(config.get("static_params")), **(config.get("params") or {})}
         source = CustomCode(code=str(config.get("code") or ""), imports=config.get("imports"), params=params)
-        outcomes = await run_custom(source, [values for _, values in ready], self.limits)
+        async with self._child(ready[0][0].unit.task_id):
+            outcomes = await run_custom(source, [values for _, values in ready], self.limits)
         for (item, _), outcome in zip(ready, outcomes, strict=True):
             if isinstance(outcome, Failure):
                 if outcome.reason.startswith("the evaluator could not be loaded"):

@@ -44,6 +44,7 @@ class EngineOptions:
     shutdown_grace_seconds: float = 10.0
     provider_concurrency: int = 128
     code_timeout_seconds: float = 10.0
+    code_concurrency: int = 8
     continuous: ContinuousPolicy = ContinuousPolicy()
     retry: RetryPolicy = RetryPolicy()
 
@@ -58,6 +59,8 @@ class Engine:
             Gates(options.provider_concurrency),
             options.retry,
             Limits(timeout_seconds=options.code_timeout_seconds),
+            # At most `slots` tasks have batches in flight, so this bounds the worker's total.
+            children_per_task=max(1, options.code_concurrency // options.slots),
         )
         self.worker = Worker(
             db, executor, batch_size=options.batch_size, slots=options.slots,
