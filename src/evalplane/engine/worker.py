@@ -174,7 +174,7 @@ class Worker:
             try:
                 worked = await self.run_once()
             except Exception:  # noqa: BLE001 - a failing claim must not kill the worker
-                log.exception("worker batch failed; its leases will expire and the units be redone")
+                log.exception("claiming work failed; trying again shortly")
                 worked = False
             if not worked:
                 self.wake.clear()
@@ -214,18 +214,22 @@ class Worker:
         # Its own transaction: on SQLite a read that later writes may find the database moved on.
         async with self.db.session() as session:
             waiting = await units.pending_tasks(session)
-        async with self.db.session() as session:
-            for task_id in _round(waiting, after=self._last_task):
-                if self._busy[task_id] and self.slots - sum(self._busy.values()) <= 1:
-                    continue
-                self._busy[task_id] += 1  # taken before the await: other slots see it
-                claimed = await units.claim(
-                    session, worker=self.name, limit=self.batch_size, lease=self.lease, task_id=task_id
-                )
-                if claimed:
-                    self._last_task = task_id
-                    return claimed
-                self._done_with(task_id)  # its units are all backing off (or taken)
+        for task_id in _round(waiting, after=self._last_task):
+            if self._busy[task_id] and self.slots - sum(self._busy.values()) <= 1:
+                continue
+            self._busy[task_id] += 1  # taken before the await: other slots see it
+            try:
+                async with self.db.session() as session:
+                    claimed = await units.claim(
+                        session, worker=self.name, limit=self.batch_size, lease=self.lease, task_id=task_id
+                    )
+            except BaseException:
+                self._done_with(task_id)
+                raise
+            if claimed:
+                self._last_task = task_id
+                return claimed
+            self._done_with(task_id)  # its units are all backing off (or taken)
         return []
 
     def _done_with(self, task_id: int) -> None:
