@@ -1,7 +1,7 @@
 """Fair claims: one space's slow evaluator does not hold every worker slot, so another space's
 quick task, triggered after it, finishes while the slow run is still far from done; and the
-rule behind it, claim by claim: batches go round the tasks, and a worker's last free slot
-is kept for a task with nothing running."""
+rule behind it, claim by claim: batches go round the spaces and their tasks, and a worker's
+last free slot is kept for a space with nothing running."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from evalplane.db.models import Task, TaskRun
+from evalplane.db.models import Space, Task, TaskRun
 from evalplane.engine import executor as executor_module
 from evalplane.engine.code.outcome import Outcome
 from evalplane.engine.code.sandbox import Limits
@@ -100,18 +100,28 @@ async def tasks_with_units(db, count: int, per_task: int, space_id: int | None =
     return task_ids
 
 
-async def test_claims_go_round_the_tasks_and_keep_a_slot_for_an_idle_one(database) -> None:
-    # The first task's backlog is the oldest, yet batches alternate between the two tasks.
-    space_id = await a_space(database)
-    first, second = await tasks_with_units(database, 2, per_task=50, space_id=space_id)
+async def another_space(db, beside: int) -> int:  # type: ignore[no-untyped-def]
+    async with db.session() as session:
+        organization_id = (await session.get(Space, beside)).organization_id
+        space = Space(organization_id=organization_id, name=unique("space"))
+        session.add(space)
+        await session.flush()
+        return space.id
+
+
+async def test_claims_go_round_the_spaces_and_keep_a_slot_for_an_idle_one(database) -> None:
+    # The first space has the oldest backlog and two tasks, yet batches alternate between spaces.
+    busy = await a_space(database)
+    first, second = await tasks_with_units(database, 2, per_task=50, space_id=busy)
+    (other,) = await tasks_with_units(database, 1, per_task=50, space_id=await another_space(database, busy))
     worker = Worker(database, executor=None, batch_size=5, slots=4)  # type: ignore[arg-type]
     batches = [await worker._claim() for _ in range(3)]
-    assert [{c.task_id for c in batch} for batch in batches] == [{first}, {second}, {first}]
+    assert [{c.task_id for c in batch} for batch in batches] == [{first}, {other}, {second}]
     # The last free slot is not for them (the test never finishes a batch) ...
     assert await worker._claim() == []
-    # ... but for a task arriving now.
-    (third,) = await tasks_with_units(database, 1, per_task=50, space_id=space_id)
-    assert {c.task_id for c in await worker._claim()} == {third}
+    # ... but for a space arriving now.
+    (newcomer,) = await tasks_with_units(database, 1, per_task=50, space_id=await another_space(database, busy))
+    assert {c.task_id for c in await worker._claim()} == {newcomer}
 
 
 async def test_one_task_alone_never_takes_the_last_slot(database) -> None:

@@ -1,7 +1,7 @@
 """The worker: claims batches of units under a lease, keeps the lease alive while it works,
 executes them and records the results. Several batch slots run side by side so one slow
-batch does not idle the rest; claims go round the tasks in turn and no task takes every
-slot, so one tenant's slow evaluator cannot starve the others. Each evaluator's units of a
+batch does not idle the rest; claims go round the spaces (and each space's tasks) in turn
+and no space takes every slot, so one tenant's slow evaluator cannot starve the others. Each evaluator's units of a
 batch are recorded as soon as they are done, and an error fails only the units it hit."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from evalplane.core.clock import isoformat
 from evalplane.core.errors import DomainError
 from evalplane.core.secrets import box_for
 from evalplane.db.engine import Database
-from evalplane.db.models import AiIntegration, Span
+from evalplane.db.models import AiIntegration, Span, Task
 from evalplane.domains.ai_integrations.service import load_for_use
 from evalplane.engine.dataset_documents import load_targets
 from evalplane.engine.executor import BatchResult, Executor, ProviderSource, UnitResult, Work, unexpected
@@ -156,8 +156,10 @@ class Worker:
         self.wake = asyncio.Event()
         self._inflight: set[int] = set()
         self._plans: dict[int, tuple[float, TaskPlan | None]] = {}
-        self._busy: Counter[int] = Counter()  # batches in flight per task
-        self._last_task = 0  # claims go round the tasks from here
+        self._busy: Counter[int] = Counter()  # batches in flight per space
+        self._space_of: dict[int, int] = {}  # task -> space (a task never moves)
+        self._last_space = 0  # claims go round the spaces from here,
+        self._last_task: dict[int, int] = {}  # and round each space's tasks from here
 
     async def run(self, stop: asyncio.Event) -> None:
         heartbeat = asyncio.create_task(self._heartbeat())
@@ -203,39 +205,56 @@ class Worker:
             raise
         finally:
             self._inflight.difference_update(c.id for c in claimed)
-            self._done_with(task_id)
+            self._done_with(self._space_of[task_id])
         return True
 
     async def _claim(self) -> list[Claimed]:
-        """Claim from the next task in turn that has room in this worker: round-robin over
-        the tasks with waiting units, so one task's backlog never holds back another's. The
-        last free slot goes only to a task with nothing in flight here: slow tenants cannot
-        take every slot while another tenant's work waits."""
+        """Claim from the next space in turn, and its next task in turn, that has waiting
+        units: a space's backlog (or its many tasks) never holds back another space. The last
+        free slot goes only to a space with nothing in flight here: slow tenants cannot take
+        every slot while another tenant's work waits."""
         # Its own transaction: on SQLite a read that later writes may find the database moved on.
         async with self.db.session() as session:
             waiting = await units.pending_tasks(session)
-        for task_id in _round(waiting, after=self._last_task):
-            if self._busy[task_id] and self.slots - sum(self._busy.values()) <= 1:
+            unknown = [t for t in waiting if t not in self._space_of]
+            if unknown:
+                rows = await session.execute(select(Task.id, Task.space_id).where(Task.id.in_(unknown)))
+                self._space_of.update({task_id: space_id for task_id, space_id in rows.all()})
+        for space_id, task_id in self._in_turn(waiting):
+            if self._busy[space_id] and self.slots - sum(self._busy.values()) <= 1:
                 continue
-            self._busy[task_id] += 1  # taken before the await: other slots see it
+            self._busy[space_id] += 1  # taken before the await: other slots see it
             try:
                 async with self.db.session() as session:
                     claimed = await units.claim(
                         session, worker=self.name, limit=self.batch_size, lease=self.lease, task_id=task_id
                     )
             except BaseException:
-                self._done_with(task_id)
+                self._done_with(space_id)
                 raise
             if claimed:
-                self._last_task = task_id
+                self._last_space, self._last_task[space_id] = space_id, task_id
                 return claimed
-            self._done_with(task_id)  # its units are all backing off (or taken)
+            self._done_with(space_id)  # its units are all backing off (or taken)
         return []
 
-    def _done_with(self, task_id: int) -> None:
-        self._busy[task_id] -= 1
-        if self._busy[task_id] <= 0:
-            del self._busy[task_id]
+    def _in_turn(self, task_ids: Sequence[int]) -> list[tuple[int, int]]:
+        """(space, task) pairs in claiming order: spaces after the last one served first, and
+        within a space its tasks after the last one served there."""
+        by_space: dict[int, list[int]] = defaultdict(list)
+        for task_id in task_ids:
+            if task_id in self._space_of:  # a task deleted meanwhile has no space
+                by_space[self._space_of[task_id]].append(task_id)
+        return [
+            (space_id, task_id)
+            for space_id in _round(sorted(by_space), after=self._last_space)
+            for task_id in _round(by_space[space_id], after=self._last_task.get(space_id, 0))
+        ]
+
+    def _done_with(self, space_id: int) -> None:
+        self._busy[space_id] -= 1
+        if self._busy[space_id] <= 0:
+            del self._busy[space_id]
 
     async def _give_up(self, exhausted: Sequence[Claimed]) -> None:
         """Units claimed more often than allowed: their workers kept dying on them."""
@@ -329,9 +348,9 @@ class Worker:
             log.exception("could not hand units back; their leases will expire")
 
 
-def _round(task_ids: Sequence[int], *, after: int) -> list[int]:
-    """The tasks in turn: those after the last one served, then from the start again."""
-    return [t for t in task_ids if t > after] + [t for t in task_ids if t <= after]
+def _round(ids: Sequence[int], *, after: int) -> list[int]:
+    """Sorted ids in turn: those after the last one served, then from the start again."""
+    return [i for i in ids if i > after] + [i for i in ids if i <= after]
 
 
 async def _first(*events: asyncio.Event) -> None:
