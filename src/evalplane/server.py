@@ -33,6 +33,7 @@ def engine_options(settings: Settings) -> EngineOptions:
         sandbox_memory_mb=settings.sandbox_memory_mb,
         sandbox_uid_base=settings.sandbox_uid_base,
         lease_seconds=settings.lease_seconds,
+        max_attempts=settings.max_attempts,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
         egress=settings.egress_policy(),
     )

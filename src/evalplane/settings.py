@@ -56,13 +56,17 @@ class Settings(BaseSettings):
     code_timeout_seconds: float = 10.0
     # Per worker process: custom code children alive at once, and the memory they may
     # reserve in all (each reserves its 512 MB limit before it starts).
-    sandbox_max_children: int = 4
+    # A task gets this divided by the worker's slots (at least one), so one task cannot hold every child.
+    sandbox_max_children: int = Field(default=4, ge=1)
     sandbox_memory_mb: int = 2048
     # A server running as root gives each child its own host uid/gid from here upwards.
     sandbox_uid_base: int = 200_000
     # A worker's claim on a batch lasts this long unless renewed (it renews every third of
     # it); units of a worker that died are redone once it runs out.
     lease_seconds: float = 60.0
+    # A unit is claimed at most this many times; a unit whose worker keeps dying on it (or
+    # stalling past its lease) then ends ERRORED instead of being redone forever.
+    max_attempts: int = Field(default=3, ge=1)
     # On SIGTERM a worker finishes its batches for up to this long, then hands the rest back.
     shutdown_grace_seconds: float = 10.0
     # "text" or "json" (one JSON object per line, for log shippers).

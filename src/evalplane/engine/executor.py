@@ -4,8 +4,9 @@ report per-unit results plus any run-level failure. No database writes happen he
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,16 @@ class BatchResult:
     fatal: dict[int, str] = field(default_factory=dict)
 
 
+def unexpected(exc: BaseException) -> str:
+    """A unit's reason for an error nobody planned for: its class and a short first line."""
+    try:
+        text = str(exc).strip()
+    except Exception:  # noqa: BLE001 - an exception whose message itself fails
+        text = ""
+    message = text.splitlines()[0][:200] if text else ""
+    return f"evaluation failed unexpectedly: {type(exc).__name__}" + (f": {message}" if message else "")
+
+
 @dataclass(frozen=True, slots=True)
 class Work:
     """One unit with everything needed to evaluate it."""
@@ -47,6 +58,12 @@ class Work:
     unit: Claimed
     evaluator: EvaluatorPlan | None
     document: dict[str, Any] | None
+
+
+@dataclass(slots=True)
+class _TaskChildren:
+    permits: asyncio.Semaphore
+    users: int = 0  # groups holding or awaiting a permit; the entry goes when none do
 
 
 class ProviderSource:
@@ -57,11 +74,32 @@ class ProviderSource:
 
 
 class Executor:
-    def __init__(self, providers: ProviderSource, gates: Gates, policy: RetryPolicy, limits: Limits) -> None:
+    def __init__(
+        self, providers: ProviderSource, gates: Gates, policy: RetryPolicy, limits: Limits, *, children_per_task: int = 2
+    ) -> None:
         self.providers = providers
         self.gates = gates
         self.policy = policy
         self.limits = limits
+        # Custom-code processes one task may run at once: a task with many custom evaluators
+        # waits for its own turns, and another task's code never queues behind it.
+        self.children_per_task = children_per_task
+        self._children: dict[int, _TaskChildren] = {}
+
+    @contextlib.asynccontextmanager
+    async def _child(self, task_id: int) -> AsyncIterator[None]:
+        """A permit to run one custom-code process for ``task_id``."""
+        children = self._children.get(task_id)
+        if children is None:
+            children = self._children[task_id] = _TaskChildren(asyncio.Semaphore(self.children_per_task))
+        children.users += 1
+        try:
+            async with children.permits:
+                yield
+        finally:
+            children.users -= 1
+            if children.users == 0:
+                del self._children[task_id]
 
     async def execute(self, work: Sequence[Work]) -> BatchResult:
         result = BatchResult()
@@ -73,8 +111,21 @@ class Executor:
                 result.done.append(UnitResult(item.unit, SKIPPED, item.evaluator, detail="the target no longer exists"))
             else:
                 groups[(item.unit.task_id, item.evaluator.evaluator_id)].append(item)
-        await asyncio.gather(*(self._run_group(items, result) for items in groups.values()))
+        await asyncio.gather(*(self._contained(items, result) for items in groups.values()))
         return result
+
+    async def _contained(self, items: list[Work], result: BatchResult) -> None:
+        """Run one group; an unexpected error fails that group's unreported units only."""
+        own = BatchResult()
+        try:
+            await self._run_group(items, own)
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the other groups go on
+            reported = {r.unit.id for r in own.done} | {u.id for u, _ in own.retry}
+            detail = unexpected(exc)
+            own.done.extend(UnitResult(w.unit, ERRORED, w.evaluator, detail=detail) for w in items if w.unit.id not in reported)
+        result.done.extend(own.done)
+        result.retry.extend(own.retry)
+        result.fatal.update(own.fatal)
 
     async def _run_group(self, items: list[Work], result: BatchResult) -> None:
         evaluator = items[0].evaluator
@@ -131,6 +182,9 @@ class Executor:
             except TransientProviderError as exc:
                 result.retry.append((item.unit, exc.reason))
                 return
+            except Exception as exc:  # noqa: BLE001 - this item alone; its siblings go on
+                result.done.append(UnitResult(item.unit, ERRORED, evaluator, detail=unexpected(exc)))
+                return
             if isinstance(judged.result, Failure):
                 result.done.append(UnitResult(item.unit, ERRORED, evaluator, detail=judged.result.reason, usage=judged.usage))
             else:
@@ -148,13 +202,17 @@ class Executor:
                 result.fatal[item.unit.run_id] = f"evaluator '{evaluator.name}' is misconfigured: {exc}"
                 result.done.append(UnitResult(item.unit, ERRORED, evaluator, detail=str(exc)))
                 continue
+            except Exception as exc:  # noqa: BLE001 - this item alone
+                result.done.append(UnitResult(item.unit, ERRORED, evaluator, detail=unexpected(exc)))
+                continue
             result.done.append(UnitResult(item.unit, SUCCEEDED, evaluator, outcome=outcome))
 
     async def _custom(self, evaluator: EvaluatorPlan, ready: list[tuple[Work, dict[str, Any]]], result: BatchResult) -> None:
         config = evaluator.config
         params = {**managed.static_params(config.get("static_params")), **(config.get("params") or {})}
         source = CustomCode(code=str(config.get("code") or ""), imports=config.get("imports"), params=params)
-        outcomes = await run_custom(source, [values for _, values in ready], self.limits)
+        async with self._child(ready[0][0].unit.task_id):
+            outcomes = await run_custom(source, [values for _, values in ready], self.limits)
         for (item, _), outcome in zip(ready, outcomes, strict=True):
             if isinstance(outcome, Failure):
                 if outcome.reason.startswith("the evaluator could not be loaded"):

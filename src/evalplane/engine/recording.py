@@ -190,3 +190,15 @@ async def _insert_experiment_runs(session: AsyncSession, rows: list[dict[str, An
     ]
     if values:
         await session.execute(insert(ExperimentRun.__table__), values)
+
+
+def per_unit(batch: BatchResult) -> list[BatchResult]:
+    """A batch cut into one result per unit, each with its run's fatal reason (failing a run
+    twice is a no-op), so units can be recorded one by one when recording them together fails."""
+    parts = [BatchResult(done=[done]) for done in batch.done]
+    parts += [BatchResult(retry=[retry]) for retry in batch.retry]
+    for part in parts:
+        run_id = part.done[0].unit.run_id if part.done else part.retry[0][0].run_id
+        if run_id in batch.fatal:
+            part.fatal[run_id] = batch.fatal[run_id]
+    return parts

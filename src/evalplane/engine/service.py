@@ -42,6 +42,7 @@ class EngineOptions:
     batch_size: int = 64
     slots: int = 4
     lease_seconds: float = 60.0
+    max_attempts: int = 3
     shutdown_grace_seconds: float = 10.0
     provider_concurrency: int = 128
     code_timeout_seconds: float = 10.0
@@ -67,10 +68,12 @@ class Engine:
             Gates(options.provider_concurrency),
             options.retry,
             Limits(timeout_seconds=options.code_timeout_seconds, budget=self.sandbox),
+            # At most `slots` tasks have batches in flight, so this bounds the worker's total.
+            children_per_task=max(1, options.sandbox_max_children // options.slots),
         )
         self.worker = Worker(
             db, executor, batch_size=options.batch_size, slots=options.slots,
-            lease=timedelta(seconds=options.lease_seconds),
+            lease=timedelta(seconds=options.lease_seconds), max_attempts=options.max_attempts,
         )
         self.scheduler = Scheduler(db, options.continuous)
         self._stop = asyncio.Event()

@@ -1,6 +1,8 @@
 """The worker: claims batches of units under a lease, keeps the lease alive while it works,
 executes them and records the results. Several batch slots run side by side so one slow
-batch does not idle the rest."""
+batch does not idle the rest; claims go round the spaces (and each space's tasks) in turn
+and no space takes every slot, so one tenant's slow evaluator cannot starve the others. Each evaluator's units of a
+batch are recorded as soon as they are done, and an error fails only the units it hit."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -20,16 +23,16 @@ from evalplane.core.egress import EgressPolicy
 from evalplane.core.errors import DomainError
 from evalplane.core.secrets import box_for
 from evalplane.db.engine import Database
-from evalplane.db.models import AiIntegration, Span
+from evalplane.db.models import AiIntegration, Span, Task
 from evalplane.domains.ai_integrations.service import load_for_use
 from evalplane.engine.dataset_documents import load_targets
-from evalplane.engine.executor import Executor, ProviderSource, Work
+from evalplane.engine.executor import BatchResult, Executor, ProviderSource, UnitResult, Work, unexpected
 from evalplane.engine.experiments_generation import execute_batch
 from evalplane.engine.plans import TaskPlan, load_task_plan
 from evalplane.engine.providers import FatalProviderError, Provider, ProviderConfig, build_provider
-from evalplane.engine.recording import record
+from evalplane.engine.recording import per_unit, record
 from evalplane.jobs import units
-from evalplane.jobs.units import Claimed
+from evalplane.jobs.units import ERRORED, Claimed
 
 log = logging.getLogger("evalplane.worker")
 
@@ -144,6 +147,7 @@ class Worker:
         slots: int = 4,
         lease: timedelta = timedelta(seconds=60),
         idle_poll: float = 1.0,
+        max_attempts: int = 3,
     ) -> None:
         self.db = db
         self.executor = executor
@@ -151,11 +155,16 @@ class Worker:
         self.slots = slots
         self.lease = lease
         self.idle_poll = idle_poll
+        self.max_attempts = max_attempts
         # Opaque: it is stored in evaluation metadata users read; logs tie it to host and pid.
         self.name = f"worker-{uuid.uuid4().hex[:12]}"
         self.wake = asyncio.Event()
         self._inflight: set[int] = set()
         self._plans: dict[int, tuple[float, TaskPlan | None]] = {}
+        self._busy: Counter[int] = Counter()  # batches in flight per space
+        self._space_of: dict[int, int] = {}  # task -> space (a task never moves)
+        self._last_space = 0  # claims go round the spaces from here,
+        self._last_task: dict[int, int] = {}  # and round each space's tasks from here
 
     async def run(self, stop: asyncio.Event) -> None:
         heartbeat = asyncio.create_task(self._heartbeat())
@@ -171,8 +180,8 @@ class Worker:
         while not stop.is_set():
             try:
                 worked = await self.run_once()
-            except Exception:  # noqa: BLE001 - a failing batch must not kill the worker
-                log.exception("worker batch failed; its leases will expire and the units be redone")
+            except Exception:  # noqa: BLE001 - a failing claim must not kill the worker
+                log.exception("claiming work failed; trying again shortly")
                 worked = False
             if not worked:
                 self.wake.clear()
@@ -180,19 +189,20 @@ class Worker:
                     await asyncio.wait_for(_first(stop, self.wake), self.idle_poll)
 
     async def run_once(self) -> bool:
-        """Claim, execute and record one batch; False when there was nothing to do."""
-        async with self.db.session() as session:
-            claimed = await units.claim(session, worker=self.name, limit=self.batch_size, lease=self.lease)
+        """Claim one task's batch, execute it and record it group by group; False when there
+        was nothing to do."""
+        claimed = await self._claim()
         if not claimed:
             return False
+        task_id = claimed[0].task_id
         self._inflight.update(c.id for c in claimed)
         try:
-            work = await self._load(claimed)
-            result = await execute_batch(self.executor, work)
-            # No heartbeat for units being recorded: it would lock them in another order.
-            self._inflight.difference_update(c.id for c in claimed)
-            async with self.db.session() as session:
-                await record(session, self.name, result)
+            given_up = [c for c in claimed if c.attempts > self.max_attempts]
+            groups: dict[tuple[int, int], list[Claimed]] = defaultdict(list)
+            for unit in claimed:
+                if unit.attempts <= self.max_attempts:
+                    groups[(unit.task_id, unit.evaluator_key)].append(unit)
+            await asyncio.gather(self._give_up(given_up), *(self._process(group) for group in groups.values()))
         except asyncio.CancelledError:
             # Shutdown ran out of grace: hand the batch back now rather than leave its
             # leases to expire (units already recorded are untouched: release is a CAS).
@@ -200,7 +210,101 @@ class Worker:
             raise
         finally:
             self._inflight.difference_update(c.id for c in claimed)
+            self._done_with(self._space_of[task_id])
         return True
+
+    async def _claim(self) -> list[Claimed]:
+        """Claim from the next space in turn, and its next task in turn, that has waiting
+        units: a space's backlog (or its many tasks) never holds back another space. The last
+        free slot goes only to a space with nothing in flight here: slow tenants cannot take
+        every slot while another tenant's work waits."""
+        # Its own transaction: on SQLite a read that later writes may find the database moved on.
+        async with self.db.session() as session:
+            waiting = await units.pending_tasks(session)
+            unknown = [t for t in waiting if t not in self._space_of]
+            if unknown:
+                rows = await session.execute(select(Task.id, Task.space_id).where(Task.id.in_(unknown)))
+                self._space_of.update({task_id: space_id for task_id, space_id in rows.all()})
+        for space_id, task_id in self._in_turn(waiting):
+            if self._busy[space_id] and self.slots - sum(self._busy.values()) <= 1:
+                continue
+            self._busy[space_id] += 1  # taken before the await: other slots see it
+            try:
+                async with self.db.session() as session:
+                    claimed = await units.claim(
+                        session, worker=self.name, limit=self.batch_size, lease=self.lease, task_id=task_id
+                    )
+            except BaseException:
+                self._done_with(space_id)
+                raise
+            if claimed:
+                self._last_space, self._last_task[space_id] = space_id, task_id
+                return claimed
+            self._done_with(space_id)  # its units are all backing off (or taken)
+        return []
+
+    def _in_turn(self, task_ids: Sequence[int]) -> list[tuple[int, int]]:
+        """(space, task) pairs in claiming order: spaces after the last one served first, and
+        within a space its tasks after the last one served there."""
+        by_space: dict[int, list[int]] = defaultdict(list)
+        for task_id in task_ids:
+            if task_id in self._space_of:  # a task deleted meanwhile has no space
+                by_space[self._space_of[task_id]].append(task_id)
+        return [
+            (space_id, task_id)
+            for space_id in _round(sorted(by_space), after=self._last_space)
+            for task_id in _round(by_space[space_id], after=self._last_task.get(space_id, 0))
+        ]
+
+    def _done_with(self, space_id: int) -> None:
+        self._busy[space_id] -= 1
+        if self._busy[space_id] <= 0:
+            del self._busy[space_id]
+
+    async def _give_up(self, exhausted: Sequence[Claimed]) -> None:
+        """Units claimed more often than allowed: their workers kept dying on them."""
+        if not exhausted:
+            return
+        reason = f"gave up after {self.max_attempts} attempts: the worker processing it stopped or stalled"
+        self._inflight.difference_update(c.id for c in exhausted)
+        await self._record(BatchResult(done=[UnitResult(c, ERRORED, None, detail=reason) for c in exhausted]))
+
+    async def _process(self, group: Sequence[Claimed]) -> None:
+        """Load, execute and record one evaluator's units; whatever fails fails them alone."""
+        try:
+            result = await execute_batch(self.executor, await self._load(group))
+        except Exception as exc:  # noqa: BLE001 - contained to this group
+            log.exception("evaluating %s units of task %s failed", len(group), group[0].task_id)
+            result = BatchResult(done=[UnitResult(c, ERRORED, None, detail=unexpected(exc)) for c in group])
+        # No heartbeat for units being recorded: it would lock them in another order.
+        self._inflight.difference_update(c.id for c in group)
+        await self._record(result)
+
+    async def _record(self, result: BatchResult) -> None:
+        try:
+            async with self.db.session() as session:
+                await record(session, self.name, result)
+            return
+        except Exception:  # noqa: BLE001 - try the units one by one below
+            log.exception("recording %s results together failed; recording them one by one", len(result.done))
+        for part in per_unit(result):
+            try:
+                async with self.db.session() as session:
+                    await record(session, self.name, part)
+            except Exception as exc:  # noqa: BLE001
+                await self._record_failure(part, exc)
+
+    async def _record_failure(self, part: BatchResult, exc: Exception) -> None:
+        """A unit whose result cannot be stored ends ERRORED with why; if even that fails, its
+        lease expires and the attempts cap ends it."""
+        unit = part.done[0].unit if part.done else part.retry[0][0]
+        log.error("could not record unit %s: %s", unit.id, unexpected(exc))
+        failed = BatchResult(done=[UnitResult(unit, ERRORED, None, detail=f"could not be recorded: {unexpected(exc)}")])
+        try:
+            async with self.db.session() as session:
+                await record(session, self.name, failed)
+        except Exception:  # noqa: BLE001
+            log.exception("could not record unit %s as failed either", unit.id)
 
     async def _load(self, claimed: Sequence[Claimed]) -> list[Work]:
         loop_time = asyncio.get_running_loop().time()
@@ -247,6 +351,11 @@ class Worker:
                 log.info("handed %s unfinished units back to the queue", released)
         except Exception:  # noqa: BLE001 - the leases will expire instead
             log.exception("could not hand units back; their leases will expire")
+
+
+def _round(ids: Sequence[int], *, after: int) -> list[int]:
+    """Sorted ids in turn: those after the last one served, then from the start again."""
+    return [i for i in ids if i > after] + [i for i in ids if i <= after]
 
 
 async def _first(*events: asyncio.Event) -> None:

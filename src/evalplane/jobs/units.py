@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
@@ -101,10 +101,31 @@ async def enqueue(
     return inserted
 
 
+# Distinct tasks with pending units, one index seek per task (a "loose index scan"): cheap
+# however many units wait, where GROUP BY or DISTINCT would read every pending row.
+_PENDING_TASKS = text(
+    """
+    WITH RECURSIVE pending_tasks(task_id) AS (
+        SELECT MIN(task_id) FROM work_units WHERE state = 'PENDING'
+        UNION ALL
+        SELECT (SELECT MIN(w.task_id) FROM work_units w WHERE w.state = 'PENDING' AND w.task_id > p.task_id)
+        FROM pending_tasks p WHERE p.task_id IS NOT NULL
+    )
+    SELECT task_id FROM pending_tasks WHERE task_id IS NOT NULL
+    """
+)
+
+
+async def pending_tasks(session: AsyncSession) -> list[int]:
+    """Ids of the tasks that have units waiting (some may still be backing off), ascending."""
+    return [int(row[0]) for row in (await session.execute(_PENDING_TASKS)).all()]
+
+
 async def claim(
-    session: AsyncSession, *, worker: str, limit: int, lease: timedelta, run_ids: Sequence[int] | None = None
+    session: AsyncSession, *, worker: str, limit: int, lease: timedelta, run_ids: Sequence[int] | None = None,
+    task_id: int | None = None,
 ) -> list[Claimed]:
-    """Lease up to ``limit`` claimable units to ``worker`` (oldest first)."""
+    """Lease up to ``limit`` claimable units to ``worker`` (oldest first), of one task if given."""
     now = utcnow()
     candidates = (
         select(WorkUnit.id)
@@ -114,6 +135,8 @@ async def claim(
     )
     if run_ids is not None:
         candidates = candidates.where(WorkUnit.run_id.in_(list(run_ids)))
+    if task_id is not None:
+        candidates = candidates.where(WorkUnit.task_id == task_id)
     if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
         candidates = candidates.with_for_update(skip_locked=True)
     # A materialized CTE: PostgreSQL may otherwise re-run a LIMITed subquery inside IN (...)

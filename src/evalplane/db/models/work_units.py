@@ -33,6 +33,15 @@ class WorkUnit(IdMixin, TimestampsMixin, Base):
             sqlite_where=text("state = 'PENDING'"),
             postgresql_where=text("state = 'PENDING'"),
         ),
+        # Claiming one task's units, and listing the tasks that have any (fair claims).
+        Index(
+            "ix_work_units_claimable_by_task",
+            "task_id",
+            "not_before",
+            "id",
+            sqlite_where=text("state = 'PENDING'"),
+            postgresql_where=text("state = 'PENDING'"),
+        ),
         Index(
             "ix_work_units_leased",
             "lease_expires_at",
