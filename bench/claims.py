@@ -40,7 +40,10 @@ async def seed(db, total: int) -> list[int]:  # type: ignore[no-untyped-def]
         space = Space(organization_id=org.id, name="bench")
         session.add(space)
         await session.flush()
-        tasks = [Task(space_id=space.id, name=f"t{i}", type="CODE_EVALUATION", is_continuous=False, experiment_ids=[]) for i in range(TASKS)]
+        tasks = [
+            Task(space_id=space.id, name=f"t{i}", type="CODE_EVALUATION", is_continuous=False, experiment_ids=[])
+            for i in range(TASKS)
+        ]
         session.add_all(tasks)
         await session.flush()
         runs = [TaskRun(task_id=t.id, status="RUNNING", parameters={}) for t in tasks]
@@ -52,8 +55,19 @@ async def seed(db, total: int) -> list[int]:  # type: ignore[no-untyped-def]
     shares = [total - small * (TASKS - 1)] + [small] * (TASKS - 1)
     now = utcnow()
     rows = [
-        {"run_id": run_id, "task_id": task_id, "evaluator_key": 1, "target_kind": "SPAN", "target_id": i,
-         "fingerprint": "f", "state": "PENDING", "attempts": 0, "not_before": now, "created_at": now, "updated_at": now}
+        {
+            "run_id": run_id,
+            "task_id": task_id,
+            "evaluator_key": 1,
+            "target_kind": "SPAN",
+            "target_id": i,
+            "fingerprint": "f",
+            "state": "PENDING",
+            "attempts": 0,
+            "not_before": now,
+            "created_at": now,
+            "updated_at": now,
+        }
         for (task_id, run_id), share in zip(task_runs, shares, strict=True)
         for i in range(share)
     ]
@@ -98,12 +112,16 @@ async def bench(backend: str, total: int) -> None:
         try:
             started = time.perf_counter()
             tasks = await seed(db, total)
-            print(f"\n## {backend}: {total:,} pending units over {TASKS} tasks (seeded in {time.perf_counter() - started:.1f} s)")
+            print(
+                f"\n## {backend}: {total:,} pending units over {TASKS} tasks (seeded in {time.perf_counter() - started:.1f} s)"
+            )
             lease = timedelta(seconds=60)
             listing = await timed(db, units.pending_tasks)
             fair = await timed(db, lambda s: units.claim(s, worker="w", limit=64, lease=lease, task_id=tasks[-1]))
             oldest = await timed(db, lambda s: units.claim(s, worker="w", limit=64, lease=lease))
-            print(f"pending_tasks: {listing:.2f} ms   claim of one task (64): {fair:.2f} ms   old oldest-first claim (64): {oldest:.2f} ms")
+            print(
+                f"pending_tasks: {listing:.2f} ms   claim of one task (64): {fair:.2f} ms   old oldest-first claim (64): {oldest:.2f} ms"
+            )
             print("plan, pending_tasks:")
             print(await plan(db, str(units._PENDING_TASKS.text), {}))
             print("plan, the candidates of a one-task claim:")

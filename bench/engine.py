@@ -109,8 +109,12 @@ class Proc:
     def __init__(self, command: list[str], env: dict[str, str], log: Path, ready: str | None = None) -> None:
         self.log = log
         self.process = subprocess.Popen(
-            command, env={**os.environ, **env}, stdout=open(log, "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
-            cwd=ROOT, start_new_session=True,
+            command,
+            env={**os.environ, **env},
+            stdout=open(log, "ab"),
+            stderr=subprocess.STDOUT,  # noqa: SIM115
+            cwd=ROOT,
+            start_new_session=True,
         )
         if ready:
             deadline = time.monotonic() + 60
@@ -140,22 +144,31 @@ def evalplane_command() -> list[str]:
 
 def server_env(url: str, work: Path, **extra: str) -> dict[str, str]:
     return {
-        "EVALPLANE_HOME": str(work / "home"), "EVALPLANE_DATABASE_URL": url,
-        "EVALPLANE_BOOTSTRAP_API_KEY": API_KEY, "EVALPLANE_LOG_LEVEL": "warning",
+        "EVALPLANE_HOME": str(work / "home"),
+        "EVALPLANE_DATABASE_URL": url,
+        "EVALPLANE_BOOTSTRAP_API_KEY": API_KEY,
+        "EVALPLANE_LOG_LEVEL": "warning",
         # The benchmark's judge listens on loopback, which servers refuse to call by default.
-        "EVALPLANE_EGRESS_ALLOW": LOOPBACK_EGRESS, **extra,
+        "EVALPLANE_EGRESS_ALLOW": LOOPBACK_EGRESS,
+        **extra,
     }
 
 
 def start_api(url: str, work: Path) -> tuple[Proc, str]:
     port = free_port()
-    proc = Proc([*evalplane_command(), "serve", "--port", str(port)], server_env(url, work, EVALPLANE_WORKER="false"),
-                work / f"api-{port}.log")
+    proc = Proc(
+        [*evalplane_command(), "serve", "--port", str(port)],
+        server_env(url, work, EVALPLANE_WORKER="false"),
+        work / f"api-{port}.log",
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
         try:
-            if httpx.get(f"{base}/v2/spaces", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=2).status_code == 200:
+            if (
+                httpx.get(f"{base}/v2/spaces", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=2).status_code
+                == 200
+            ):
                 return proc, base
         except httpx.HTTPError:
             pass
@@ -166,8 +179,10 @@ def start_api(url: str, work: Path) -> tuple[Proc, str]:
 
 def start_workers(url: str, work: Path, count: int, tick: float) -> list[Proc]:
     env = server_env(url, work, EVALPLANE_TICK_SECONDS=str(tick))
-    return [Proc([*evalplane_command(), "worker"], env, work / f"worker-{i}-{time.time_ns()}.log", ready="running")
-            for i in range(count)]
+    return [
+        Proc([*evalplane_command(), "worker"], env, work / f"worker-{i}-{time.time_ns()}.log", ready="running")
+        for i in range(count)
+    ]
 
 
 def pg_url(name: str) -> str:
@@ -208,8 +223,14 @@ def rows(count: int, seed: int = 7) -> list[tuple[str, str]]:
     out = []
     for i in range(count):
         topic = rng.choice(TOPICS)
-        question = f"Ticket {i}: how do I handle {topic} for my account? " + "Some context about the account. " * rng.randint(4, 16)
-        answer = f"For {topic}, open Settings and follow the steps. " + "Further detail on the procedure. " * rng.randint(6, 24)
+        question = (
+            f"Ticket {i}: how do I handle {topic} for my account? "
+            + "Some context about the account. " * rng.randint(4, 16)
+        )
+        answer = (
+            f"For {topic}, open Settings and follow the steps. "
+            + "Further detail on the procedure. " * rng.randint(6, 24)
+        )
         out.append((question, answer))
     return out
 
@@ -233,12 +254,17 @@ class Client:
 
     def ok(self, response: httpx.Response, status: int = 200) -> dict:
         if response.status_code != status:
-            raise RuntimeError(f"{response.request.method} {response.request.url}: {response.status_code} {response.text}")
+            raise RuntimeError(
+                f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+            )
         return response.json() if response.content else {}
 
     def export(self, space_id: str, project: str, spans: list) -> None:
-        response = self.http.post("/v1/traces", content=request_pb(spans, project), headers={
-            "Content-Type": "application/x-protobuf", "authorization": API_KEY, "arize-space-id": space_id})
+        response = self.http.post(
+            "/v1/traces",
+            content=request_pb(spans, project),
+            headers={"Content-Type": "application/x-protobuf", "authorization": API_KEY, "arize-space-id": space_id},
+        )
         if response.status_code != 200:
             raise RuntimeError(f"OTLP export: {response.status_code} {response.text[:500]}")
 
@@ -249,27 +275,70 @@ class Client:
     def setup(self, judge_url: str) -> tuple[str, str]:
         spaces = self.ok(self.http.get("/v2/spaces", params={"name": "default"}))["spaces"]
         org = next(s["organization_id"] for s in spaces if s["name"] == "default")
-        space = self.ok(self.http.post("/v2/spaces", json={"name": f"bench-{time.time_ns()}", "organization_id": org}), 201)
-        integration = self.ok(self.http.post("/v2/ai-integrations", json={
-            "name": f"judge-{time.time_ns()}", "provider": "OPEN_AI", "api_key": "sk-bench", "base_url": judge_url,
-            "scopings": [{"space_id": space["id"]}]}), 201)
-        evaluator = self.ok(self.http.post("/v2/evaluators", json={
-            "space_id": space["id"], "name": f"correctness-{time.time_ns()}", "type": "TEMPLATE",
-            "version": {"commit_message": "bench", "template_config": {
-                "name": "correctness", "template": TEMPLATE, "include_explanations": False,
-                "use_function_calling": True, "classification_choices": CHOICES,
-                "llm_config": {"ai_integration_id": integration["id"], "model_name": "judge-1",
-                               "invocation_parameters": {"temperature": 0}, "provider_parameters": {}}}}}), 201)
+        space = self.ok(
+            self.http.post("/v2/spaces", json={"name": f"bench-{time.time_ns()}", "organization_id": org}), 201
+        )
+        integration = self.ok(
+            self.http.post(
+                "/v2/ai-integrations",
+                json={
+                    "name": f"judge-{time.time_ns()}",
+                    "provider": "OPEN_AI",
+                    "api_key": "sk-bench",
+                    "base_url": judge_url,
+                    "scopings": [{"space_id": space["id"]}],
+                },
+            ),
+            201,
+        )
+        evaluator = self.ok(
+            self.http.post(
+                "/v2/evaluators",
+                json={
+                    "space_id": space["id"],
+                    "name": f"correctness-{time.time_ns()}",
+                    "type": "TEMPLATE",
+                    "version": {
+                        "commit_message": "bench",
+                        "template_config": {
+                            "name": "correctness",
+                            "template": TEMPLATE,
+                            "include_explanations": False,
+                            "use_function_calling": True,
+                            "classification_choices": CHOICES,
+                            "llm_config": {
+                                "ai_integration_id": integration["id"],
+                                "model_name": "judge-1",
+                                "invocation_parameters": {"temperature": 0},
+                                "provider_parameters": {},
+                            },
+                        },
+                    },
+                },
+            ),
+            201,
+        )
         return space["id"], evaluator["id"]
 
     def task(self, project_id: str, evaluator_id: str, *, continuous: bool = False) -> str:
-        return self.ok(self.http.post("/v2/tasks", json={
-            "name": f"bench-{time.time_ns()}", "type": "TEMPLATE_EVALUATION", "project_id": project_id,
-            "is_continuous": continuous, "evaluators": [{"evaluator_id": evaluator_id}]}), 201)["id"]
+        return self.ok(
+            self.http.post(
+                "/v2/tasks",
+                json={
+                    "name": f"bench-{time.time_ns()}",
+                    "type": "TEMPLATE_EVALUATION",
+                    "project_id": project_id,
+                    "is_continuous": continuous,
+                    "evaluators": [{"evaluator_id": evaluator_id}],
+                },
+            ),
+            201,
+        )["id"]
 
     def trigger(self, task_id: str, since: datetime) -> str:
-        return self.ok(self.http.post(f"/v2/tasks/{task_id}/trigger", json={
-            "data_start_time": since.isoformat()}), 201)["id"]
+        return self.ok(
+            self.http.post(f"/v2/tasks/{task_id}/trigger", json={"data_start_time": since.isoformat()}), 201
+        )["id"]
 
     def run(self, run_id: str) -> dict:
         return self.ok(self.http.get(f"/v2/task-runs/{run_id}"))
@@ -283,8 +352,19 @@ def seed(client: Client, space_id: str, project: str, pairs: list[tuple[str, str
 # ---------------------------------------------------------------- scenarios
 
 
-def backfill(database: str, url: str, work: Path, client: Client, space_id: str, evaluator_id: str, project_id: str,
-             api: Proc, workers: int, expected: int, tick: float) -> Backfill:
+def backfill(
+    database: str,
+    url: str,
+    work: Path,
+    client: Client,
+    space_id: str,
+    evaluator_id: str,
+    project_id: str,
+    api: Proc,
+    workers: int,
+    expected: int,
+    tick: float,
+) -> Backfill:
     task_id = client.task(project_id, evaluator_id)
     procs = start_workers(url, work, workers, tick)
     try:
@@ -305,13 +385,25 @@ def backfill(database: str, url: str, work: Path, client: Client, space_id: str,
         for proc in procs:
             proc.stop()
     if run["status"].upper() != "COMPLETED" or run["num_successes"] != expected:
-        print(f"bench: WARNING run ended {run['status']} with {run['num_successes']}/{expected} successes, "
-              f"{run['num_errors']} errors: {run.get('failure_reason')}", file=sys.stderr)
+        print(
+            f"bench: WARNING run ended {run['status']} with {run['num_successes']}/{expected} successes, "
+            f"{run['num_errors']} errors: {run.get('failure_reason')}",
+            file=sys.stderr,
+        )
     return Backfill(database, workers, run["num_successes"], run["num_errors"], wall, engine_cpu, api_cpu)
 
 
-def continuous(database: str, url: str, work: Path, client: Client, space_id: str, evaluator_id: str,
-               rate: float, seconds: float, tick: float) -> Continuous:
+def continuous(
+    database: str,
+    url: str,
+    work: Path,
+    client: Client,
+    space_id: str,
+    evaluator_id: str,
+    rate: float,
+    seconds: float,
+    tick: float,
+) -> Continuous:
     project = f"live-{time.time_ns()}"
     client.export(space_id, project, span_batch(rows(1, seed=1), 0, datetime.now(UTC)))
     project_id = client.project_id(space_id, project)
@@ -344,7 +436,9 @@ def continuous(database: str, url: str, work: Path, client: Client, space_id: st
     from_send = sorted(stored - sent[span_id] for span_id, _, stored in results if span_id in sent)
     if len(received) < len(sent):
         print(f"bench: WARNING only {len(received)}/{len(sent)} live spans were evaluated", file=sys.stderr)
-    return Continuous(database, len(received), rate, pct(received, 50), pct(received, 99), pct(from_send, 50), pct(from_send, 99))
+    return Continuous(
+        database, len(received), rate, pct(received, 50), pct(received, 99), pct(from_send, 50), pct(from_send, 99)
+    )
 
 
 async def latencies(url: str, project_id: str) -> list[tuple[str, float, float]]:
@@ -359,11 +453,13 @@ async def latencies(url: str, project_id: str) -> list[tuple[str, float, float]]
     db = Database(Settings(database_url=url).resolved_database_url(), pool_size=1)
     try:
         async with db.session() as session:
-            rows_ = (await session.execute(
-                select(Span.span_id, Span.ingested_at, SpanEvaluation.created_at)
-                .join(SpanEvaluation, SpanEvaluation.span_row_id == Span.id)
-                .where(Span.project_id == decode_id(Kind.PROJECT, project_id))
-            )).all()
+            rows_ = (
+                await session.execute(
+                    select(Span.span_id, Span.ingested_at, SpanEvaluation.created_at)
+                    .join(SpanEvaluation, SpanEvaluation.span_row_id == Span.id)
+                    .where(Span.project_id == decode_id(Kind.PROJECT, project_id))
+                )
+            ).all()
     finally:
         await db.dispose()
     return [(span_id, ingested.timestamp(), created.timestamp()) for span_id, ingested, created in rows_]
@@ -380,13 +476,29 @@ def pct(values: list[float], p: float) -> float:
 def phoenix(pairs: list[tuple[str, str]], judge_url: str, work: Path, concurrency: int) -> dict | None:
     python = BENCH_VENV / "bin" / "python"
     if not python.exists():
-        install = "python3.11 -m venv .bench-venv && .bench-venv/bin/pip install arize-phoenix-evals==3.9.4 openai pandas"
+        install = (
+            "python3.11 -m venv .bench-venv && .bench-venv/bin/pip install arize-phoenix-evals==3.9.4 openai pandas"
+        )
         print(f"bench: {python} missing; install with: {install}", file=sys.stderr)
         return None
     path = work / "rows.json"
     path.write_text(json.dumps(pairs))
-    out = subprocess.run([str(python), str(HERE / "engine_phoenix.py"), "--rows", str(path), "--base-url", judge_url,
-                          "--concurrency", str(concurrency)], capture_output=True, text=True, cwd=ROOT, check=False)
+    out = subprocess.run(
+        [
+            str(python),
+            str(HERE / "engine_phoenix.py"),
+            "--rows",
+            str(path),
+            "--base-url",
+            judge_url,
+            "--concurrency",
+            str(concurrency),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     path.unlink()
     if out.returncode != 0:
         print(f"bench: phoenix-evals failed:\n{out.stderr[-3000:]}", file=sys.stderr)
@@ -399,8 +511,10 @@ def phoenix(pairs: list[tuple[str, str]], judge_url: str, work: Path, concurrenc
 
 def table(report: Report, args: argparse.Namespace) -> str:
     lines = [
-        (f"Judge: tests/llm_server.py, {args.judge_processes} processes, {args.latency_ms} ms per answer; "
-        f"its own ceiling {report.judge.get('rps', 0):.0f} requests/s at {report.judge.get('connections')} connections."),
+        (
+            f"Judge: tests/llm_server.py, {args.judge_processes} processes, {args.latency_ms} ms per answer; "
+            f"its own ceiling {report.judge.get('rps', 0):.0f} requests/s at {report.judge.get('connections')} connections."
+        ),
         "",
         "| backfill | workers | evaluations | errors | wall s | evaluations/s | engine CPU ms/eval | API CPU s | vs phoenix-evals |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -410,13 +524,17 @@ def table(report: Report, args: argparse.Namespace) -> str:
         phoenix_rate = report.phoenix["evaluations"] / report.phoenix["wall_s"]
     for b in report.backfills:
         ratio = f"{b.rate / phoenix_rate:.1f}×" if phoenix_rate else "n/a"
-        lines.append(f"| {b.database} | {b.workers} | {b.evaluations} | {b.errors} | {b.wall_s:.1f} | {b.rate:.0f} | "
-                     f"{b.cpu_ms:.2f} | {b.api_cpu_s:.1f} | {ratio} |")
+        lines.append(
+            f"| {b.database} | {b.workers} | {b.evaluations} | {b.errors} | {b.wall_s:.1f} | {b.rate:.0f} | "
+            f"{b.cpu_ms:.2f} | {b.api_cpu_s:.1f} | {ratio} |"
+        )
     if report.phoenix:
         p = report.phoenix
-        lines.append(f"| phoenix-evals {p.get('version', '')} (concurrency {p['concurrency']}) | – | {p['evaluations']} | "
-                     f"{p['errors']} | {p['wall_s']:.1f} | {phoenix_rate:.0f} | "
-                     f"{1000 * p['cpu_s'] / max(1, p['evaluations']):.2f} (whole process) | – | 1.0× |")
+        lines.append(
+            f"| phoenix-evals {p.get('version', '')} (concurrency {p['concurrency']}) | – | {p['evaluations']} | "
+            f"{p['errors']} | {p['wall_s']:.1f} | {phoenix_rate:.0f} | "
+            f"{1000 * p['cpu_s'] / max(1, p['evaluations']):.2f} (whole process) | – | 1.0× |"
+        )
     if report.continuous:
         lines += [
             "",
@@ -424,27 +542,33 @@ def table(report: Report, args: argparse.Namespace) -> str:
             "|---|---|---|---|---|---|---|",
         ]
         for c in report.continuous:
-            lines.append(f"| {c.database} | {c.spans} | {c.rate:.0f} | {c.received_p50:.2f} | {c.received_p99:.2f} | "
-                         f"{c.sent_p50:.2f} | {c.sent_p99:.2f} |")
+            lines.append(
+                f"| {c.database} | {c.spans} | {c.rate:.0f} | {c.received_p50:.2f} | {c.received_p99:.2f} | "
+                f"{c.sent_p50:.2f} | {c.sent_p99:.2f} |"
+            )
     return "\n".join(lines)
 
 
 def write_readme(text: str, command: str, load: tuple[str, str]) -> None:
-    block = "\n".join([
-        START,
-        (f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} with {os.cpu_count()} CPUs, "
-         f"Python {platform.python_version()}; load average before {load[0]}, after {load[1]}."),
-        "",
-        "```",
-        command,
-        "```",
-        "",
-        text,
-        END,
-    ])
+    block = "\n".join(
+        [
+            START,
+            (
+                f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} with {os.cpu_count()} CPUs, "
+                f"Python {platform.python_version()}; load average before {load[0]}, after {load[1]}."
+            ),
+            "",
+            "```",
+            command,
+            "```",
+            "",
+            text,
+            END,
+        ]
+    )
     readme = README.read_text()
     if START in readme and END in readme:
-        readme = readme[: readme.index(START)] + block + readme[readme.index(END) + len(END):]
+        readme = readme[: readme.index(START)] + block + readme[readme.index(END) + len(END) :]
     else:
         readme = readme.rstrip() + "\n\n" + block + "\n"
     README.write_text(readme)
@@ -458,13 +582,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=10_000)
     parser.add_argument("--latency-ms", type=int, default=200)
-    parser.add_argument("--configs", default="sqlite:1,postgres:1,postgres:2",
-                        help="database:workers pairs for the backfill")
+    parser.add_argument(
+        "--configs", default="sqlite:1,postgres:1,postgres:2", help="database:workers pairs for the backfill"
+    )
     parser.add_argument("--judge-processes", type=int, default=2)
     parser.add_argument("--continuous-rate", type=float, default=50.0, help="spans/s sent to a continuous task")
     parser.add_argument("--continuous-seconds", type=float, default=20.0)
     parser.add_argument("--no-continuous", action="store_true")
-    parser.add_argument("--tick", type=float, default=1.0, help="the workers' scheduler period (EVALPLANE_TICK_SECONDS)")
+    parser.add_argument(
+        "--tick", type=float, default=1.0, help="the workers' scheduler period (EVALPLANE_TICK_SECONDS)"
+    )
     # The same number of calls in flight as one engine process allows (EngineOptions.provider_concurrency).
     parser.add_argument("--phoenix-concurrency", type=int, default=128)
     parser.add_argument("--no-phoenix", action="store_true")
@@ -483,13 +610,40 @@ def main(argv: list[str] | None = None) -> None:
     pairs = rows(args.spans)
 
     judge_port = free_port()
-    judge = Proc([sys.executable, str(HERE / "engine_judge.py"), "serve", "--port", str(judge_port),
-                  "--latency-ms", str(args.latency_ms), "--processes", str(args.judge_processes)],
-                 {}, work / "judge.log", ready="ready")
+    judge = Proc(
+        [
+            sys.executable,
+            str(HERE / "engine_judge.py"),
+            "serve",
+            "--port",
+            str(judge_port),
+            "--latency-ms",
+            str(args.latency_ms),
+            "--processes",
+            str(args.judge_processes),
+        ],
+        {},
+        work / "judge.log",
+        ready="ready",
+    )
     judge_url = f"http://127.0.0.1:{judge_port}/v1"
     try:
-        probe = subprocess.run([sys.executable, str(HERE / "engine_judge.py"), "probe", "--port", str(judge_port),
-                                "--connections", "256", "--seconds", "4"], capture_output=True, text=True, check=True)
+        probe = subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "engine_judge.py"),
+                "probe",
+                "--port",
+                str(judge_port),
+                "--connections",
+                "256",
+                "--seconds",
+                "4",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         report.judge = json.loads(probe.stdout)
         print(f"bench: judge ceiling {report.judge['rps']:.0f} requests/s", file=sys.stderr)
         for database, worker_counts in configs.items():
@@ -501,28 +655,58 @@ def main(argv: list[str] | None = None) -> None:
                 t0 = time.perf_counter()
                 seed(client, space_id, "backfill", pairs, datetime.now(UTC) - timedelta(hours=2))
                 project_id = client.project_id(space_id, "backfill")
-                print(f"bench: {database}: {len(pairs)} spans stored over OTLP in {time.perf_counter() - t0:.1f}s",
-                      file=sys.stderr)
+                print(
+                    f"bench: {database}: {len(pairs)} spans stored over OTLP in {time.perf_counter() - t0:.1f}s",
+                    file=sys.stderr,
+                )
                 for workers in worker_counts:
-                    result = backfill(database, url, work, client, space_id, evaluator_id, project_id, api, workers,
-                                      len(pairs), args.tick)
+                    result = backfill(
+                        database,
+                        url,
+                        work,
+                        client,
+                        space_id,
+                        evaluator_id,
+                        project_id,
+                        api,
+                        workers,
+                        len(pairs),
+                        args.tick,
+                    )
                     report.backfills.append(result)
-                    print(f"bench: {database} x{workers}: {result.rate:.0f} evaluations/s, "
-                          f"{result.cpu_ms:.2f} ms engine CPU each", file=sys.stderr)
+                    print(
+                        f"bench: {database} x{workers}: {result.rate:.0f} evaluations/s, "
+                        f"{result.cpu_ms:.2f} ms engine CPU each",
+                        file=sys.stderr,
+                    )
                 if not args.no_continuous:
-                    live = continuous(database, url, work, client, space_id, evaluator_id, args.continuous_rate,
-                                      args.continuous_seconds, args.tick)
+                    live = continuous(
+                        database,
+                        url,
+                        work,
+                        client,
+                        space_id,
+                        evaluator_id,
+                        args.continuous_rate,
+                        args.continuous_seconds,
+                        args.tick,
+                    )
                     report.continuous.append(live)
-                    print(f"bench: {database} continuous p50 {live.received_p50:.2f}s p99 {live.received_p99:.2f}s",
-                          file=sys.stderr)
+                    print(
+                        f"bench: {database} continuous p50 {live.received_p50:.2f}s p99 {live.received_p99:.2f}s",
+                        file=sys.stderr,
+                    )
             finally:
                 api.stop()
         if not args.no_phoenix:
             report.phoenix = phoenix(pairs, judge_url, work, args.phoenix_concurrency)
             if report.phoenix:
-                version = subprocess.run([str(BENCH_VENV / "bin" / "python"), "-c",
-                                          "import phoenix.evals as e; print(e.__version__)"],
-                                         capture_output=True, text=True, check=False).stdout.strip()
+                version = subprocess.run(
+                    [str(BENCH_VENV / "bin" / "python"), "-c", "import phoenix.evals as e; print(e.__version__)"],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                ).stdout.strip()
                 report.phoenix["version"] = version
     finally:
         judge.stop()
@@ -533,7 +717,9 @@ def main(argv: list[str] | None = None) -> None:
     text = table(report, args)
     print(text)
     if not args.no_readme:
-        command = ".venv/bin/python bench/engine.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        command = ".venv/bin/python bench/engine.py " + " ".join(
+            shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+        )
         write_readme(text, command.strip(), (load_before, loadavg()))
         print(f"bench: results written to {README.relative_to(ROOT)}", file=sys.stderr)
 

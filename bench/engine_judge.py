@@ -30,8 +30,13 @@ def _serve_one(sock: socket.socket, latency_ms: int) -> None:
 
     llm_server.state["latency_ms"] = latency_ms
     config = uvicorn.Config(
-        llm_server.app, log_level="warning", access_log=False, loop="uvloop", http="httptools",
-        backlog=4096, timeout_keep_alive=60,
+        llm_server.app,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        backlog=4096,
+        timeout_keep_alive=60,
     )
     uvicorn.Server(config).run(sockets=[sock])
 
@@ -42,9 +47,12 @@ def serve(port: int, latency_ms: int, processes: int) -> None:
     sock.bind(("127.0.0.1", port))
     sock.listen(4096)
     sock.set_inheritable(True)
-    children = [multiprocessing.Process(target=_serve_one, args=(sock, latency_ms), daemon=True) for _ in range(processes)]
+    children = [
+        multiprocessing.Process(target=_serve_one, args=(sock, latency_ms), daemon=True) for _ in range(processes)
+    ]
     for child in children:
         child.start()
+
     def stop(*_: object) -> None:
         for child in children:
             child.terminate()
@@ -58,12 +66,24 @@ def serve(port: int, latency_ms: int, processes: int) -> None:
         pass
 
 
-_BODY = json.dumps({
-    "model": "judge-1",
-    "messages": [{"role": "user", "content": "Question: what is 2+2?\nAnswer: 4\nIs the answer correct?"}],
-    "tools": [{"type": "function", "function": {"name": "record_evaluation", "parameters": {
-        "type": "object", "properties": {"label": {"type": "string", "enum": ["correct", "incorrect"]}}}}}],
-}).encode()
+_BODY = json.dumps(
+    {
+        "model": "judge-1",
+        "messages": [{"role": "user", "content": "Question: what is 2+2?\nAnswer: 4\nIs the answer correct?"}],
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "record_evaluation",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"label": {"type": "string", "enum": ["correct", "incorrect"]}},
+                    },
+                },
+            }
+        ],
+    }
+).encode()
 
 
 async def _probe(port: int, connections: int, seconds: float) -> dict[str, float]:

@@ -34,7 +34,10 @@ async def run(rows_path: str, base_url: str, concurrency: int) -> dict[str, floa
     rows = json.loads(Path(rows_path).read_text())
     frame = pd.DataFrame(rows, columns=["input", "output"])
     llm = LLM(
-        provider="openai", model="judge-1", api_key="sk-bench", base_url=base_url,
+        provider="openai",
+        model="judge-1",
+        api_key="sk-bench",
+        base_url=base_url,
         # Do not let the client-side rate limiter be what is measured: start it high.
         initial_per_second_request_rate=10_000,
     )
@@ -46,7 +49,12 @@ async def run(rows_path: str, base_url: str, concurrency: int) -> dict[str, floa
     evaluator = create_classifier(name="correctness", prompt_template=TEMPLATE, llm=llm, choices=CHOICES)
     cpu0, t0 = cpu_seconds(), time.perf_counter()
     result = await async_evaluate_dataframe(
-        dataframe=frame, evaluators=[evaluator], concurrency=concurrency, hide_tqdm_bar=True, exit_on_error=False, max_retries=3,
+        dataframe=frame,
+        evaluators=[evaluator],
+        concurrency=concurrency,
+        hide_tqdm_bar=True,
+        exit_on_error=False,
+        max_retries=3,
     )
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
     scores = result["correctness_score"]

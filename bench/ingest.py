@@ -224,12 +224,22 @@ class Evalplane(Target):
             url = database_url or PG_ADMIN.rsplit("/", 1)[0] + "/" + PG_DB
             self.pg_db = url.rsplit("/", 1)[1]
         log = work / f"{self.name}.log"
-        env = {**os.environ, "EVALPLANE_HOME": str(work / "home"), "EVALPLANE_DATABASE_URL": url,
-               "EVALPLANE_BOOTSTRAP_API_KEY": API_KEY, "EVALPLANE_LOG_LEVEL": "warning"}
+        env = {
+            **os.environ,
+            "EVALPLANE_HOME": str(work / "home"),
+            "EVALPLANE_DATABASE_URL": url,
+            "EVALPLANE_BOOTSTRAP_API_KEY": API_KEY,
+            "EVALPLANE_LOG_LEVEL": "warning",
+        }
         evalplane = Path(sys.executable).with_name("evalplane")
         command = [str(evalplane)] if evalplane.exists() else [sys.executable, "-m", "evalplane.cli"]
-        self.process = subprocess.Popen([*command, "serve", "--port", str(self.port)], env=env,
-                                        stdout=open(log, "ab"), stderr=subprocess.STDOUT, cwd=ROOT)  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [*command, "serve", "--port", str(self.port)],
+            env=env,
+            stdout=open(log, "ab"),
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )  # noqa: SIM115
         wait_ready(self.process, self.port, "/readyz", log)
 
     def request(self, method: str, path: str) -> tuple[int, dict]:
@@ -263,11 +273,21 @@ class Phoenix(Target):
         self.dir = work / "phoenix"
         self.dir.mkdir()
         log = work / "phoenix.log"
-        env = {**os.environ, "PHOENIX_WORKING_DIR": str(self.dir), "PHOENIX_PORT": str(self.port),
-               "PHOENIX_GRPC_PORT": str(free_port()), "PHOENIX_HOST": "127.0.0.1",
-               "PHOENIX_TELEMETRY_ENABLED": "false"}
-        self.process = subprocess.Popen([str(BENCH_VENV / "bin" / "phoenix"), "serve"], env=env,
-                                        stdout=open(log, "ab"), stderr=subprocess.STDOUT, cwd=self.dir)  # noqa: SIM115
+        env = {
+            **os.environ,
+            "PHOENIX_WORKING_DIR": str(self.dir),
+            "PHOENIX_PORT": str(self.port),
+            "PHOENIX_GRPC_PORT": str(free_port()),
+            "PHOENIX_HOST": "127.0.0.1",
+            "PHOENIX_TELEMETRY_ENABLED": "false",
+        }
+        self.process = subprocess.Popen(
+            [str(BENCH_VENV / "bin" / "phoenix"), "serve"],
+            env=env,
+            stdout=open(log, "ab"),
+            stderr=subprocess.STDOUT,
+            cwd=self.dir,
+        )  # noqa: SIM115
         wait_ready(self.process, self.port, "/healthz", log, timeout=240)
 
     def count(self) -> int:
@@ -294,9 +314,18 @@ def ensure_peers() -> None:
 
 def send(target: Target, files: list[Path], connections: int) -> tuple[float, dict]:
     out = subprocess.run(
-        [sys.executable, __file__, "_send", str(target.port), str(connections), json.dumps(target.headers),
-         *map(str, files)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            __file__,
+            "_send",
+            str(target.port),
+            str(connections),
+            json.dumps(target.headers),
+            *map(str, files),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     data = json.loads(out.stdout)
     return data["seconds"], data
@@ -339,8 +368,11 @@ def run_target(name: str, rounds: list[list[Path]], warmup: Path, args: argparse
             spans = per * len(files)
             stored_rates.append(spans / (answered_s + lag))
             answered_rates.append(spans / answered_s)
-            print(f"bench: {name:19s} round {i + 1}: {stored_rates[-1]:8.0f} spans/s stored "
-                  f"({answered_rates[-1]:.0f} spans/s answered)", file=sys.stderr)
+            print(
+                f"bench: {name:19s} round {i + 1}: {stored_rates[-1]:8.0f} spans/s stored "
+                f"({answered_rates[-1]:.0f} spans/s answered)",
+                file=sys.stderr,
+            )
         cpu_ms_per_1k = (cpu_seconds(target.process.pid) - cpu_before) * 1000 / (expected - per) * 1000
         # Resend the first round's batches: nothing may be inserted twice.
         if not args.no_resend:
@@ -373,34 +405,43 @@ def table(results: list[Result]) -> str:
 
 
 def write_readme(results: list[Result], args: argparse.Namespace, command: str, load: str) -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "src"], capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
-    phoenix_version = subprocess.run([str(BENCH_VENV / "bin" / "python"), "-c",
-                                      "import importlib.metadata as m; print(m.version('arize-phoenix'))"],
-                                     capture_output=True, text=True, check=False).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "src"], capture_output=True, text=True, cwd=ROOT, check=False
+    ).stdout.strip()
+    phoenix_version = subprocess.run(
+        [str(BENCH_VENV / "bin" / "python"), "-c", "import importlib.metadata as m; print(m.version('arize-phoenix'))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     start, end = f"<!-- {args.marker}:start -->", f"<!-- {args.marker}:end -->"
-    block = "\n".join([
-        start,
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit `{commit}`"
-        f"{' (+ uncommitted src changes)' if dirty else ''}, {os.cpu_count()} CPUs "
-        f"(load average before / after: {load}), Python {platform.python_version()}, "
-        f"arize-phoenix {phoenix_version}.",
-        "",
-        "```",
-        command,
-        "```",
-        "",
-        f"{args.rounds} rounds × {args.batches} batches × {args.spans_per_batch:,} spans (~2 KB each) per target, "
-        f"{args.connections} connections from one sender process.",
-        "",
-        table(results),
-        "",
-        args.note or "",
-        end,
-    ])
+    block = "\n".join(
+        [
+            start,
+            f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit `{commit}`"
+            f"{' (+ uncommitted src changes)' if dirty else ''}, {os.cpu_count()} CPUs "
+            f"(load average before / after: {load}), Python {platform.python_version()}, "
+            f"arize-phoenix {phoenix_version}.",
+            "",
+            "```",
+            command,
+            "```",
+            "",
+            f"{args.rounds} rounds × {args.batches} batches × {args.spans_per_batch:,} spans (~2 KB each) per target, "
+            f"{args.connections} connections from one sender process.",
+            "",
+            table(results),
+            "",
+            args.note or "",
+            end,
+        ]
+    )
     text = README.read_text()
     if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     README.write_text(text)
@@ -420,8 +461,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-resend", action="store_true", help="skip the resend-changes-nothing check")
     parser.add_argument("--no-readme", action="store_true", help="print only; leave bench/README.md alone")
     parser.add_argument("--note", default="", help="a line to record under the table")
-    parser.add_argument("--marker", default="ingest",
-                        help="which results block of bench/README.md to replace (ingest, ingest-sustained)")
+    parser.add_argument(
+        "--marker",
+        default="ingest",
+        help="which results block of bench/README.md to replace (ingest, ingest-sustained)",
+    )
     args = parser.parse_args(argv)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     if "phoenix" in targets:
@@ -441,15 +485,18 @@ def main(argv: list[str] | None = None) -> None:
             files.append(path)
         del payloads
         warmup, rest = files[0], files[1:]
-        rounds = [rest[i * args.batches:(i + 1) * args.batches] for i in range(args.rounds)]
+        rounds = [rest[i * args.batches : (i + 1) * args.batches] for i in range(args.rounds)]
         for name in targets:
             target_dir = work / name
             target_dir.mkdir()
             result = run_target(name, rounds, warmup, args, target_dir)
             status = "ok" if result.stored == result.expected else "MISMATCH"
-            print(f"bench: {name}: {result.median:,.0f} spans/s, {result.cpu_ms_per_1k:,.0f} CPU ms / 1k spans, "
-                  f"peak RSS {result.peak_rss_mb:,.0f} MB, "
-                  f"stored {result.stored:,} of {result.expected:,} ({status})", file=sys.stderr)
+            print(
+                f"bench: {name}: {result.median:,.0f} spans/s, {result.cpu_ms_per_1k:,.0f} CPU ms / 1k spans, "
+                f"peak RSS {result.peak_rss_mb:,.0f} MB, "
+                f"stored {result.stored:,} of {result.expected:,} ({status})",
+                file=sys.stderr,
+            )
             results.append(result)
             shutil.rmtree(target_dir, ignore_errors=True)
     load = load_before + " / " + " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -35,11 +35,49 @@ from opentelemetry.proto.trace.v1.trace_pb2 import (
 )
 
 PROJECT = "ingest-bench"
-_TOPICS = ("refund policy", "shipping delays", "password reset", "invoice totals", "API rate limits",
-           "account deletion", "pricing tiers", "data export", "SSO setup", "webhook retries")
-_WORDS = ("the", "customer", "asked", "about", "their", "order", "and", "we", "should", "check",
-          "whether", "policy", "allows", "a", "refund", "within", "thirty", "days", "of", "purchase",
-          "please", "confirm", "details", "support", "ticket", "answer", "clearly", "with", "steps")
+_TOPICS = (
+    "refund policy",
+    "shipping delays",
+    "password reset",
+    "invoice totals",
+    "API rate limits",
+    "account deletion",
+    "pricing tiers",
+    "data export",
+    "SSO setup",
+    "webhook retries",
+)
+_WORDS = (
+    "the",
+    "customer",
+    "asked",
+    "about",
+    "their",
+    "order",
+    "and",
+    "we",
+    "should",
+    "check",
+    "whether",
+    "policy",
+    "allows",
+    "a",
+    "refund",
+    "within",
+    "thirty",
+    "days",
+    "of",
+    "purchase",
+    "please",
+    "confirm",
+    "details",
+    "support",
+    "ticket",
+    "answer",
+    "clearly",
+    "with",
+    "steps",
+)
 
 
 def _any(value: Any) -> AnyValue:
@@ -107,7 +145,9 @@ def _tool(rng: random.Random, question: str) -> dict[str, Any]:
         "tool.description": "Look up an order by its number and return its status and line items.",
         "tool.parameters": json.dumps({"type": "object", "properties": {"order_id": {"type": "string"}}}),
         "input.value": json.dumps({"order_id": f"A{rng.randint(10000, 99999)}"}),
-        "output.value": json.dumps({"status": "shipped", "items": [_text(rng, 12) for _ in range(6)], "note": _text(rng, 60)}),
+        "output.value": json.dumps(
+            {"status": "shipped", "items": [_text(rng, 12) for _ in range(6)], "note": _text(rng, 60)}
+        ),
     }
 
 
@@ -155,8 +195,10 @@ def build_batches(batches: int, spans_per_batch: int = 1000, seed: int = 7, star
                         start_time_unix_nano=start,
                         end_time_unix_nano=start + rng.randint(5, 4000) * 1_000_000,
                         attributes=_kv(attributes(rng, question)),
-                        status=Status(code=Status.STATUS_CODE_ERROR if error else Status.STATUS_CODE_OK,
-                                      message="upstream timeout" if error else ""),
+                        status=Status(
+                            code=Status.STATUS_CODE_ERROR if error else Status.STATUS_CODE_OK,
+                            message="upstream timeout" if error else "",
+                        ),
                     )
                 )
         request = ExportTraceServiceRequest(

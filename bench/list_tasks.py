@@ -204,9 +204,24 @@ def prepare_database(backend: str, work: Path, tasks: int, spaces: int, fresh: b
         url = pg_url(PG_DB)
     t0 = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, str(HERE / "seed_tasks.py"), "--database-url", url, "--api-key", API_KEY,
-         "--tasks", str(tasks), "--spaces", str(spaces), "--home", str(work / "home")],
-        check=True, capture_output=True, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            str(HERE / "seed_tasks.py"),
+            "--database-url",
+            url,
+            "--api-key",
+            API_KEY,
+            "--tasks",
+            str(tasks),
+            "--spaces",
+            str(spaces),
+            "--home",
+            str(work / "home"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     print(f"bench: {backend}: {out.stdout.strip()} ({time.perf_counter() - t0:.1f}s)", file=sys.stderr)
     return url
@@ -227,7 +242,10 @@ class ServerProcess:
         command = [str(evalplane)] if evalplane.exists() else [sys.executable, "-m", "evalplane.cli"]
         self.process = subprocess.Popen(
             [*command, "serve", "--port", str(self.port), "--workers", str(workers)],
-            env=env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, cwd=ROOT,  # noqa: SIM115
+            env=env,
+            stdout=open(self.log, "ab"),
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,  # noqa: SIM115
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -290,7 +308,9 @@ def scenarios(server: ServerProcess, spaces: int) -> list[Scenario]:
 def measure_latency(port: int, path: str, requests: int, warmup: int) -> tuple[float, float, dict]:
     out = subprocess.run(
         [sys.executable, __file__, "_latency", str(port), path, str(requests), str(warmup)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     data = json.loads(out.stdout)
     samples = sorted(data["samples"])
@@ -349,8 +369,11 @@ def run_backend(backend: str, args: argparse.Namespace, wrk: str | None) -> list
                     status_text = ",".join(f"{k}:{v}" for k, v in sorted(statuses.items()))
                     errors += sum(v for k, v in statuses.items() if str(k) != "200")
                     result = Result(backend, workers, scenario.name, p50, p99, rps, cpu_ms, errors, status_text)
-                    print(f"bench: {backend:8s} x{workers} {scenario.name:28s} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
-                          f"{rps:7.0f} req/s  {cpu_ms:5.2f} ms CPU/req  errors {errors}", file=sys.stderr)
+                    print(
+                        f"bench: {backend:8s} x{workers} {scenario.name:28s} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
+                        f"{rps:7.0f} req/s  {cpu_ms:5.2f} ms CPU/req  errors {errors}",
+                        file=sys.stderr,
+                    )
                     results.append(result)
             finally:
                 server.stop()
@@ -380,32 +403,41 @@ def table(results: list[Result]) -> str:
 def write_readme(
     results: list[Result], args: argparse.Namespace, command: str, load_before: str, load_after: str, wrk: str | None
 ) -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "src"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    generator = (f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s after a 2 s warm-up" if wrk
-                 else f"{args.connections} Python closed-loop processes for {args.duration:g}s after a 2 s warm-up")
-    block = "\n".join([
-        START,
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit `{commit}`{' (+ uncommitted src changes)' if dirty else ''}, "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}; load average before the run: {load_before}, after it: {load_after}.",
-        "",
-        "```",
-        command,
-        "```",
-        "",
-        f"{args.tasks:,} tasks in {args.spaces} spaces; default page size (50). Latency: one client, "
-        f"{args.requests} sequential keep-alive requests after {args.warmup} warm-up requests. "
-        f"Throughput: {generator}; server CPU per request is the user + system time of the server's "
-        "processes over that run divided by the requests served (the figure to trust on a shared machine).",
-        "",
-        table(results),
-        "",
-        args.note or "",
-        END,
-    ])
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "src"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    generator = (
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s after a 2 s warm-up"
+        if wrk
+        else f"{args.connections} Python closed-loop processes for {args.duration:g}s after a 2 s warm-up"
+    )
+    block = "\n".join(
+        [
+            START,
+            f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit `{commit}`{' (+ uncommitted src changes)' if dirty else ''}, "
+            f"{os.cpu_count()} CPUs, Python {platform.python_version()}; load average before the run: {load_before}, after it: {load_after}.",
+            "",
+            "```",
+            command,
+            "```",
+            "",
+            f"{args.tasks:,} tasks in {args.spaces} spaces; default page size (50). Latency: one client, "
+            f"{args.requests} sequential keep-alive requests after {args.warmup} warm-up requests. "
+            f"Throughput: {generator}; server CPU per request is the user + system time of the server's "
+            "processes over that run divided by the requests served (the figure to trust on a shared machine).",
+            "",
+            table(results),
+            "",
+            args.note or "",
+            END,
+        ]
+    )
     text = README.read_text() if README.exists() else f"# GET /v2/tasks benchmark\n\n{START}\n{END}\n"
     if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
+        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     README.write_text(text)
@@ -428,7 +460,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of concurrent load per scenario")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--workers", default="1", help="API processes (`evalplane serve --workers`); a list such as 1,2 measures each")
+    parser.add_argument(
+        "--workers", default="1", help="API processes (`evalplane serve --workers`); a list such as 1,2 measures each"
+    )
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/evalplane-bench"))
     parser.add_argument("--fresh", action="store_true", help="drop and reseed the bench databases")
     parser.add_argument("--cleanup", action="store_true", help="drop the bench databases afterwards")

@@ -40,12 +40,18 @@ async def main() -> None:
     outputs, _ = await executor.execute(list(range(len(inputs))))
     judged = await async_evaluate_dataframe(
         pd.DataFrame({"input": inputs, "output": outputs}),
-        [create_classifier(name="correctness", prompt_template=TEMPLATE, llm=llm, choices={"correct": 1, "incorrect": 0})],
+        [
+            create_classifier(
+                name="correctness", prompt_template=TEMPLATE, llm=llm, choices={"correct": 1, "incorrect": 0}
+            )
+        ],
         concurrency=concurrency,
         hide_tqdm_bar=True,
     )
     seconds = time.perf_counter() - started
-    labels = [json.loads(s)["label"] if isinstance(s, str) else (s or {}).get("label") for s in judged["correctness_score"]]
+    labels = [
+        json.loads(s)["label"] if isinstance(s, str) else (s or {}).get("label") for s in judged["correctness_score"]
+    ]
     print(json.dumps({"seconds": seconds, "labels": labels}))
 
 

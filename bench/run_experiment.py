@@ -47,35 +47,88 @@ def examples(n: int) -> list[dict[str, Any]]:
 def setup(api: Api, llm: LlmServer, rows: list[dict[str, Any]]) -> tuple[str, str]:
     """(run_experiment task id, chained evaluation task id) over a new dataset of ``rows``."""
     space = api.space()
-    integration = api.ok(api.client.post("/v2/ai-integrations", json={
-        "name": "bench-llm", "provider": "OPEN_AI", "api_key": "sk-local", "base_url": llm.openai_base_url,
-        "scopings": [{"space_id": space["id"]}],
-    }), 201)
-    dataset = api.ok(api.client.post("/v2/datasets", json={"space_id": space["id"], "name": "bench", "examples": rows[:1000]}), 201)
+    integration = api.ok(
+        api.client.post(
+            "/v2/ai-integrations",
+            json={
+                "name": "bench-llm",
+                "provider": "OPEN_AI",
+                "api_key": "sk-local",
+                "base_url": llm.openai_base_url,
+                "scopings": [{"space_id": space["id"]}],
+            },
+        ),
+        201,
+    )
+    dataset = api.ok(
+        api.client.post("/v2/datasets", json={"space_id": space["id"], "name": "bench", "examples": rows[:1000]}), 201
+    )
     for start in range(1000, len(rows), 1000):
-        api.ok(api.client.post(f"/v2/datasets/{dataset['id']}/examples", json={"examples": rows[start:start + 1000]}), 201)
-    evaluator = api.ok(api.client.post("/v2/evaluators", json={
-        "space_id": space["id"], "name": "bench-judge", "type": "TEMPLATE",
-        "version": {"commit_message": "bench", "template_config": {
-            "name": "correctness", "template": "Question: {input}\nAnswer: {output}\nIs the answer correct?",
-            "include_explanations": False, "use_function_calling": True,
-            "classification_choices": {"correct": 1, "incorrect": 0},
-            "llm_config": {"ai_integration_id": integration["id"], "model_name": "judge-1",
-                           "invocation_parameters": {}, "provider_parameters": {}},
-        }},
-    }), 201)
-    judge_task = api.ok(api.client.post("/v2/tasks", json={
-        "name": "bench-judge-runs", "type": "TEMPLATE_EVALUATION", "dataset_id": dataset["id"], "experiment_ids": [],
-        "evaluators": [{"evaluator_id": evaluator["id"]}],
-    }), 201)
-    generate = api.ok(api.client.post("/v2/tasks", json={
-        "name": "bench-generate", "type": "RUN_EXPERIMENT", "dataset_id": dataset["id"],
-        "run_configuration": {
-            "experiment_type": "LLM_GENERATION", "ai_integration_id": integration["id"], "model_name": "gen-1",
-            "messages": [{"role": "SYSTEM", "content": "Answer in one word."}, {"role": "USER", "content": "Q: {input}"}],
-            "input_variable_format": "F_STRING",
-        },
-    }), 201)
+        api.ok(
+            api.client.post(f"/v2/datasets/{dataset['id']}/examples", json={"examples": rows[start : start + 1000]}),
+            201,
+        )
+    evaluator = api.ok(
+        api.client.post(
+            "/v2/evaluators",
+            json={
+                "space_id": space["id"],
+                "name": "bench-judge",
+                "type": "TEMPLATE",
+                "version": {
+                    "commit_message": "bench",
+                    "template_config": {
+                        "name": "correctness",
+                        "template": "Question: {input}\nAnswer: {output}\nIs the answer correct?",
+                        "include_explanations": False,
+                        "use_function_calling": True,
+                        "classification_choices": {"correct": 1, "incorrect": 0},
+                        "llm_config": {
+                            "ai_integration_id": integration["id"],
+                            "model_name": "judge-1",
+                            "invocation_parameters": {},
+                            "provider_parameters": {},
+                        },
+                    },
+                },
+            },
+        ),
+        201,
+    )
+    judge_task = api.ok(
+        api.client.post(
+            "/v2/tasks",
+            json={
+                "name": "bench-judge-runs",
+                "type": "TEMPLATE_EVALUATION",
+                "dataset_id": dataset["id"],
+                "experiment_ids": [],
+                "evaluators": [{"evaluator_id": evaluator["id"]}],
+            },
+        ),
+        201,
+    )
+    generate = api.ok(
+        api.client.post(
+            "/v2/tasks",
+            json={
+                "name": "bench-generate",
+                "type": "RUN_EXPERIMENT",
+                "dataset_id": dataset["id"],
+                "run_configuration": {
+                    "experiment_type": "LLM_GENERATION",
+                    "ai_integration_id": integration["id"],
+                    "model_name": "gen-1",
+                    "messages": [
+                        {"role": "SYSTEM", "content": "Answer in one word."},
+                        {"role": "USER", "content": "Q: {input}"},
+                    ],
+                    "input_variable_format": "F_STRING",
+                },
+            },
+        ),
+        201,
+    )
     return generate["id"], judge_task["id"]
 
 
@@ -92,17 +145,28 @@ def wait_terminal(client: httpx.Client, path: str, timeout: float = 1800) -> dic
 
 def run_evalplane(n: int, llm: LlmServer) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="evalplane-bench-") as home:
-        server = Server(backend="sqlite", database_url=f"sqlite:///{home}/bench.db", home=Path(home),
-                        admin_key="ep_bench_" + secrets.token_hex(12))
+        server = Server(
+            backend="sqlite",
+            database_url=f"sqlite:///{home}/bench.db",
+            home=Path(home),
+            admin_key="ep_bench_" + secrets.token_hex(12),
+        )
         server.start()
         try:
             with server.http() as http:
                 api = Api(http)
                 generate, judge = setup(api, llm, examples(n))
                 started = time.perf_counter()
-                run = api.ok(http.post(f"/v2/tasks/{generate}/trigger", json={
-                    "experiment_name": "bench", "evaluation_task_ids": [judge],
-                }), 201)
+                run = api.ok(
+                    http.post(
+                        f"/v2/tasks/{generate}/trigger",
+                        json={
+                            "experiment_name": "bench",
+                            "evaluation_task_ids": [judge],
+                        },
+                    ),
+                    201,
+                )
                 generated = wait_terminal(http, f"/v2/task-runs/{run['id']}")
                 generation_seconds = time.perf_counter() - started
                 judged = wait_terminal(http, f"/v2/tasks/{judge}/runs?limit=1")
@@ -110,17 +174,26 @@ def run_evalplane(n: int, llm: LlmServer) -> dict[str, Any]:
         finally:
             server.stop()
     return {
-        "seconds": seconds, "generation_seconds": generation_seconds,
+        "seconds": seconds,
+        "generation_seconds": generation_seconds,
         "generated": (generated["status"], generated["num_successes"], generated["num_errors"]),
         "judged": (judged["status"], judged["num_successes"], judged["num_errors"], judged["num_skipped"]),
     }
 
 
 def run_phoenix(n: int, llm: LlmServer, python: Path, rate: float | None) -> dict[str, Any]:
-    job = {"base_url": llm.openai_base_url, "examples": examples(n), "concurrency": CONCURRENCY, "model": "judge-1",
-           "rate": rate}
+    job = {
+        "base_url": llm.openai_base_url,
+        "examples": examples(n),
+        "concurrency": CONCURRENCY,
+        "model": "judge-1",
+        "rate": rate,
+    }
     done = subprocess.run(
-        [str(python), str(ROOT / "bench" / "phoenix_side.py")], input=json.dumps(job), capture_output=True, text=True,
+        [str(python), str(ROOT / "bench" / "phoenix_side.py")],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
         check=True,
     )
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -135,7 +208,9 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=200)
     parser.add_argument("--phoenix-python", type=Path, default=ROOT / ".bench-venv" / "bin" / "python")
     parser.add_argument(
-        "--phoenix-rate", type=float, default=1000.0,
+        "--phoenix-rate",
+        type=float,
+        default=1000.0,
         help="phoenix LLM wrapper's initial requests/s (0: its default limiter, starting at 5/s)",
     )
     parser.add_argument("--no-readme", action="store_true")
@@ -145,7 +220,11 @@ def main() -> None:
     llm.start(latency_ms=args.latency_ms)
     try:
         ours = run_evalplane(args.examples, llm)
-        phoenix = run_phoenix(args.examples, llm, args.phoenix_python, args.phoenix_rate or None) if args.phoenix_python.exists() else None
+        phoenix = (
+            run_phoenix(args.examples, llm, args.phoenix_python, args.phoenix_rate or None)
+            if args.phoenix_python.exists()
+            else None
+        )
     finally:
         llm.stop()
     n = args.examples

@@ -41,7 +41,9 @@ def old_sandbox(workdir: Path) -> ModuleType:
     for name in ("sandbox.py", "_runner.py"):
         text = subprocess.run(
             ["git", "-C", str(REPO), "show", f"{BEFORE}:src/evalplane/engine/code/{name}"],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
         (workdir / name).write_text(text)
     spec = importlib.util.spec_from_file_location("old_sandbox", workdir / "sandbox.py")
@@ -110,7 +112,9 @@ def main() -> None:
             for batch in (1, 50):
                 costs = asyncio.run(per_evaluation(module, args.evaluations, batch))
                 evaluations = len(costs) * batch
-                print(f"| {name} | {batch} | {evaluations} | {statistics.median(costs) * 1000:.2f} | {percentile(costs, 0.99) * 1000:.2f} |")
+                print(
+                    f"| {name} | {batch} | {evaluations} | {statistics.median(costs) * 1000:.2f} | {percentile(costs, 0.99) * 1000:.2f} |"
+                )
     print()
     print("| managed evaluator | evaluations/s (one core, in-process) |")
     print("|---|---|")

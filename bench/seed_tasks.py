@@ -42,9 +42,26 @@ CHUNK = 5_000
 
 # Task names are built from these, so a `name=` substring matches a known share of tasks.
 TOPICS = (
-    "hallucination", "toxicity", "relevance", "groundedness", "qa-correctness", "summary-quality",
-    "tone", "pii-leak", "json-valid", "refusal", "citation", "latency-regress", "sql-correct",
-    "code-exec", "rag-recall", "helpfulness", "bias", "jailbreak", "translation", "sentiment",
+    "hallucination",
+    "toxicity",
+    "relevance",
+    "groundedness",
+    "qa-correctness",
+    "summary-quality",
+    "tone",
+    "pii-leak",
+    "json-valid",
+    "refusal",
+    "citation",
+    "latency-regress",
+    "sql-correct",
+    "code-exec",
+    "rag-recall",
+    "helpfulness",
+    "bias",
+    "jailbreak",
+    "translation",
+    "sentiment",
 )
 SURFACES = ("chatbot", "search", "support-agent", "checkout", "onboarding", "docs-bot", "triage", "sales-copilot")
 TYPES = (("TEMPLATE_EVALUATION", 0.6), ("CODE_EVALUATION", 0.3), ("RUN_EXPERIMENT", 0.1))
@@ -80,7 +97,7 @@ async def seed(database_url: str, api_key: str, n_tasks: int, n_spaces: int, hom
     """Seed and return 'seeded' or 'reused'."""
     home.mkdir(parents=True, exist_ok=True)
     if database_url.startswith("sqlite:///"):
-        Path(database_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(database_url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     settings = Settings(home=home, database_url=database_url, bootstrap_api_key=api_key, log_level="warning")
     state = await start(settings)  # migrations + bootstrap, exactly as `evalplane serve` does
     engine = state.db.engine
@@ -92,7 +109,9 @@ async def seed(database_url: str, api_key: str, n_tasks: int, n_spaces: int, hom
         if marker == want:
             return "reused"
         if existing:
-            raise SystemExit(f"the database already holds {existing} tasks but no matching seed marker; use a fresh one")
+            raise SystemExit(
+                f"the database already holds {existing} tasks but no matching seed marker; use a fresh one"
+            )
 
         rng = random.Random(20240601)
         t0 = time.perf_counter()
@@ -102,8 +121,14 @@ async def seed(database_url: str, api_key: str, n_tasks: int, n_spaces: int, hom
             admin_id = await conn.scalar(text("SELECT id FROM users ORDER BY id LIMIT 1"))
 
             spaces = [
-                {"organization_id": org_id, "name": f"bench-space-{i:03d}", "description": "", "is_private": False,
-                 "created_at": base, "updated_at": base}
+                {
+                    "organization_id": org_id,
+                    "name": f"bench-space-{i:03d}",
+                    "description": "",
+                    "is_private": False,
+                    "created_at": base,
+                    "updated_at": base,
+                }
                 for i in range(n_spaces)
             ]
             await conn.execute(insert(Space), spaces)
@@ -113,27 +138,58 @@ async def seed(database_url: str, api_key: str, n_tasks: int, n_spaces: int, hom
 
             await conn.execute(
                 insert(Project),
-                [{"space_id": s, "name": f"{surface}-prod", "description": "", "created_at": base, "updated_at": base}
-                 for s in space_ids for surface in SURFACES[:PROJECTS_PER_SPACE]],
+                [
+                    {
+                        "space_id": s,
+                        "name": f"{surface}-prod",
+                        "description": "",
+                        "created_at": base,
+                        "updated_at": base,
+                    }
+                    for s in space_ids
+                    for surface in SURFACES[:PROJECTS_PER_SPACE]
+                ],
             )
             await conn.execute(
                 insert(Dataset),
-                [{"space_id": s, "name": f"golden-set-{k}", "description": "", "created_by_user_id": admin_id,
-                  "created_at": base, "updated_at": base}
-                 for s in space_ids for k in range(DATASETS_PER_SPACE)],
+                [
+                    {
+                        "space_id": s,
+                        "name": f"golden-set-{k}",
+                        "description": "",
+                        "created_by_user_id": admin_id,
+                        "created_at": base,
+                        "updated_at": base,
+                    }
+                    for s in space_ids
+                    for k in range(DATASETS_PER_SPACE)
+                ],
             )
             await conn.execute(
                 insert(Evaluator),
-                [{"space_id": s, "name": f"{TOPICS[k]}-judge", "description": None,
-                  "type": "TEMPLATE" if k % 3 else "CODE", "created_by_user_id": admin_id,
-                  "created_at": base, "updated_at": base}
-                 for s in space_ids for k in range(EVALUATORS_PER_SPACE)],
+                [
+                    {
+                        "space_id": s,
+                        "name": f"{TOPICS[k]}-judge",
+                        "description": None,
+                        "type": "TEMPLATE" if k % 3 else "CODE",
+                        "created_by_user_id": admin_id,
+                        "created_at": base,
+                        "updated_at": base,
+                    }
+                    for s in space_ids
+                    for k in range(EVALUATORS_PER_SPACE)
+                ],
             )
             projects: dict[int, list[int]] = {}
-            for pid, sid in (await conn.execute(select(Project.id, Project.space_id).where(Project.space_id.in_(space_ids)))).all():
+            for pid, sid in (
+                await conn.execute(select(Project.id, Project.space_id).where(Project.space_id.in_(space_ids)))
+            ).all():
                 projects.setdefault(sid, []).append(pid)
             datasets: dict[int, list[int]] = {}
-            for did, sid in (await conn.execute(select(Dataset.id, Dataset.space_id).where(Dataset.space_id.in_(space_ids)))).all():
+            for did, sid in (
+                await conn.execute(select(Dataset.id, Dataset.space_id).where(Dataset.space_id.in_(space_ids)))
+            ).all():
                 datasets.setdefault(sid, []).append(did)
             evaluators: dict[int, list[int]] = {}
             evaluator_rows = (
@@ -143,11 +199,20 @@ async def seed(database_url: str, api_key: str, n_tasks: int, n_spaces: int, hom
                 evaluators.setdefault(sid, []).append(eid)
             await conn.execute(
                 insert(EvaluatorVersion),
-                [{"evaluator_id": eid, "commit_message": "initial", "created_by_user_id": admin_id,
-                  "config": {"template": "Is the answer {output} grounded in {context}?",
-                             "classification_choices": {"yes": 1, "no": 0}},
-                  "created_at": base, "updated_at": base}
-                 for eid, _ in evaluator_rows],
+                [
+                    {
+                        "evaluator_id": eid,
+                        "commit_message": "initial",
+                        "created_by_user_id": admin_id,
+                        "config": {
+                            "template": "Is the answer {output} grounded in {context}?",
+                            "classification_choices": {"yes": 1, "no": 0},
+                        },
+                        "created_at": base,
+                        "updated_at": base,
+                    }
+                    for eid, _ in evaluator_rows
+                ],
             )
             versions: dict[int, int] = dict(
                 (await conn.execute(select(EvaluatorVersion.evaluator_id, EvaluatorVersion.id))).all()
@@ -220,15 +285,17 @@ async def seed(database_url: str, api_key: str, n_tasks: int, n_spaces: int, hom
         links: list[dict[str, Any]] = []
         for task_id, evaluator_ids in zip(task_ids, link_plan, strict=True):
             for position, eid in enumerate(evaluator_ids):
-                links.append({
-                    "task_id": task_id,
-                    "position": position,
-                    "evaluator_id": eid,
-                    "evaluator_version_id": versions.get(eid) if rng.random() < 0.5 else None,
-                    "query_filter": "span_kind = 'LLM'" if rng.random() < 0.2 else None,
-                    "column_mappings": {"output": "attributes.output.value", "input": "attributes.input.value"},
-                    "query_mappings": None,
-                })
+                links.append(
+                    {
+                        "task_id": task_id,
+                        "position": position,
+                        "evaluator_id": eid,
+                        "evaluator_version_id": versions.get(eid) if rng.random() < 0.5 else None,
+                        "query_filter": "span_kind = 'LLM'" if rng.random() < 0.2 else None,
+                        "column_mappings": {"output": "attributes.output.value", "input": "attributes.input.value"},
+                        "query_mappings": None,
+                    }
+                )
         async with engine.begin() as conn:
             for start_at in range(0, len(links), CHUNK):
                 await conn.execute(insert(TaskEvaluator), links[start_at : start_at + CHUNK])
@@ -238,8 +305,11 @@ async def seed(database_url: str, api_key: str, n_tasks: int, n_spaces: int, hom
             if engine.dialect.name == "postgresql":
                 await conn.execute(text("ANALYZE"))
             await conn.commit()
-        print(f"seeded {n_tasks} tasks, {len(links)} evaluator links in {n_spaces} spaces "
-              f"in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        print(
+            f"seeded {n_tasks} tasks, {len(links)} evaluator links in {n_spaces} spaces "
+            f"in {time.perf_counter() - t0:.1f}s",
+            file=sys.stderr,
+        )
         return "seeded"
     finally:
         await state.db.dispose()

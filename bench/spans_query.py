@@ -47,8 +47,23 @@ PROJECT = "query-bench"
 START, END = "<!-- spans-query:start -->", "<!-- spans-query:end -->"
 KINDS = ["LLM"] * 8 + ["CHAIN"] * 5 + ["RETRIEVER"] * 3 + ["TOOL"] * 3 + ["AGENT"]
 STATUSES = ["OK"] * 18 + ["ERROR", "UNSET"]
-COLUMNS = ("project_id", "trace_id", "span_id", "parent_id", "name", "span_kind", "status_code", "status_message",
-           "start_time", "end_time", "latency_ms", "attributes", "events", "resource_attributes", "ingested_at")
+COLUMNS = (
+    "project_id",
+    "trace_id",
+    "span_id",
+    "parent_id",
+    "name",
+    "span_kind",
+    "status_code",
+    "status_message",
+    "start_time",
+    "end_time",
+    "latency_ms",
+    "attributes",
+    "events",
+    "resource_attributes",
+    "ingested_at",
+)
 
 
 @dataclass
@@ -63,8 +78,11 @@ SCENARIOS = [
     Scenario("7 d window (default), no filter", timedelta(days=7)),
     Scenario("span_kind = 'LLM', 24 h", timedelta(hours=24), "span_kind = 'LLM'"),
     Scenario("status_code = 'ERROR', 7 d", timedelta(days=7), "status_code = 'ERROR'"),
-    Scenario("span_kind = 'TOOL' AND status_code = 'ERROR', 30 d", timedelta(days=30),
-             "span_kind = 'TOOL' AND status_code = 'ERROR'"),
+    Scenario(
+        "span_kind = 'TOOL' AND status_code = 'ERROR', 30 d",
+        timedelta(days=30),
+        "span_kind = 'TOOL' AND status_code = 'ERROR'",
+    ),
     Scenario("latency_ms > 9000, 24 h", timedelta(hours=24), "latency_ms > 9000"),
 ]
 
@@ -85,15 +103,25 @@ class Result:
 def _attribute_pool(rng: random.Random) -> list[str]:
     pool = []
     for i in range(64):
-        question = f"Question {i} about invoices and refunds: " + " ".join(rng.choice("abcdefgh") * 5 for _ in range(25))
-        pool.append(json.dumps({
-            "llm": {"model_name": rng.choice(["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet"]), "provider": "openai",
-                    "token_count": {"prompt": rng.randint(100, 900), "completion": rng.randint(20, 300)},
-                    "input_messages": [{"message": {"role": "user", "content": question}}],
-                    "output_messages": [{"message": {"role": "assistant", "content": question[::-1]}}]},
-            "input": {"value": question}, "output": {"value": question.upper()},
-            "metadata": {"tenant": rng.choice(["acme", "globex", "initech"])},
-        }))
+        question = f"Question {i} about invoices and refunds: " + " ".join(
+            rng.choice("abcdefgh") * 5 for _ in range(25)
+        )
+        pool.append(
+            json.dumps(
+                {
+                    "llm": {
+                        "model_name": rng.choice(["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet"]),
+                        "provider": "openai",
+                        "token_count": {"prompt": rng.randint(100, 900), "completion": rng.randint(20, 300)},
+                        "input_messages": [{"message": {"role": "user", "content": question}}],
+                        "output_messages": [{"message": {"role": "assistant", "content": question[::-1]}}],
+                    },
+                    "input": {"value": question},
+                    "output": {"value": question.upper()},
+                    "metadata": {"tenant": rng.choice(["acme", "globex", "initech"])},
+                }
+            )
+        )
     return pool
 
 
@@ -108,12 +136,25 @@ def span_rows(project_id: int, count: int, now: datetime, seed: int = 11, chunk:
         start = now - timedelta(microseconds=rng.randrange(horizon_us))
         latency = rng.expovariate(1 / 800)
         status = rng.choice(STATUSES)
-        rows.append((
-            project_id, rng.randbytes(16).hex(), rng.randbytes(8).hex(), None if i % 4 == 0 else rng.randbytes(8).hex(),
-            rng.choice(("ChatCompletion", "retrieve", "agent.run", "lookup_order")), rng.choice(KINDS), status,
-            "upstream timeout" if status == "ERROR" else "", start, start + timedelta(milliseconds=latency), latency,
-            rng.choice(pool), "[]", resource, now,
-        ))
+        rows.append(
+            (
+                project_id,
+                rng.randbytes(16).hex(),
+                rng.randbytes(8).hex(),
+                None if i % 4 == 0 else rng.randbytes(8).hex(),
+                rng.choice(("ChatCompletion", "retrieve", "agent.run", "lookup_order")),
+                rng.choice(KINDS),
+                status,
+                "upstream timeout" if status == "ERROR" else "",
+                start,
+                start + timedelta(milliseconds=latency),
+                latency,
+                rng.choice(pool),
+                "[]",
+                resource,
+                now,
+            )
+        )
         if len(rows) == chunk:
             yield rows
             rows = []
@@ -127,8 +168,9 @@ async def seed(database_url: str, count: int, home: Path) -> None:
     from evalplane.db.types import UtcDateTime
     from evalplane.settings import Settings
 
-    os.environ.update({"EVALPLANE_DATABASE_URL": database_url, "EVALPLANE_HOME": str(home),
-                       "EVALPLANE_BOOTSTRAP_API_KEY": API_KEY})
+    os.environ.update(
+        {"EVALPLANE_DATABASE_URL": database_url, "EVALPLANE_HOME": str(home), "EVALPLANE_BOOTSTRAP_API_KEY": API_KEY}
+    )
     state = await start(Settings())
     dialect = state.db.engine.dialect
     await state.db.dispose()
@@ -140,8 +182,10 @@ async def seed(database_url: str, count: int, home: Path) -> None:
         conn = sqlite3.connect(database_url.removeprefix("sqlite:///"))
         conn.execute("PRAGMA journal_mode=WAL")
         space_id = conn.execute("SELECT min(id) FROM spaces").fetchone()[0]
-        conn.execute("INSERT INTO projects (space_id, name, description, created_at, updated_at) VALUES (?, ?, '', ?, ?)",
-                     (space_id, PROJECT, to_text(now), to_text(now)))
+        conn.execute(
+            "INSERT INTO projects (space_id, name, description, created_at, updated_at) VALUES (?, ?, '', ?, ?)",
+            (space_id, PROJECT, to_text(now), to_text(now)),
+        )
         project_id = conn.execute("SELECT id FROM projects WHERE name = ?", (PROJECT,)).fetchone()[0]
         sql = f"INSERT INTO spans ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
         for rows in span_rows(project_id, count, now):
@@ -158,7 +202,11 @@ async def seed(database_url: str, count: int, home: Path) -> None:
             space_id = await conn.fetchval("SELECT min(id) FROM spaces")
             project_id = await conn.fetchval(
                 "INSERT INTO projects (space_id, name, description, created_at, updated_at) VALUES ($1, $2, '', $3, $3) "
-                "RETURNING id", space_id, PROJECT, now)
+                "RETURNING id",
+                space_id,
+                PROJECT,
+                now,
+            )
             for rows in span_rows(project_id, count, now):
                 await conn.copy_records_to_table("spans", records=rows, columns=list(COLUMNS))
             await conn.execute("ANALYZE spans")
@@ -222,12 +270,27 @@ def run_database(backend: str, args: argparse.Namespace, work: Path) -> list[Res
         project_id = next(p["id"] for p in body["projects"] if p["name"] == PROJECT)
         now = datetime.now(UTC)
         for scenario in SCENARIOS:
-            request = {"project_id": project_id, "start_time": (now - scenario.window).isoformat(),
-                       "end_time": now.isoformat()}
+            request = {
+                "project_id": project_id,
+                "start_time": (now - scenario.window).isoformat(),
+                "end_time": now.isoformat(),
+            }
             if scenario.filter:
                 request["filter"] = scenario.filter
-            out = subprocess.run([sys.executable, __file__, "_latency", str(server.port), json.dumps(request),
-                                  str(args.requests), str(args.warmup)], check=True, capture_output=True, text=True)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "_latency",
+                    str(server.port),
+                    json.dumps(request),
+                    str(args.requests),
+                    str(args.warmup),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             data = json.loads(out.stdout)
             if data["statuses"].get("200", 0) != args.requests + args.warmup:
                 code = next(iter(k for k in data["statuses"] if k != "200"))
@@ -256,29 +319,35 @@ def table(results: list[Result]) -> str:
 
 
 def write_readme(results: list[Result], args: argparse.Namespace, command: str, load: str) -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "src"], capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
-    block = "\n".join([
-        START,
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit `{commit}`{' (+ uncommitted src changes)' if dirty else ''}, "
-        f"{os.cpu_count()} CPUs (load average before / after: {load}), "
-        f"Python {platform.python_version()}.",
-        "",
-        "```",
-        command,
-        "```",
-        "",
-        f"{args.spans:,} spans in one project over 30 days; one client, {args.requests} sequential requests after "
-        f"{args.warmup} warm-up requests per scenario; default page size (50).",
-        "",
-        table(results),
-        "",
-        args.note or "",
-        END,
-    ])
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "src"], capture_output=True, text=True, cwd=ROOT, check=False
+    ).stdout.strip()
+    block = "\n".join(
+        [
+            START,
+            f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC at commit `{commit}`{' (+ uncommitted src changes)' if dirty else ''}, "
+            f"{os.cpu_count()} CPUs (load average before / after: {load}), "
+            f"Python {platform.python_version()}.",
+            "",
+            "```",
+            command,
+            "```",
+            "",
+            f"{args.spans:,} spans in one project over 30 days; one client, {args.requests} sequential requests after "
+            f"{args.warmup} warm-up requests per scenario; default page size (50).",
+            "",
+            table(results),
+            "",
+            args.note or "",
+            END,
+        ]
+    )
     text = README.read_text()
     if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
+        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     README.write_text(text)

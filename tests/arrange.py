@@ -87,7 +87,12 @@ def raw_row(server: Server, table: str, row_id: int) -> dict[str, Any]:
 def user(api: Api, role: str = "MEMBER") -> dict[str, Any]:
     """A new user with an account role (the API invites nobody)."""
     name = unique("user")
-    body = {"name": name, "email": f"{name}@example.com", "role": {"type": "PREDEFINED", "name": role}, "invite_mode": "NONE"}
+    body = {
+        "name": name,
+        "email": f"{name}@example.com",
+        "role": {"type": "PREDEFINED", "name": role},
+        "invite_mode": "NONE",
+    }
     return api.ok(api.client.post("/v2/users", json=body), 201)
 
 
@@ -138,7 +143,12 @@ def user_key(server: Server, space_id: str, level: str) -> str:
 
 def ai_integration(api: Api, *, space_ids: list[str] | None = None, name: str | None = None) -> str:
     """An OpenAI integration; account-wide unless limited to ``space_ids``."""
-    body: dict[str, Any] = {"name": name or unique("llm"), "provider": "OPEN_AI", "api_key": "sk-test", "model_names": ["gpt-4o"]}
+    body: dict[str, Any] = {
+        "name": name or unique("llm"),
+        "provider": "OPEN_AI",
+        "api_key": "sk-test",
+        "model_names": ["gpt-4o"],
+    }
     if space_ids:
         body["scopings"] = [{"space_id": s} for s in space_ids]
     return api.ok(api.client.post("/v2/ai-integrations", json=body), 201)["id"]
@@ -181,7 +191,11 @@ def evaluator(
         integration_id = integration_id or ai_integration(api, space_ids=[space_id])
 
     def version(n: int) -> dict[str, Any]:
-        config = {"template_config": template_config(integration_id, n)} if kind == "TEMPLATE" else {"code_config": code_config(n)}
+        config = (
+            {"template_config": template_config(integration_id, n)}
+            if kind == "TEMPLATE"
+            else {"code_config": code_config(n)}
+        )
         return {"commit_message": f"v{n}", **config}
 
     body = {"space_id": space_id, "name": name, "type": kind, "version": version(0)}
@@ -213,7 +227,11 @@ def dataset(api: Api, space_id: str, *, name: str | None = None, examples: int =
 
 def experiment(api: Api, data: DatasetRow, *, name: str | None = None) -> str:
     """An experiment on a dataset with one run on its first example."""
-    body = {"name": name or unique("exp"), "dataset_id": data.id, "experiment_runs": [{"example_id": data.example_ids[0], "output": "o"}]}
+    body = {
+        "name": name or unique("exp"),
+        "dataset_id": data.id,
+        "experiment_runs": [{"example_id": data.example_ids[0], "output": "o"}],
+    }
     return api.ok(api.client.post("/v2/experiments", json=body), 201)["id"]
 
 
@@ -434,14 +452,23 @@ def populate_space(server: Server, api: Api, space: dict[str, Any] | None = None
             "TEMPLATE_EVALUATION",
             project_id=project,
             evaluators=[
-                Attached(judge, "span_kind = 'LLM'", {"input": "attributes.input.value", "output": "attributes.output.value"})
+                Attached(
+                    judge, "span_kind = 'LLM'", {"input": "attributes.input.value", "output": "attributes.output.value"}
+                )
             ],
             sampling_rate=0.25,
             is_continuous=True,
             query_filter="status_code = 'OK'",
             last_run_at=ran,
         ),
-        TaskSpec(sid, "Backfill judge", "TEMPLATE_EVALUATION", project_id=project, evaluators=[Attached(judge)], sampling_rate=1.0),
+        TaskSpec(
+            sid,
+            "Backfill judge",
+            "TEMPLATE_EVALUATION",
+            project_id=project,
+            evaluators=[Attached(judge)],
+            sampling_rate=1.0,
+        ),
         TaskSpec(
             sid,
             "JSON output check",
@@ -460,7 +487,13 @@ def populate_space(server: Server, api: Api, space: dict[str, Any] | None = None
             run_configuration=stored_llm_generation_config(llm),
             last_run_at=ran,
         ),
-        TaskSpec(sid, "Judge dataset", "RUN_EXPERIMENT", dataset_id=data.id, run_configuration=stored_template_evaluation_config(llm)),
+        TaskSpec(
+            sid,
+            "Judge dataset",
+            "RUN_EXPERIMENT",
+            dataset_id=data.id,
+            run_configuration=stored_template_evaluation_config(llm),
+        ),
     ]
     ids = insert_tasks(server, specs)
     return Populated(

@@ -37,7 +37,9 @@ def start_server(backend: str, home: Path, **env: str) -> tuple[Server, str | No
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One shared API server per database for the whole run; tests isolate themselves by
     space. It runs no engine, so runs stay exactly as the API left them."""
-    srv, pg_name = start_server(request.param, tmp_path_factory.mktemp(f"home-{request.param}"), EVALPLANE_WORKER="false")
+    srv, pg_name = start_server(
+        request.param, tmp_path_factory.mktemp(f"home-{request.param}"), EVALPLANE_WORKER="false"
+    )
     yield srv
     srv.stop()
     if pg_name:

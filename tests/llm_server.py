@@ -99,9 +99,27 @@ async def _fault(prompt: str, api_key: str | None, model: str, request: Request)
     if leak:
         return _leak(int(leak.group(1)), leak.group(2), request)
     if api_key == "bad-key":
-        return JSONResponse({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}}, 401)
+        return JSONResponse(
+            {
+                "error": {
+                    "message": "Incorrect API key provided",
+                    "type": "invalid_request_error",
+                    "code": "invalid_api_key",
+                }
+            },
+            401,
+        )
     if model == "unknown-model":
-        return JSONResponse({"error": {"message": f"The model `{model}` does not exist", "type": "invalid_request_error", "code": "model_not_found"}}, 404)
+        return JSONResponse(
+            {
+                "error": {
+                    "message": f"The model `{model}` does not exist",
+                    "type": "invalid_request_error",
+                    "code": "model_not_found",
+                }
+            },
+            404,
+        )
     key = hashlib.sha256(prompt.encode()).hexdigest()
     attempts[key] += 1
     hang = _HANG.search(prompt)
@@ -112,7 +130,9 @@ async def _fault(prompt: str, api_key: str | None, model: str, request: Request)
         status = int(fail.group(1))
         stats[f"fault_{status}"] += 1
         headers = {"retry-after": "1"} if status == 429 else {}
-        return JSONResponse({"error": {"message": f"injected {status}", "type": "server_error"}}, status, headers=headers)
+        return JSONResponse(
+            {"error": {"message": f"injected {status}", "type": "server_error"}}, status, headers=headers
+        )
     if state["latency_ms"]:
         await asyncio.sleep(state["latency_ms"] / 1000)
     return None
@@ -157,25 +177,37 @@ async def chat_completions(request: Request) -> Response:
         completion_text = message["content"]
     elif name and not state["text_only"]:
         message["tool_calls"] = [
-            {"id": f"call_{stats['requests']}", "type": "function",
-             "function": {"name": name, "arguments": json.dumps(_arguments(prompt, choices, explain))}}
+            {
+                "id": f"call_{stats['requests']}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(_arguments(prompt, choices, explain))},
+            }
         ]
         finish = "tool_calls"
         completion_text = message["tool_calls"][0]["function"]["arguments"]
     else:
         label = _choose(prompt, _labels_in_text(prompt))
-        message["content"] = f"EXPLANATION: judged by the local server.\nLABEL: {label}" if "LABEL" in prompt else f"Echo: {prompt[-200:]}"
+        message["content"] = (
+            f"EXPLANATION: judged by the local server.\nLABEL: {label}"
+            if "LABEL" in prompt
+            else f"Echo: {prompt[-200:]}"
+        )
         completion_text = message["content"]
     prompt_tokens, completion_tokens = _tokens(prompt), _tokens(completion_text)
-    return JSONResponse({
-        "id": f"chatcmpl-{stats['requests']}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": body.get("model", "local"),
-        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
-    })
+    return JSONResponse(
+        {
+            "id": f"chatcmpl-{stats['requests']}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "local"),
+            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+    )
 
 
 def _structured_schema(response_format: Any) -> dict[str, Any] | None:
@@ -195,28 +227,47 @@ def _labels_in_text(prompt: str) -> list[str]:
 
 async def messages(request: Request) -> Response:
     body = await request.json()
-    prompt = (body.get("system") if isinstance(body.get("system"), str) else "") + "\n" + _prompt_text(body.get("messages", []))
+    prompt = (
+        (body.get("system") if isinstance(body.get("system"), str) else "")
+        + "\n"
+        + _prompt_text(body.get("messages", []))
+    )
     fault = await _fault(prompt, request.headers.get("x-api-key"), body.get("model", ""), request)
     if fault:
         return fault
     stats["messages"] += 1
     name, choices, explain = _tool_choices(body.get("tools") or [])
     if name and not state["text_only"]:
-        content = [{"type": "tool_use", "id": f"toolu_{stats['requests']}", "name": name,
-                    "input": _arguments(prompt, choices, explain)}]
+        content = [
+            {
+                "type": "tool_use",
+                "id": f"toolu_{stats['requests']}",
+                "name": name,
+                "input": _arguments(prompt, choices, explain),
+            }
+        ]
         stop, text = "tool_use", json.dumps(content[0]["input"])
     else:
         text = f"LABEL: {_choose(prompt, _labels_in_text(prompt))}"
         content, stop = [{"type": "text", "text": text}], "end_turn"
-    return JSONResponse({
-        "id": f"msg_{stats['requests']}", "type": "message", "role": "assistant", "model": body.get("model"),
-        "content": content, "stop_reason": stop, "stop_sequence": None,
-        "usage": {"input_tokens": _tokens(prompt), "output_tokens": _tokens(text)},
-    })
+    return JSONResponse(
+        {
+            "id": f"msg_{stats['requests']}",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model"),
+            "content": content,
+            "stop_reason": stop,
+            "stop_sequence": None,
+            "usage": {"input_tokens": _tokens(prompt), "output_tokens": _tokens(text)},
+        }
+    )
 
 
 async def models(request: Request) -> JSONResponse:
-    return JSONResponse({"object": "list", "data": [{"id": "judge-1", "object": "model", "created": 0, "owned_by": "local"}]})
+    return JSONResponse(
+        {"object": "list", "data": [{"id": "judge-1", "object": "model", "created": 0, "owned_by": "local"}]}
+    )
 
 
 async def control(request: Request) -> JSONResponse:
@@ -231,14 +282,16 @@ async def get_stats(request: Request) -> JSONResponse:
     return JSONResponse(dict(stats))
 
 
-app = Starlette(routes=[
-    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-    Route("/chat/completions", chat_completions, methods=["POST"]),
-    Route("/v1/messages", messages, methods=["POST"]),
-    Route("/v1/models", models),
-    Route("/_control", control, methods=["POST"]),
-    Route("/_stats", get_stats),
-])
+app = Starlette(
+    routes=[
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/messages", messages, methods=["POST"]),
+        Route("/v1/models", models),
+        Route("/_control", control, methods=["POST"]),
+        Route("/_stats", get_stats),
+    ]
+)
 
 
 def main() -> None:

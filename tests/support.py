@@ -133,9 +133,7 @@ class Server:
         """The official ``arize`` SDK pointed at this server."""
         from arize import ArizeClient
 
-        return ArizeClient(
-            api_key=key or self.admin_key, api_scheme="http", api_host="127.0.0.1", api_port=self.port
-        )
+        return ArizeClient(api_key=key or self.admin_key, api_scheme="http", api_host="127.0.0.1", api_port=self.port)
 
 
 class Api:
@@ -146,7 +144,9 @@ class Api:
 
     def ok(self, response: httpx.Response, status: int | tuple[int, ...] = (200, 201)) -> Any:
         expected = (status,) if isinstance(status, int) else status
-        assert response.status_code in expected, f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+        assert response.status_code in expected, (
+            f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+        )
         return response.json() if response.content else None
 
     def default_org_id(self) -> str:
@@ -158,7 +158,9 @@ class Api:
         return self.ok(self.client.post("/v2/spaces", json=body), 201)
 
     def project(self, space_id: str, name: str | None = None) -> dict[str, Any]:
-        return self.ok(self.client.post("/v2/projects", json={"space_id": space_id, "name": name or unique("proj")}), 201)
+        return self.ok(
+            self.client.post("/v2/projects", json={"space_id": space_id, "name": name or unique("proj")}), 201
+        )
 
 
 @dataclass

@@ -42,9 +42,10 @@ def _attempt(server: Server, attack: Callable[[], T], repeat_for: float) -> tupl
         return result
 
     latencies: list[float] = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool, httpx.Client(
-        base_url=server.base_url, timeout=30
-    ) as client:
+    with (
+        concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool,
+        httpx.Client(base_url=server.base_url, timeout=30) as client,
+    ):
         client.get("/healthz")  # the connection is opened before the attack starts
         future = pool.submit(run)
         while not future.done() or len(latencies) < 3:

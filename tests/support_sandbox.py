@@ -25,9 +25,9 @@ def launcher(identity: str) -> list[str]:
         return []
     needed = {os.path.realpath(sys.base_prefix), sys.prefix, str(REPO)}
     hidden = sorted(p for p in needed if p.startswith("/root/"))
-    script = ["set -e", 'aside=$(mktemp -d)']
+    script = ["set -e", "aside=$(mktemp -d)"]
     for i, path in enumerate(hidden):
-        script += [f"mkdir -p \"$aside/{i}\"", f"mount --bind '{path}' \"$aside/{i}\""]
+        script += [f'mkdir -p "$aside/{i}"', f"mount --bind '{path}' \"$aside/{i}\""]
     script += ["mount -t tmpfs -o mode=0755 tmpfs /root"]
     for i, path in enumerate(hidden):
         script += [f"mkdir -p '{path}'", f"mount --move \"$aside/{i}\" '{path}'"]

@@ -7,8 +7,8 @@ from arize._generated.api_client.exceptions import ApiException
 from arize.organizations.types import PredefinedOrgRole
 
 from evalplane.core.ids import Kind, encode_id
-from tests.support import Api, Server, unique
 from tests.arrange import TaskSpec, bind, insert_task, key_for, member, user
+from tests.support import Api, Server, unique
 
 
 def test_user_of_space_a_sees_nothing_of_space_b(server: Server, api: Api) -> None:
@@ -118,10 +118,11 @@ def test_project_binding_grants_that_project_and_a_view_of_its_space(server: Ser
     assert client.projects.update(project=granted["id"], name=unique("renamed")).id == granted["id"]
 
 
-
 def organization_role(server: Server, person_id: str, org_id: str, role: str, key: str | None = None) -> None:
     """Make a user a member of an organization with a predefined role, through the SDK."""
-    membership = server.sdk(key).organizations.add_user(organization=org_id, user_id=person_id, role=PredefinedOrgRole(name=role))
+    membership = server.sdk(key).organizations.add_user(
+        organization=org_id, user_id=person_id, role=PredefinedOrgRole(name=role)
+    )
     assert membership.organization_id == org_id and membership.user_id == person_id
 
 
@@ -171,7 +172,9 @@ def test_organization_roles_reach_its_spaces_as_in_arize(server: Server, api: Ap
         read_only.projects.create(name=unique("p"), space=public.id)
     assert write.value.status == 403
     with pytest.raises(ApiException) as not_admin:
-        read_only.organizations.add_user(organization=org.id, user_id=reader["id"], role=PredefinedOrgRole(name="ADMIN"))
+        read_only.organizations.add_user(
+            organization=org.id, user_id=reader["id"], role=PredefinedOrgRole(name="ADMIN")
+        )
     assert not_admin.value.status == 403
 
     boss = user(api)
@@ -179,10 +182,18 @@ def test_organization_roles_reach_its_spaces_as_in_arize(server: Server, api: Ap
     admin_key = key_for(server, boss["id"])
     admin = server.sdk(admin_key)
     assert {s.id for s in admin.spaces.list().spaces} == {public.id, private.id}
-    assert admin.spaces.update(space=private.id, description="run by the org admin").description == "run by the org admin"
+    assert (
+        admin.spaces.update(space=private.id, description="run by the org admin").description == "run by the org admin"
+    )
     assert status_of(lambda: admin.spaces.get(space=elsewhere["id"])) == 404
-    assert status_of(lambda: admin.organizations.add_user(
-        organization=elsewhere["organization_id"], user_id=boss["id"], role=PredefinedOrgRole(name="ADMIN"))) == 404
+    assert (
+        status_of(
+            lambda: admin.organizations.add_user(
+                organization=elsewhere["organization_id"], user_id=boss["id"], role=PredefinedOrgRole(name="ADMIN")
+            )
+        )
+        == 404
+    )
 
     bind(api, reader["id"], private.id, "MEMBER")
     admin.organizations.remove_user(organization=org.id, user_id=reader["id"])  # org admins manage members

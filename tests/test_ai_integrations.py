@@ -10,8 +10,8 @@ from evalplane.core.ids import Kind, decode_id
 from evalplane.core.secrets import box_for
 from evalplane.db.models import AiIntegration
 from evalplane.domains.ai_integrations import service as ai_integrations
-from tests.support import Api, Server, unique
 from tests.arrange import in_db, member_key, raw_row
+from tests.support import Api, Server, unique
 
 SECRET = "sk-test-" + "x1y2z3" * 6
 
@@ -75,7 +75,7 @@ def test_key_never_appears_in_any_response_and_is_encrypted_at_rest(server: Serv
     responses.append(http.patch(f"/v2/ai-integrations/{created['id']}", json={"model_names": ["m"]}))
     for response in responses:
         assert response.status_code == 200
-        assert SECRET not in response.text and "api_key\"" not in response.text.replace("has_api_key", "")
+        assert SECRET not in response.text and 'api_key"' not in response.text.replace("has_api_key", "")
     assert created["has_api_key"] is True and "api_key" not in created
 
     row_id = decode_id(Kind.AI_INTEGRATION, created["id"])
@@ -122,7 +122,9 @@ def test_members_manage_their_space_but_not_account_wide_integrations(server: Se
         # Account-wide ones are visible (usable) to everyone but only admins change them.
         assert as_member.get(f"/v2/ai-integrations/{account_wide['id']}").status_code == 200
         assert as_member.delete(f"/v2/ai-integrations/{account_wide['id']}").status_code == 403
-        assert as_member.post("/v2/ai-integrations", json={"name": unique("a"), "provider": "OPEN_AI"}).status_code == 403
+        assert (
+            as_member.post("/v2/ai-integrations", json={"name": unique("a"), "provider": "OPEN_AI"}).status_code == 403
+        )
         assert as_member.delete(f"/v2/ai-integrations/{own.json()['id']}").status_code == 204
 
 
@@ -138,7 +140,8 @@ def test_integrations_of_other_spaces_are_invisible(server: Server, api: Api, ht
         assert hidden["id"] not in [i["id"] for i in listed]
         assert as_outsider.get("/v2/ai-integrations", params={"space_id": theirs["id"]}).status_code == 404
         scoped_elsewhere = as_outsider.post(
-            "/v2/ai-integrations", json={"name": unique("x"), "provider": "OPEN_AI", "scopings": [{"space_id": theirs["id"]}]}
+            "/v2/ai-integrations",
+            json={"name": unique("x"), "provider": "OPEN_AI", "scopings": [{"space_id": theirs["id"]}]},
         )
         assert scoped_elsewhere.status_code == 404
 
@@ -203,7 +206,12 @@ def test_providers_with_their_required_settings(api: Api, http) -> None:
         {"provider": "AWS_BEDROCK", "provider_metadata": {"kind": "AWS", "role_arn": "arn:aws:iam::1:role/r"}},
         {
             "provider": "VERTEX_AI",
-            "provider_metadata": {"kind": "GCP", "project_id": "p", "location": "us-central1", "project_access_label": "l"},
+            "provider_metadata": {
+                "kind": "GCP",
+                "project_id": "p",
+                "location": "us-central1",
+                "project_access_label": "l",
+            },
         },
     ]
     for case in cases:
@@ -235,9 +243,18 @@ def test_headers_are_write_only_and_sealed_at_rest(server: Server, api: Api, htt
     """No answer shows header values, to an administrator or to a reader of another space."""
     space = api.space()
     headers = {"Authorization": HEADER_VALUE, "X-Tenant": "t-1"}
-    account_wide = api.ok(http.post("/v2/ai-integrations", json={
-        "name": unique("ai"), "provider": "OPEN_AI", "api_key": SECRET, "headers": headers,
-    }), 201)
+    account_wide = api.ok(
+        http.post(
+            "/v2/ai-integrations",
+            json={
+                "name": unique("ai"),
+                "provider": "OPEN_AI",
+                "api_key": SECRET,
+                "headers": headers,
+            },
+        ),
+        201,
+    )
     assert account_wide["headers"] is None and account_wide["has_headers"] is True
     reader = member_key(server, {api.space()["id"]: "READ_ONLY"})
     with server.http(reader) as as_reader:
@@ -262,8 +279,9 @@ def test_headers_are_write_only_and_sealed_at_rest(server: Server, api: Api, htt
 
 def test_repointing_needs_the_credentials_again_unless_admin(server: Server, api: Api, http) -> None:
     space = api.space()
-    created = _space_scoped(api, http, space["id"], base_url="https://one.example.test/v1",
-                            headers={"X-Token": HEADER_VALUE})
+    created = _space_scoped(
+        api, http, space["id"], base_url="https://one.example.test/v1", headers={"X-Token": HEADER_VALUE}
+    )
     path = f"/v2/ai-integrations/{created['id']}"
     member = member_key(server, {space["id"]: "MEMBER"})
     with server.http(member) as as_member:
@@ -279,9 +297,13 @@ def test_repointing_needs_the_credentials_again_unless_admin(server: Server, api
             assert "again" in response.json()["detail"]
         assert api.ok(http.get(path))["base_url"] == "https://one.example.test/v1"
         # Edits that send nothing anywhere new, or that send the credentials again, are fine.
-        assert as_member.patch(path, json={"name": unique("ai"), "base_url": "https://one.example.test/v1"}).status_code == 200
-        moved = as_member.patch(path, json={"base_url": "https://two.example.test/v1", "api_key": "sk-new",
-                                            "headers": {"X-Token": "fresh"}})
+        assert (
+            as_member.patch(path, json={"name": unique("ai"), "base_url": "https://one.example.test/v1"}).status_code
+            == 200
+        )
+        moved = as_member.patch(
+            path, json={"base_url": "https://two.example.test/v1", "api_key": "sk-new", "headers": {"X-Token": "fresh"}}
+        )
         assert moved.status_code == 200 and moved.json()["base_url"] == "https://two.example.test/v1"
     admin = member_key(server, {space["id"]: "ADMIN"})
     with server.http(admin) as as_admin:
@@ -291,14 +313,23 @@ def test_repointing_needs_the_credentials_again_unless_admin(server: Server, api
 
 def test_headers_saved_in_plain_text_are_sealed_at_the_next_start(fresh_server: Server) -> None:
     with fresh_server.http() as http:
-        created = Api(http).ok(http.post("/v2/ai-integrations", json={
-            "name": unique("ai"), "provider": "OPEN_AI", "headers": {"X-Token": HEADER_VALUE},
-        }), 201)
+        created = Api(http).ok(
+            http.post(
+                "/v2/ai-integrations",
+                json={
+                    "name": unique("ai"),
+                    "provider": "OPEN_AI",
+                    "headers": {"X-Token": HEADER_VALUE},
+                },
+            ),
+            201,
+        )
     row_id = decode_id(Kind.AI_INTEGRATION, created["id"])
     legacy = {"X-Token": HEADER_VALUE}
-    in_db(fresh_server, lambda s: s.execute(
-        update(AiIntegration).where(AiIntegration.id == row_id).values(headers=legacy)
-    ))
+    in_db(
+        fresh_server,
+        lambda s: s.execute(update(AiIntegration).where(AiIntegration.id == row_id).values(headers=legacy)),
+    )
     assert "q7w8e9" in str(raw_row(fresh_server, "ai_integrations", row_id)["headers"])
     fresh_server.stop()
     fresh_server.start()

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from arize._generated.api_client.exceptions import ApiException
 
+from tests.arrange import key_for, member, user
 from tests.conftest import start_server
 from tests.support import Api, Server, drop_pg_database, unique
-from tests.arrange import key_for, member, user
 
 
 def assert_401(response) -> None:

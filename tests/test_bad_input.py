@@ -14,16 +14,25 @@ import httpx
 import pytest
 
 from evalplane.core.ids import Kind, encode_id
-from tests.support import Api, Server
 from tests.arrange import Populated, TaskSpec, insert_tasks, member_key, populate_space, task_snapshot
+from tests.support import Api, Server
 
 URI_REFERENCE = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@/?#%]*$")
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
-TRICKY_NAMES = ("it's 100% done", "snake_case task", "back\\slash task", "x' OR 1=1 -- y", "plain task", "Évaluation ÜBER")
+TRICKY_NAMES = (
+    "it's 100% done",
+    "snake_case task",
+    "back\\slash task",
+    "x' OR 1=1 -- y",
+    "plain task",
+    "Évaluation ÜBER",
+)
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+    assert response.status_code == status, (
+        f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+    )
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
     assert set(body) <= PROBLEM_KEYS, body
@@ -101,7 +110,9 @@ def test_an_id_of_the_wrong_kind_is_400(server: Server, world: World, param: str
     assert_problem(get_tasks(server, **{param: encode_id(kind, 1)}), 400)
 
 
-@pytest.mark.parametrize(("param", "kind"), [("space_id", Kind.SPACE), ("project_id", Kind.PROJECT), ("dataset_id", Kind.DATASET)])
+@pytest.mark.parametrize(
+    ("param", "kind"), [("space_id", Kind.SPACE), ("project_id", Kind.PROJECT), ("dataset_id", Kind.DATASET)]
+)
 def test_a_well_formed_unknown_id_is_404(server: Server, world: World, param: str, kind: Kind) -> None:
     assert_problem(get_tasks(server, **{param: encode_id(kind, 10**12)}), 404)
 
@@ -155,7 +166,18 @@ def flip_byte(cursor: str, at: int) -> str:
 def test_tampered_cursors_are_400(server: Server, world: World, unchanged: None) -> None:
     space = world.mine.space["id"]
     cursor = first_cursor(server, space_id=space)
-    for forged in (flip(cursor, 0), flip(cursor, len(cursor) // 2), flip_byte(cursor, -1), flip_byte(cursor, 20), cursor[:-3], cursor + "AAAA", "x", "%%%", "=" * 8, "A" * 3000):
+    for forged in (
+        flip(cursor, 0),
+        flip(cursor, len(cursor) // 2),
+        flip_byte(cursor, -1),
+        flip_byte(cursor, 20),
+        cursor[:-3],
+        cursor + "AAAA",
+        "x",
+        "%%%",
+        "=" * 8,
+        "A" * 3000,
+    ):
         body = assert_problem(get_tasks(server, space_id=space, cursor=forged), 400)
         assert "cursor" in body["detail"]
     # A cursor from another list is not a tasks cursor.
@@ -226,7 +248,10 @@ def test_sql_metacharacters_in_name_are_literal(server: Server, world: World, ne
     assert sorted(t["name"] for t in response.json()["tasks"]) == sorted(expected)
 
 
-@pytest.mark.parametrize(("needle", "matches"), [("%_\\'", True), ("100%", True), ("%", True), ("_", True), ("%%", False), ("' OR 1=1 --", False), ("\x00", False)])
+@pytest.mark.parametrize(
+    ("needle", "matches"),
+    [("%_\\'", True), ("100%", True), ("%", True), ("_", True), ("%%", False), ("' OR 1=1 --", False), ("\x00", False)],
+)
 def test_sql_metacharacters_in_space_name_are_literal(server: Server, world: World, needle: str, matches: bool) -> None:
     response = get_tasks(server, space_id=world.tricky_space, space_name=needle)
     assert response.status_code == 200, response.text
@@ -263,7 +288,10 @@ def test_invalid_json_is_400_and_creates_nothing(server: Server, world: World, b
     assert project_names(server, space) == before
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml"])
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml"],
+)
 def test_wrong_content_type_is_415_and_creates_nothing(server: Server, world: World, content_type: str) -> None:
     space = world.mine.space["id"]
     before = project_names(server, space)
@@ -273,7 +301,9 @@ def test_wrong_content_type_is_415_and_creates_nothing(server: Server, world: Wo
     assert project_names(server, space) == before
 
 
-@pytest.mark.parametrize("path", ["/v2/nope", "/v2/tasks/x/y/z", "/nope", "/v3/tasks", "/v2/tasks/" + encode_id(Kind.TASK, 10**12)])
+@pytest.mark.parametrize(
+    "path", ["/v2/nope", "/v2/tasks/x/y/z", "/nope", "/v3/tasks", "/v2/tasks/" + encode_id(Kind.TASK, 10**12)]
+)
 def test_unknown_paths_are_404_problems(server: Server, path: str) -> None:
     with server.http() as client:
         assert_problem(client.get(path), 404)

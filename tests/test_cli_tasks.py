@@ -23,7 +23,12 @@ def evalplane(server: Server, *args: str, timeout: float = 120) -> subprocess.Co
         "EVALPLANE_LOG_LEVEL": "warning",
     }
     return subprocess.run(
-        [sys.executable, "-m", "evalplane.cli", *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+        [sys.executable, "-m", "evalplane.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -38,7 +43,13 @@ def judged_task(engine_server: Server, llm: LlmServer):
             judge = integration(api, space["id"], llm, key=key)
             evaluator = template_evaluator(api, space["id"], judge["id"])
             project = unique("proj")
-            outputs = ["4 [[label:correct]]", "5 [[label:incorrect]]", None, "42 [[label:maybe]]", "4 [[label:correct]]"]
+            outputs = [
+                "4 [[label:correct]]",
+                "5 [[label:incorrect]]",
+                None,
+                "42 [[label:maybe]]",
+                "4 [[label:correct]]",
+            ]
             send_spans(engine_server, space["id"], project, outputs)
             project_id = project_id_named(http, space["id"], project)
         return task_with(engine_server.sdk(), project_id, evaluator["id"])
@@ -52,8 +63,19 @@ def test_trigger_wait_follows_the_run_to_exact_counters(engine_server: Server, j
     assert listed.returncode == 0, listed.stderr
     assert task.id in listed.stdout and task.name in listed.stdout
 
-    done = evalplane(engine_server, "tasks", "trigger", task.name, "--start", "2000-01-01T00:00:00Z",
-                     "--end", "2000-01-20T00:00:00Z", "--wait", "--poll", "0.2")
+    done = evalplane(
+        engine_server,
+        "tasks",
+        "trigger",
+        task.name,
+        "--start",
+        "2000-01-01T00:00:00Z",
+        "--end",
+        "2000-01-20T00:00:00Z",
+        "--wait",
+        "--poll",
+        "0.2",
+    )
     assert done.returncode == 0, done.stderr  # an empty window completes at once
     assert "COMPLETED: 0 succeeded, 0 errored, 0 skipped" in done.stdout
 

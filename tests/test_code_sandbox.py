@@ -101,7 +101,7 @@ async def test_network_is_unreachable() -> None:
 async def test_server_environment_is_invisible(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVALPLANE_SECRET_KEY", "do-not-leak")
     read_environ = await run_custom(evaluator('return open("/proc/self/environ").read()'), [{}], FAST)
-    os_environ = await run_custom(evaluator('import os\nreturn str(dict(os.environ))'), [{}], FAST)
+    os_environ = await run_custom(evaluator("import os\nreturn str(dict(os.environ))"), [{}], FAST)
     # The child's own /proc entry is not even readable to it once it has dropped root.
     assert "do-not-leak" not in repr(read_environ)
     assert os_environ == [Outcome(label="{}")]
@@ -137,7 +137,10 @@ async def test_broken_evaluator_fails_every_item_with_an_actionable_reason(code:
 
 async def test_a_worker_runs_at_most_its_budget_of_children_at_once() -> None:
     body = "import time\nstart = time.time()\ntime.sleep(0.2)\nreturn f'{start},{time.time()}'"
-    for budget, most in ((SandboxBudget(max_children=3, memory_mb=4096), 3), (SandboxBudget(max_children=8, memory_mb=512), 2)):
+    for budget, most in (
+        (SandboxBudget(max_children=3, memory_mb=4096), 3),
+        (SandboxBudget(max_children=8, memory_mb=512), 2),
+    ):
         limits = Limits(timeout_seconds=10, memory_mb=256, budget=budget)
         # Like one span with 16 custom evaluators.
         batches = await asyncio.gather(*(run_custom(evaluator(body), [{}], limits) for _ in range(16)))

@@ -18,7 +18,12 @@ def one_of_each(api: Api, space: dict[str, Any]) -> dict[str, str]:
     sid = space["id"]
     data = arrange.dataset(api, sid)
     evaluator = arrange.evaluator(api, sid, kind="CODE").id
-    task = {"name": unique("t"), "type": "code_evaluation", "dataset_id": data.id, "evaluators": [{"evaluator_id": evaluator}]}
+    task = {
+        "name": unique("t"),
+        "type": "code_evaluation",
+        "dataset_id": data.id,
+        "evaluators": [{"evaluator_id": evaluator}],
+    }
     return {
         "spaces": sid,
         "projects": api.project(sid)["id"],

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance, unsupported_method
 
 from evalplane.core.ids import Kind, encode_id
-from tests.support import Api, Server
 from tests.arrange import Populated, populate_space, seed_spec
+from tests.support import Api, Server
 
 MAX_EXAMPLES = int(os.environ.get("EVALPLANE_ST_MAX_EXAMPLES", "120"))
 

@@ -11,8 +11,8 @@ import yaml
 from arize.tasks.types import LlmGenerationRunConfig, TaskType, TemplateEvaluationRunConfig
 
 from evalplane.core.ids import Kind, decode_id
-from tests.support import Api, Server
 from tests.arrange import Populated, populate_space, seed_spec
+from tests.support import Api, Server
 
 SDK_HEADERS = {"sdk-package-name": "arize", "sdk-version": "8.61.0"}
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -131,7 +131,11 @@ def test_seed_pagination_has_next_cursor_only_while_more(server: Server, populat
 
 @pytest.mark.parametrize(
     "headers",
-    [SDK_HEADERS, {"X-Evalplane-Dialect": "current"}, {"sdk-package-name": "@arizeai/ax-client", "sdk-version": "1.25.0"}],
+    [
+        SDK_HEADERS,
+        {"X-Evalplane-Dialect": "current"},
+        {"sdk-package-name": "@arizeai/ax-client", "sdk-version": "1.25.0"},
+    ],
     ids=["arize-8.61", "explicit-header", "ax-client"],
 )
 def test_current_dialect_is_upper_case_with_the_sdk_fields(
@@ -180,7 +184,10 @@ def test_sdk_lists_and_parses_every_task_type(server: Server, populated: Populat
     assert live.project_id == populated.project_ids[0] and live.sampling_rate == 0.25
     assert live.last_run_at is not None and live.last_run_at.tzinfo is not None
     assert live.evaluators[0].evaluator_name == "Hallucination judge"
-    assert live.evaluators[0].column_mappings == {"input": "attributes.input.value", "output": "attributes.output.value"}
+    assert live.evaluators[0].column_mappings == {
+        "input": "attributes.input.value",
+        "output": "attributes.output.value",
+    }
     assert tasks["Backfill judge"].last_run_at is None
 
     code = tasks["JSON output check"]

@@ -19,8 +19,8 @@ from evalplane.engine.experiments_generation import (
     render,
 )
 from evalplane.engine.variables import resolve_variables
-from tests.support import Api, LlmServer, Server, unique
 from tests.arrange import sdk
+from tests.support import Api, LlmServer, Server, unique
 from tests.test_engine import code_evaluator, integration, template_evaluator
 from tests.test_experiment_tasks import dataset_with, runs_of
 
@@ -43,7 +43,9 @@ def experiment(client: Any, dataset_id: str, runs: list[dict[str, Any]]) -> Any:
 def evaluation_task(client: Any, dataset_id: str, experiment_ids: list[str], evaluator_id: str, **fields: Any) -> Any:
     mappings = fields.pop("column_mappings", None)
     return client.tasks.create_evaluation_task(
-        name=unique("eval"), task_type=fields.pop("task_type", "TEMPLATE_EVALUATION"), dataset=dataset_id,
+        name=unique("eval"),
+        task_type=fields.pop("task_type", "TEMPLATE_EVALUATION"),
+        dataset=dataset_id,
         experiment_ids=experiment_ids,
         evaluators=[TaskEvaluatorInput(SpanEvaluatorInput(evaluator_id=evaluator_id, column_mappings=mappings))],
         **fields,
@@ -53,11 +55,15 @@ def evaluation_task(client: Any, dataset_id: str, experiment_ids: list[str], eva
 def test_evaluates_the_runs_of_the_chosen_experiments_once(world) -> None:
     _, api, space, judge, client = world
     dataset, example_ids = dataset_with(client, space["id"], [{"input": "2+2?"}, {"input": "3+3?"}, {"input": "4+4?"}])
-    first = experiment(client, dataset.id, [
-        {"example_id": example_ids[0], "output": "4 [[label:correct]]"},
-        {"example_id": example_ids[1], "output": "7 [[label:incorrect]]"},
-        {"example_id": example_ids[2], "output": ""},
-    ])
+    first = experiment(
+        client,
+        dataset.id,
+        [
+            {"example_id": example_ids[0], "output": "4 [[label:correct]]"},
+            {"example_id": example_ids[1], "output": "7 [[label:incorrect]]"},
+            {"example_id": example_ids[2], "output": ""},
+        ],
+    )
     second = experiment(client, dataset.id, [{"example_id": example_ids[0], "output": "4 [[label:correct]]"}])
     evaluator = template_evaluator(api, space["id"], judge["id"])
     task = evaluation_task(client, dataset.id, [first.id, second.id], evaluator["id"])
@@ -69,7 +75,10 @@ def test_evaluates_the_runs_of_the_chosen_experiments_once(world) -> None:
     assert (done.num_successes, done.num_errors, done.num_skipped) == (2, 0, 1)  # empty output: skipped
     assert done.experiment_id == first.id
     runs = {r["example_id"]: r for r in runs_of(client, first.id)}
-    assert (runs[example_ids[0]]["eval.correctness.label"], runs[example_ids[0]]["eval.correctness.score"]) == ("correct", 1.0)
+    assert (runs[example_ids[0]]["eval.correctness.label"], runs[example_ids[0]]["eval.correctness.score"]) == (
+        "correct",
+        1.0,
+    )
     assert runs[example_ids[1]]["eval.correctness.label"] == "incorrect"
     assert runs[example_ids[1]]["eval.correctness.explanation"]
     assert "eval.correctness.label" not in runs[example_ids[2]]
@@ -92,23 +101,42 @@ def test_evaluates_the_runs_of_the_chosen_experiments_once(world) -> None:
 
 def test_variables_come_from_the_run_and_its_example(world) -> None:
     _, api, space, judge, client = world
-    dataset, example_ids = dataset_with(client, space["id"], [
-        {"question": "Capital of France?", "expected": "Paris [[label:correct]]"},
-        {"question": "Capital of Italy?", "expected": "Rome [[label:incorrect]]"},
-    ])
-    runs = experiment(client, dataset.id, [
-        {"example_id": example_ids[0], "output": "Paris", "model": "m1"},
-        {"example_id": example_ids[1], "output": "Milan", "model": "m1"},
-    ])
+    dataset, example_ids = dataset_with(
+        client,
+        space["id"],
+        [
+            {"question": "Capital of France?", "expected": "Paris [[label:correct]]"},
+            {"question": "Capital of Italy?", "expected": "Rome [[label:incorrect]]"},
+        ],
+    )
+    runs = experiment(
+        client,
+        dataset.id,
+        [
+            {"example_id": example_ids[0], "output": "Paris", "model": "m1"},
+            {"example_id": example_ids[1], "output": "Milan", "model": "m1"},
+        ],
+    )
     body = {
-        "space_id": space["id"], "name": unique("ev"), "type": "TEMPLATE",
-        "version": {"commit_message": "first", "template_config": {
-            "name": "matches", "template": "Q: {q}\nExpected: {reference}\nGot: {output}\nModel: {run.model}",
-            "include_explanations": False, "use_function_calling": True,
-            "classification_choices": {"correct": 1, "incorrect": 0},
-            "llm_config": {"ai_integration_id": judge["id"], "model_name": "judge-1", "invocation_parameters": {},
-                           "provider_parameters": {}},
-        }},
+        "space_id": space["id"],
+        "name": unique("ev"),
+        "type": "TEMPLATE",
+        "version": {
+            "commit_message": "first",
+            "template_config": {
+                "name": "matches",
+                "template": "Q: {q}\nExpected: {reference}\nGot: {output}\nModel: {run.model}",
+                "include_explanations": False,
+                "use_function_calling": True,
+                "classification_choices": {"correct": 1, "incorrect": 0},
+                "llm_config": {
+                    "ai_integration_id": judge["id"],
+                    "model_name": "judge-1",
+                    "invocation_parameters": {},
+                    "provider_parameters": {},
+                },
+            },
+        },
     }
     evaluator = api.ok(api.client.post("/v2/evaluators", json=body), 201)
     # {q} is mapped to an example column; {reference} means the example's 'expected'; {output} is the run's
@@ -122,15 +150,29 @@ def test_variables_come_from_the_run_and_its_example(world) -> None:
 def test_code_evaluators_and_filters_over_runs(world) -> None:
     _, api, space, judge, client = world
     dataset, example_ids = dataset_with(client, space["id"], [{"input": f"q{i}"} for i in range(4)])
-    runs = experiment(client, dataset.id, [
-        {"example_id": example_ids[i], "output": out, "model": model}
-        for i, (out, model) in enumerate([('{"a": 1}', "big"), ("not json", "big"), ('{"b": 2}', "small"), ("[]", "big")])
-    ])
-    evaluator = code_evaluator(api, space["id"], {
-        "name": "is_json", "type": "MANAGED", "managed_evaluator": "JSON_PARSEABLE", "variables": ["output"],
-    })
-    task = evaluation_task(client, dataset.id, [runs.id], evaluator["id"], task_type="CODE_EVALUATION",
-                           query_filter="model = 'big'")
+    runs = experiment(
+        client,
+        dataset.id,
+        [
+            {"example_id": example_ids[i], "output": out, "model": model}
+            for i, (out, model) in enumerate(
+                [('{"a": 1}', "big"), ("not json", "big"), ('{"b": 2}', "small"), ("[]", "big")]
+            )
+        ],
+    )
+    evaluator = code_evaluator(
+        api,
+        space["id"],
+        {
+            "name": "is_json",
+            "type": "MANAGED",
+            "managed_evaluator": "JSON_PARSEABLE",
+            "variables": ["output"],
+        },
+    )
+    task = evaluation_task(
+        client, dataset.id, [runs.id], evaluator["id"], task_type="CODE_EVALUATION", query_filter="model = 'big'"
+    )
     done = client.tasks.wait_for_run(run_id=client.tasks.trigger_run(task=task.id).id, poll_interval=0.3, timeout=60)
     assert (done.status, done.num_successes, done.num_errors, done.num_skipped) == ("COMPLETED", 3, 0, 0)
     results = {r["example_id"]: r.get("eval.is_json.label") for r in runs_of(client, runs.id)}
@@ -145,10 +187,16 @@ def test_run_documents_resolve_common_variables_without_mappings() -> None:
     run = ExperimentRun(id=1, example_id="x", output="the answer", error=None, data={"model": "m"}, annotations=[])
     example = {"input": "the question", "expected": "gold", "output": "reference output", "attributes": "flat"}
     document = run_document(run, example)
-    values = resolve_variables(document, ["input", "output", "reference", "example.output", "run.model", "model"], {}, RUN_DEFAULTS)
+    values = resolve_variables(
+        document, ["input", "output", "reference", "example.output", "run.model", "model"], {}, RUN_DEFAULTS
+    )
     assert values == {
-        "input": "the question", "output": "the answer", "reference": "gold", "example.output": "reference output",
-        "run.model": "m", "model": "m",
+        "input": "the question",
+        "output": "the answer",
+        "reference": "gold",
+        "example.output": "reference output",
+        "run.model": "m",
+        "model": "m",
     }
     spans_dataset = run_document(run, {"attributes.input.value": "from a span"})
     assert resolve_variables(spans_dataset, ["input"], {}, RUN_DEFAULTS) == {"input": "from a span"}
@@ -156,7 +204,7 @@ def test_run_documents_resolve_common_variables_without_mappings() -> None:
 
 def test_message_rendering_formats() -> None:
     columns = {"q": "why?", "meta": {"level": 2}, "attributes.input.value": "raw"}
-    assert render("{q} {{q}} {meta.level} {attributes.input.value} {\"json\": 1}", columns, "F_STRING") == (
+    assert render('{q} {{q}} {meta.level} {attributes.input.value} {"json": 1}', columns, "F_STRING") == (
         'why? {q} 2 raw {"json": 1}'
     )
     assert render("{{q}} {{ meta }} {q}", columns, "MUSTACHE") == 'why? {"level": 2} {q}'
@@ -164,18 +212,31 @@ def test_message_rendering_formats() -> None:
     with pytest.raises(MissingVariable):
         render("{nope}", columns, "F_STRING")
     assert provider_params({"temperature": 0, "response_format": {"type": "JSON_OBJECT"}, "tool_config": {}}) == {
-        "temperature": 0, "response_format": {"type": "json_object"},
+        "temperature": 0,
+        "response_format": {"type": "json_object"},
     }
     request = generation_request(
-        {"model_name": "m", "input_variable_format": "F_STRING",
-         "messages": [{"role": "ASSISTANT", "content": None, "tool_calls": [
-             {"id": "c1", "type": "FUNCTION", "function": {"name": "f", "arguments": "{}"}}]},
-             {"role": "TOOL", "content": "{q}", "tool_call_id": "c1"}],
-         "invocation_parameters": {"tool_config": {"tools": [{"type": "function"}], "tool_choice": "auto"}}},
+        {
+            "model_name": "m",
+            "input_variable_format": "F_STRING",
+            "messages": [
+                {
+                    "role": "ASSISTANT",
+                    "content": None,
+                    "tool_calls": [{"id": "c1", "type": "FUNCTION", "function": {"name": "f", "arguments": "{}"}}],
+                },
+                {"role": "TOOL", "content": "{q}", "tool_call_id": "c1"},
+            ],
+            "invocation_parameters": {"tool_config": {"tools": [{"type": "function"}], "tool_choice": "auto"}},
+        },
         columns,
     )
     assert request.messages == [
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+        },
         {"role": "tool", "content": "why?", "tool_call_id": "c1"},
     ]
     assert request.tools == [{"type": "function"}] and request.tool_choice == "auto"

@@ -8,8 +8,8 @@ from arize import ApiException
 from arize.datasets.types import AnnotateRecordInput, AnnotationInput
 
 from evalplane.core.ids import Kind, encode_id
-from tests.support import Api, Server, unique
 from tests.arrange import assert_problem, sdk, user_key
+from tests.support import Api, Server, unique
 
 
 def _examples(client, dataset_id: str, version_id: str | None = None) -> list[dict]:
@@ -21,7 +21,10 @@ def _examples(client, dataset_id: str, version_id: str | None = None) -> list[di
 def test_sdk_creates_datasets_from_records_and_dataframes(server: Server, api: Api) -> None:
     space = api.space()
     client = sdk(server)
-    records = [{"question": "2+2?", "answer": "4", "meta": {"topic": "math"}}, {"question": "Capital of Spain?", "answer": "Madrid"}]
+    records = [
+        {"question": "2+2?", "answer": "4", "meta": {"topic": "math"}},
+        {"question": "Capital of Spain?", "answer": "Madrid"},
+    ]
     from_records = client.datasets.create(name=unique("records"), space=space["id"], examples=records)
     frame = pd.DataFrame([{"input": "hi", "score": 0.5, "n": 3}, {"input": "bye", "score": 1.5, "n": 4}])
     from_frame = client.datasets.create(name=unique("frame"), space=space["name"], examples=frame, force_http=True)
@@ -65,7 +68,9 @@ def test_dataset_names_are_unique_per_space(server: Server, api: Api, http) -> N
 def test_example_writes_keep_ids_and_versions_keep_their_content(server: Server, api: Api) -> None:
     space = api.space()
     client = sdk(server)
-    dataset = client.datasets.create(name=unique("ds"), space=space["id"], examples=[{"q": "a", "v": 1}, {"q": "b", "v": 2}])
+    dataset = client.datasets.create(
+        name=unique("ds"), space=space["id"], examples=[{"q": "a", "v": 1}, {"q": "b", "v": 2}]
+    )
     v1 = dataset.versions[0].id
     first_ids = [r["id"] for r in _examples(client, dataset.id)]
 
@@ -89,14 +94,17 @@ def test_example_writes_keep_ids_and_versions_keep_their_content(server: Server,
 
     # Without new_version an update applies in place; unknown ids are ignored.
     in_place = client.datasets.update_examples(
-        dataset=dataset.id, dataset_version_id=v2,
+        dataset=dataset.id,
+        dataset_version_id=v2,
         examples=[{"id": first_ids[1], "v": 20}, {"id": "RGF0YXNldEV4YW1wbGU6OTk5OTk6YWJjZA==", "v": 0}],
     )
     assert in_place.dataset_version_id == v2 and in_place.example_ids == [first_ids[1]]
     assert [r["v"] for r in _examples(client, dataset.id, v2)] == [10, 20, 3]
     assert [r["v"] for r in _examples(client, dataset.id, v1)] == [1, 2, 3]
 
-    deleted = client.datasets.delete_examples(dataset=dataset.id, dataset_version_id=v2, examples=[first_ids[0], first_ids[0][:-4] + "AAAA"])
+    deleted = client.datasets.delete_examples(
+        dataset=dataset.id, dataset_version_id=v2, examples=[first_ids[0], first_ids[0][:-4] + "AAAA"]
+    )
     assert deleted.completed is True
     assert deleted.deleted_example_ids == [first_ids[0]] and len(deleted.not_deleted_example_ids) == 1
     again = client.datasets.delete_examples(dataset=dataset.id, dataset_version_id=v2, examples=[first_ids[0]])
@@ -120,7 +128,9 @@ def test_examples_page_in_insertion_order(server: Server, api: Api, http) -> Non
     assert seen == list(range(7))
     raw = api.ok(http.get(f"/v2/datasets/{dataset.id}/examples", params={"limit": 5}))
     assert [e["n"] for e in raw["examples"]] == [0, 1, 2, 3, 4] and raw["pagination"]["has_more"] is True
-    rest = api.ok(http.get(f"/v2/datasets/{dataset.id}/examples", params={"limit": 5, "cursor": raw["pagination"]["next_cursor"]}))
+    rest = api.ok(
+        http.get(f"/v2/datasets/{dataset.id}/examples", params={"limit": 5, "cursor": raw["pagination"]["next_cursor"]})
+    )
     assert [e["n"] for e in rest["examples"]] == [5, 6] and rest["pagination"] == {"has_more": False}
     assert_problem(http.get(f"/v2/datasets/{dataset.id}/examples", params={"limit": 501}), 400)
 
@@ -128,19 +138,27 @@ def test_examples_page_in_insertion_order(server: Server, api: Api, http) -> Non
 def test_search_and_annotate_examples(server: Server, api: Api, http) -> None:
     space = api.space()
     client = sdk(server)
-    rows = [{"topic": "math", "q": "2+2", "n": 1}, {"topic": "geo", "q": "capital", "n": 2}, {"topic": "math", "q": "3*3", "n": 3}]
+    rows = [
+        {"topic": "math", "q": "2+2", "n": 1},
+        {"topic": "geo", "q": "capital", "n": 2},
+        {"topic": "math", "q": "3*3", "n": 3},
+    ]
     dataset = client.datasets.create(name=unique("ds"), space=space["id"], examples=rows)
     found = client.datasets.list_examples(dataset=dataset.id, filter="topic = 'math' AND n > 1")
     assert [e.to_dict()["q"] for e in found.examples] == ["3*3"]
     paged = client.datasets.list_examples(dataset=dataset.id, filter="topic = 'math'", limit=1)
     assert paged.pagination.has_more is True
-    second = client.datasets.list_examples(dataset=dataset.id, filter="topic = 'math'", limit=1, cursor=paged.pagination.next_cursor)
+    second = client.datasets.list_examples(
+        dataset=dataset.id, filter="topic = 'math'", limit=1, cursor=paged.pagination.next_cursor
+    )
     assert [e.to_dict()["n"] for e in paged.examples + second.examples] == [1, 3]
 
     target = found.examples[0].id
     client.datasets.annotate_examples(
         dataset=dataset.id,
-        annotations=[AnnotateRecordInput(record_id=target, values=[AnnotationInput(name="quality", label="good", score=0.9)])],
+        annotations=[
+            AnnotateRecordInput(record_id=target, values=[AnnotationInput(name="quality", label="good", score=0.9)])
+        ],
     )
     client.datasets.annotate_examples(  # same name again overwrites; unknown record ids are ignored
         dataset=dataset.id,
@@ -194,7 +212,9 @@ def test_datasets_in_other_spaces_are_invisible(server: Server, api: Api) -> Non
         create = {"name": "x", "space_id": theirs["id"], "examples": [{"a": 1}]}
         assert_problem(http.post("/v2/datasets", json=create), 404)
         other_version = hidden.versions[0].id
-        assert_problem(http.get(f"/v2/datasets/{visible.id}/examples", params={"dataset_version_id": other_version}), 404)
+        assert_problem(
+            http.get(f"/v2/datasets/{visible.id}/examples", params={"dataset_version_id": other_version}), 404
+        )
     reader = user_key(server, mine["id"], "READ_ONLY")
     with server.http(reader) as http:
         assert api.ok(http.get(f"/v2/datasets/{visible.id}"))["id"] == visible.id
@@ -225,13 +245,19 @@ def test_bad_dataset_input_is_a_4xx_problem(server: Server, api: Api, http) -> N
         http.patch(f"{base}/examples", json={"examples": [{"a": 2}]}),
         http.patch(f"{base}/examples", json={"examples": [{"id": "x", "a": 1}, {"id": "x", "a": 2}]}),
         http.request("DELETE", f"{base}/examples", json={"example_ids": ["x"]}),
-        http.request("DELETE", f"{base}/examples", json={"dataset_version_id": dataset.versions[0].id, "example_ids": []}),
-        http.request("DELETE", f"{base}/examples", json={"dataset_version_id": dataset.versions[0].id, "example_ids": ["a", "a"]}),
+        http.request(
+            "DELETE", f"{base}/examples", json={"dataset_version_id": dataset.versions[0].id, "example_ids": []}
+        ),
+        http.request(
+            "DELETE", f"{base}/examples", json={"dataset_version_id": dataset.versions[0].id, "example_ids": ["a", "a"]}
+        ),
         http.post(f"{base}/examples/annotate", json={"annotations": []}),
         http.post(f"{base}/examples/annotate", json={"annotations": [{"record_id": "x", "values": [{"name": ""}]}]}),
     ]
     for response in cases:
-        assert 400 <= response.status_code < 500, f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+        assert 400 <= response.status_code < 500, (
+            f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+        )
         assert response.headers["content-type"].startswith("application/problem+json")
     assert_problem(http.get(f"/v2/datasets/{encode_id(Kind.DATASET, 999_999_999)}"), 404)
     no_version = encode_id(Kind.DATASET_VERSION, 999_999_999)

@@ -82,8 +82,15 @@ async def test_allow_list_opens_ranges_and_names_only() -> None:
 
 def _provider(llm: LlmServer, kind: str, egress: EgressPolicy, **overrides):
     base = llm.openai_base_url if kind != "ANTHROPIC" else llm.base_url
-    config = {"provider": kind, "api_key": SECRET_KEY, "base_url": base, "timeout_seconds": 5.0,
-              "headers": {"X-Test-Token": HEADER_SECRET}, "egress": egress, **overrides}
+    config = {
+        "provider": kind,
+        "api_key": SECRET_KEY,
+        "base_url": base,
+        "timeout_seconds": 5.0,
+        "headers": {"X-Test-Token": HEADER_SECRET},
+        "egress": egress,
+        **overrides,
+    }
     return build_provider(ProviderConfig(**config))
 
 
@@ -92,10 +99,13 @@ def _request(prompt: str) -> ChatRequest:
 
 
 @pytest.mark.parametrize("kind", ["OPEN_AI", "ANTHROPIC"])
-@pytest.mark.parametrize(("host", "reason"), [
-    ("127.0.0.1", "127.0.0.1 is a loopback address"),
-    ("localhost", "localhost resolves to "),  # checked on the answer of the lookup made to connect
-])
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("127.0.0.1", "127.0.0.1 is a loopback address"),
+        ("localhost", "localhost resolves to "),  # checked on the answer of the lookup made to connect
+    ],
+)
 async def test_a_refused_destination_fails_fatally_without_a_request(
     llm: LlmServer, kind: str, host: str, reason: str
 ) -> None:
@@ -151,8 +161,10 @@ async def test_error_bodies_never_reach_the_reason(llm: LlmServer, kind: str, st
 def guarded_server(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """An engine-running server whose allow-list opens 10.0.0.0/8 and llm.internal, not loopback."""
     srv, pg_name = start_server(
-        server.backend, tmp_path_factory.mktemp(f"guarded-{server.backend}"),
-        EVALPLANE_EGRESS_ALLOW=GUARDED_ALLOW, EVALPLANE_TICK_SECONDS="0.2",
+        server.backend,
+        tmp_path_factory.mktemp(f"guarded-{server.backend}"),
+        EVALPLANE_EGRESS_ALLOW=GUARDED_ALLOW,
+        EVALPLANE_TICK_SECONDS="0.2",
     )
     yield srv
     srv.stop()
@@ -161,8 +173,13 @@ def guarded_server(server: Server, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def _body(space_id: str, base_url: str) -> dict:
-    return {"name": unique("egress"), "provider": "CUSTOM", "api_key": SECRET_KEY, "base_url": base_url,
-            "scopings": [{"space_id": space_id}]}
+    return {
+        "name": unique("egress"),
+        "provider": "CUSTOM",
+        "api_key": SECRET_KEY,
+        "base_url": base_url,
+        "scopings": [{"space_id": space_id}],
+    }
 
 
 def test_refused_base_urls_are_refused_at_save_and_change_nothing(guarded_server: Server) -> None:
@@ -203,9 +220,12 @@ def test_a_destination_refused_at_call_time_fails_the_run_and_sends_nothing(
         judge = api.ok(http.post("/v2/ai-integrations", json=_body(space["id"], f"http://10.0.0.1:{llm.port}/v1")), 201)
         evaluator = template_evaluator(api, space["id"], judge["id"])
         row_id = decode_id(Kind.AI_INTEGRATION, judge["id"])
-        in_db(guarded_server, lambda s: s.execute(
-            update(AiIntegration).where(AiIntegration.id == row_id).values(base_url=llm.openai_base_url)
-        ))
+        in_db(
+            guarded_server,
+            lambda s: s.execute(
+                update(AiIntegration).where(AiIntegration.id == row_id).values(base_url=llm.openai_base_url)
+            ),
+        )
         project = unique("proj")
         send_spans(guarded_server, space["id"], project, ["4 [[label:correct]]", "5 [[label:incorrect]]"])
         project_id = project_id_named(http, space["id"], project)

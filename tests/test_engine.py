@@ -19,34 +19,55 @@ CHOICES = {"correct": 1, "incorrect": 0}
 
 def integration(api: Api, space_id: str, llm: LlmServer, *, key: str = "sk-local") -> dict[str, Any]:
     body = {
-        "name": unique("judge"), "provider": "OPEN_AI", "api_key": key, "base_url": llm.openai_base_url,
+        "name": unique("judge"),
+        "provider": "OPEN_AI",
+        "api_key": key,
+        "base_url": llm.openai_base_url,
         "scopings": [{"space_id": space_id}],
     }
     return api.ok(api.client.post("/v2/ai-integrations", json=body), 201)
 
 
-def template_evaluator(api: Api, space_id: str, integration_id: str, *, name: str = "correctness", explain: bool = True) -> dict[str, Any]:
+def template_evaluator(
+    api: Api, space_id: str, integration_id: str, *, name: str = "correctness", explain: bool = True
+) -> dict[str, Any]:
     body = {
-        "space_id": space_id, "name": unique("ev"), "type": "TEMPLATE",
-        "version": {"commit_message": "first", "template_config": {
-            "name": name,
-            "template": "Question: {input}\nAnswer: {output}\nIs the answer correct?",
-            "include_explanations": explain, "use_function_calling": True,
-            "classification_choices": CHOICES,
-            "llm_config": {"ai_integration_id": integration_id, "model_name": "judge-1",
-                           "invocation_parameters": {"temperature": 0}, "provider_parameters": {}},
-        }},
+        "space_id": space_id,
+        "name": unique("ev"),
+        "type": "TEMPLATE",
+        "version": {
+            "commit_message": "first",
+            "template_config": {
+                "name": name,
+                "template": "Question: {input}\nAnswer: {output}\nIs the answer correct?",
+                "include_explanations": explain,
+                "use_function_calling": True,
+                "classification_choices": CHOICES,
+                "llm_config": {
+                    "ai_integration_id": integration_id,
+                    "model_name": "judge-1",
+                    "invocation_parameters": {"temperature": 0},
+                    "provider_parameters": {},
+                },
+            },
+        },
     }
     return api.ok(api.client.post("/v2/evaluators", json=body), 201)
 
 
 def code_evaluator(api: Api, space_id: str, code_config: dict[str, Any]) -> dict[str, Any]:
-    body = {"space_id": space_id, "name": unique("code"), "type": "CODE",
-            "version": {"commit_message": "first", "code_config": code_config}}
+    body = {
+        "space_id": space_id,
+        "name": unique("code"),
+        "type": "CODE",
+        "version": {"commit_message": "first", "code_config": code_config},
+    }
     return api.ok(api.client.post("/v2/evaluators", json=body), 201)
 
 
-def send_spans(server: Server, space_id: str, project: str, outputs: list[str | None], *, age: timedelta = timedelta(minutes=5)) -> None:
+def send_spans(
+    server: Server, space_id: str, project: str, outputs: list[str | None], *, age: timedelta = timedelta(minutes=5)
+) -> None:
     start_ns = int((datetime.now(UTC) - age).timestamp() * 1e9)
     spans = []
     for i, output in enumerate(outputs):
@@ -75,10 +96,15 @@ def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> Any
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def task_with(client: Any, project_id: str, evaluator_id: str, *, task_type: str = "TEMPLATE_EVALUATION", **fields: Any) -> Any:
+def task_with(
+    client: Any, project_id: str, evaluator_id: str, *, task_type: str = "TEMPLATE_EVALUATION", **fields: Any
+) -> Any:
     return client.tasks.create_evaluation_task(
-        name=unique("task"), task_type=task_type, project=project_id,
-        evaluators=[TaskEvaluatorInput(SpanEvaluatorInput(evaluator_id=evaluator_id))], **fields,
+        name=unique("task"),
+        task_type=task_type,
+        project=project_id,
+        evaluators=[TaskEvaluatorInput(SpanEvaluatorInput(evaluator_id=evaluator_id))],
+        **fields,
     )
 
 
@@ -109,7 +135,10 @@ def test_backfill_judges_every_span_with_exact_counters(world) -> None:
     assert labels == ["correct", "correct", "incorrect"]
     spans = client.spans.list(project=project_id, space=space["id"]).spans
     results = [e for s in spans for e in s.evaluations]
-    assert {(e.name, e.label, e.score) for e in results} == {("correctness", "correct", 1.0), ("correctness", "incorrect", 0.0)}
+    assert {(e.name, e.label, e.score) for e in results} == {
+        ("correctness", "correct", 1.0),
+        ("correctness", "incorrect", 0.0),
+    }
     assert all(e.explanation for e in results)
     # The results are filterable like any span column.
     hits = api.client.post("/v2/spans", json={"project_id": project_id, "filter": "eval.correctness.label = 'correct'"})
@@ -124,10 +153,15 @@ def test_task_and_evaluator_filters_are_anded(world) -> None:
     project_id = project_id_named(api.client, space["id"], project)
     client = server.sdk()
     task = client.tasks.create_evaluation_task(
-        name=unique("task"), task_type="TEMPLATE_EVALUATION", project=project_id,
+        name=unique("task"),
+        task_type="TEMPLATE_EVALUATION",
+        project=project_id,
         query_filter="attributes.llm.token_count.total >= 201",
-        evaluators=[TaskEvaluatorInput(SpanEvaluatorInput(
-            evaluator_id=evaluator["id"], query_filter="attributes.output.value LIKE '%long%'"))],
+        evaluators=[
+            TaskEvaluatorInput(
+                SpanEvaluatorInput(evaluator_id=evaluator["id"], query_filter="attributes.output.value LIKE '%long%'")
+            )
+        ],
     )
     run = client.tasks.trigger_run(task=task.id, data_start_time=datetime.now(UTC) - timedelta(hours=1))
     done = client.tasks.wait_for_run(run_id=run.id, poll_interval=0.3, timeout=60)
@@ -144,9 +178,13 @@ def test_a_second_backfill_skips_evaluated_spans_unless_overridden(world, llm: L
     client = server.sdk()
     task = task_with(client, project_id, evaluator["id"])
     since = datetime.now(UTC) - timedelta(hours=1)
-    first = client.tasks.wait_for_run(run_id=client.tasks.trigger_run(task=task.id, data_start_time=since).id, poll_interval=0.3)
+    first = client.tasks.wait_for_run(
+        run_id=client.tasks.trigger_run(task=task.id, data_start_time=since).id, poll_interval=0.3
+    )
     calls = llm.stats().get("chat_completions", 0)
-    again = client.tasks.wait_for_run(run_id=client.tasks.trigger_run(task=task.id, data_start_time=since).id, poll_interval=0.3)
+    again = client.tasks.wait_for_run(
+        run_id=client.tasks.trigger_run(task=task.id, data_start_time=since).id, poll_interval=0.3
+    )
     assert (first.num_successes, again.num_successes, again.num_skipped) == (6, 0, 6)
     assert llm.stats().get("chat_completions", 0) == calls  # nothing judged twice
     redo = client.tasks.trigger_run(task=task.id, data_start_time=since, override_evaluations=True)
@@ -169,7 +207,9 @@ def test_sampling_picks_the_same_spans_every_time(world) -> None:
         response = api.client.post("/v2/spans", params={"limit": 500}, json={"project_id": project_id})
         return {s["context"]["span_id"] for s in response.json()["spans"] if s["evaluations"]}
 
-    first = client.tasks.wait_for_run(run_id=client.tasks.trigger_run(task=task.id, data_start_time=since).id, poll_interval=0.3)
+    first = client.tasks.wait_for_run(
+        run_id=client.tasks.trigger_run(task=task.id, data_start_time=since).id, poll_interval=0.3
+    )
     picked = evaluated_spans()
     redo = client.tasks.trigger_run(task=task.id, data_start_time=since, override_evaluations=True)
     second = client.tasks.wait_for_run(run_id=redo.id, poll_interval=0.3)
@@ -218,14 +258,26 @@ def test_rejected_credentials_fail_the_run_fast_with_a_reason(world, llm: LlmSer
 @pytest.mark.parametrize(
     ("code_config", "expected"),
     [
-        ({"type": "MANAGED", "name": "mentions_refund", "managed_evaluator": "CONTAINS_ANY_KEYWORD",
-          "variables": ["attributes.output.value"],
-          "static_params": [{"name": "keywords", "type": "STRING_ARRAY", "default_value": ["refund"]}]},
-         ["false", "true"]),
-        ({"type": "CUSTOM", "name": "long_answer", "variables": ["output"],
-          "code": "class Long(CodeEvaluator):\n    def evaluate(self, *, output=None, **kw):\n"
-                  "        return EvaluationResult(score=len(output), label='long' if len(output) > 10 else 'short')\n"},
-         ["long", "short"]),
+        (
+            {
+                "type": "MANAGED",
+                "name": "mentions_refund",
+                "managed_evaluator": "CONTAINS_ANY_KEYWORD",
+                "variables": ["attributes.output.value"],
+                "static_params": [{"name": "keywords", "type": "STRING_ARRAY", "default_value": ["refund"]}],
+            },
+            ["false", "true"],
+        ),
+        (
+            {
+                "type": "CUSTOM",
+                "name": "long_answer",
+                "variables": ["output"],
+                "code": "class Long(CodeEvaluator):\n    def evaluate(self, *, output=None, **kw):\n"
+                "        return EvaluationResult(score=len(output), label='long' if len(output) > 10 else 'short')\n",
+            },
+            ["long", "short"],
+        ),
     ],
     ids=["managed", "custom"],
 )

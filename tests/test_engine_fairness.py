@@ -37,8 +37,11 @@ def small_batches(server: Server, tmp_path: Path) -> Iterator[Server]:
     """A server whose engine has two slots of two units: without fair claims, the slow run's
     40 units would be served first, 4 at a time."""
     srv, pg_name = start_server(
-        server.backend, tmp_path / "home",
-        EVALPLANE_TICK_SECONDS="0.2", EVALPLANE_WORKER_SLOTS="2", EVALPLANE_WORKER_BATCH_SIZE="2",
+        server.backend,
+        tmp_path / "home",
+        EVALPLANE_TICK_SECONDS="0.2",
+        EVALPLANE_WORKER_SLOTS="2",
+        EVALPLANE_WORKER_BATCH_SIZE="2",
         EVALPLANE_EGRESS_ALLOW="127.0.0.1/8",  # the local judge stand-in
     )
     yield srv
@@ -87,16 +90,23 @@ async def tasks_with_units(db, count: int, per_task: int, space_id: int | None =
     task_ids = []
     for _ in range(count):
         async with db.session() as session:
-            task = Task(space_id=space_id, name=unique("task"), type="CODE_EVALUATION", is_continuous=False, experiment_ids=[])
+            task = Task(
+                space_id=space_id, name=unique("task"), type="CODE_EVALUATION", is_continuous=False, experiment_ids=[]
+            )
             session.add(task)
             await session.flush()
             task_ids.append(task.id)
             run = TaskRun(task_id=task.id, status="RUNNING", parameters={})
             session.add(run)
             await session.flush()
-            await units.enqueue(session, run_id=run.id, task_id=task.id, units=[
-                NewUnit(evaluator_key=1, target_kind="SPAN", target_id=n, fingerprint="f") for n in range(per_task)
-            ])
+            await units.enqueue(
+                session,
+                run_id=run.id,
+                task_id=task.id,
+                units=[
+                    NewUnit(evaluator_key=1, target_kind="SPAN", target_id=n, fingerprint="f") for n in range(per_task)
+                ],
+            )
     return task_ids
 
 
@@ -152,9 +162,19 @@ async def test_custom_code_processes_are_budgeted_per_task(monkeypatch) -> None:
     executor = Executor(None, Gates(), RetryPolicy(), Limits(), children_per_task=2)  # type: ignore[arg-type]
 
     def work(task_id: int, evaluator_id: int) -> Work:
-        plan = EvaluatorPlan(evaluator_id, 1, f"e{evaluator_id}", "CODE", {"code_type": "CUSTOM", "code": str(task_id)}, {}, None)
-        unit = Claimed(id=task_id * 100 + evaluator_id, run_id=task_id, task_id=task_id, evaluator_key=evaluator_id,
-                       target_kind="SPAN", target_id=1, attempts=1, payload=None)
+        plan = EvaluatorPlan(
+            evaluator_id, 1, f"e{evaluator_id}", "CODE", {"code_type": "CUSTOM", "code": str(task_id)}, {}, None
+        )
+        unit = Claimed(
+            id=task_id * 100 + evaluator_id,
+            run_id=task_id,
+            task_id=task_id,
+            evaluator_key=evaluator_id,
+            target_kind="SPAN",
+            target_id=1,
+            attempts=1,
+            payload=None,
+        )
         return Work(unit=unit, evaluator=plan, document={"attributes": {}})
 
     busy = asyncio.create_task(executor.execute([work(1, e) for e in range(6)]))

@@ -47,7 +47,9 @@ def pg_cluster(tmp_path: Path) -> Iterator[tuple[Server, list[WorkerProcess], st
     if "postgres" not in DATABASES:
         pytest.skip("EVALPLANE_TEST_DATABASES excludes PostgreSQL")
     # Every process must share the key that encrypts AI integration credentials.
-    api_server, pg_name = start_server("postgres", tmp_path / "api", EVALPLANE_WORKER="false", EVALPLANE_SECRET_KEY=SECRET)
+    api_server, pg_name = start_server(
+        "postgres", tmp_path / "api", EVALPLANE_WORKER="false", EVALPLANE_SECRET_KEY=SECRET
+    )
     workers: list[WorkerProcess] = []
     try:
         yield api_server, workers, api_server.database_url
@@ -90,7 +92,9 @@ def assert_exactly_once(server: Server, project: str, run_id: str, run_row: int,
     assert (done.num_successes, done.num_errors, done.num_skipped) == expected_counts(spans)
     states = unit_states(server.database_url, run_row)
     assert states == {
-        k: v for k, v in {"SUCCEEDED": done.num_successes, "ERRORED": done.num_errors, "SKIPPED": done.num_skipped}.items() if v
+        k: v
+        for k, v in {"SUCCEEDED": done.num_successes, "ERRORED": done.num_errors, "SKIPPED": done.num_skipped}.items()
+        if v
     }
     evaluated = Counter(span for span, _ in evaluations_of_run(server.database_url, run_row))
     assert len(evaluated) == done.num_successes and set(evaluated.values()) == {1}
@@ -101,7 +105,9 @@ def wait_for_run(server: Server, run_id: str, timeout: float) -> str:
     client = server.sdk()
     run = wait_for(
         lambda: (r := client.tasks.get_run(run_id=run_id)).status in ("COMPLETED", "FAILED", "CANCELLED") and r,
-        timeout, "the run to end", interval=0.5,
+        timeout,
+        "the run to end",
+        interval=0.5,
     )
     return run.status if run.status == "COMPLETED" else f"{run.status}: {run.failure_reason}"
 
@@ -148,8 +154,13 @@ def test_sigterm_leaves_no_lease_behind(
     server, workers, url = pg_cluster
     # Leases far longer than the test: any unit left leased would stall the run visibly.
     # Small batches, so one worker cannot lease the whole run before the other wakes up.
-    env = {"EVALPLANE_LEASE_SECONDS": "120", "EVALPLANE_TICK_SECONDS": "0.2", "EVALPLANE_SHUTDOWN_GRACE_SECONDS": grace,
-           "EVALPLANE_PROVIDER_CONCURRENCY": "16", "EVALPLANE_WORKER_BATCH_SIZE": "8"}
+    env = {
+        "EVALPLANE_LEASE_SECONDS": "120",
+        "EVALPLANE_TICK_SECONDS": "0.2",
+        "EVALPLANE_SHUTDOWN_GRACE_SECONDS": grace,
+        "EVALPLANE_PROVIDER_CONCURRENCY": "16",
+        "EVALPLANE_WORKER_BATCH_SIZE": "8",
+    }
     stopping = add_worker(workers, server, tmp_path, **env)
     add_worker(workers, server, tmp_path, **env)
     llm.control(latency_ms=latency_ms)

@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 from evalplane.core.clock import utcnow
 from evalplane.db.engine import Database
 from evalplane.db.models import WorkUnit
-from evalplane.engine import executor as executor_module, recording
+from evalplane.engine import executor as executor_module
+from evalplane.engine import recording
 from evalplane.engine.executor import Executor
 from evalplane.engine.service import Engine
 from evalplane.jobs import units
@@ -34,17 +35,25 @@ from tests.test_engine import code_evaluator, evaluations, send_spans
 
 def keyword_evaluator(api: Api, space_id: str, column: str) -> dict[str, Any]:
     """A managed evaluator (no model needed) whose results land in ``eval.<column>``."""
-    return code_evaluator(api, space_id, {
-        "type": "MANAGED", "name": column, "managed_evaluator": "CONTAINS_ANY_KEYWORD",
-        "variables": ["attributes.output.value"],
-        "static_params": [{"name": "keywords", "type": "STRING_ARRAY", "default_value": ["refund"]}],
-    })
+    return code_evaluator(
+        api,
+        space_id,
+        {
+            "type": "MANAGED",
+            "name": column,
+            "managed_evaluator": "CONTAINS_ANY_KEYWORD",
+            "variables": ["attributes.output.value"],
+            "static_params": [{"name": "keywords", "type": "STRING_ARRAY", "default_value": ["refund"]}],
+        },
+    )
 
 
 @pytest.fixture(scope="module")
 def quiet_server(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server of the same database kind whose engine is off: the tests run it themselves."""
-    srv, pg_name = start_server(server.backend, tmp_path_factory.mktemp(f"quiet-{server.backend}"), EVALPLANE_WORKER="false")
+    srv, pg_name = start_server(
+        server.backend, tmp_path_factory.mktemp(f"quiet-{server.backend}"), EVALPLANE_WORKER="false"
+    )
     yield srv
     srv.stop()
     if pg_name:
@@ -72,7 +81,9 @@ def arrange(server: Server, columns: list[str], outputs: list[str]) -> tuple[str
         project_id = project_id_named(http, space["id"], project)
     client = server.sdk()
     task = client.tasks.create_evaluation_task(
-        name=unique("task"), task_type="CODE_EVALUATION", project=project_id,
+        name=unique("task"),
+        task_type="CODE_EVALUATION",
+        project=project_id,
         evaluators=[TaskEvaluatorInput(SpanEvaluatorInput(evaluator_id=e["id"])) for e in evaluators],
     )
     run = client.tasks.trigger_run(task=task.id, data_start_time=datetime.now(UTC) - timedelta(hours=1))
@@ -94,7 +105,9 @@ def run_of(server: Server, run_id: str) -> tuple[str, int, int, int]:
 
 async def details(engine: Engine, run_id: str) -> dict[str, int]:
     async with engine.db.session() as session:
-        rows = (await session.execute(select(WorkUnit.state, WorkUnit.detail).where(WorkUnit.run_id == run_row_id(run_id)))).all()
+        rows = (
+            await session.execute(select(WorkUnit.state, WorkUnit.detail).where(WorkUnit.run_id == run_row_id(run_id)))
+        ).all()
     found: dict[str, int] = {}
     for state, detail in rows:
         key = f"{state}: {detail}" if detail else state
@@ -102,7 +115,9 @@ async def details(engine: Engine, run_id: str) -> dict[str, int]:
     return found
 
 
-async def test_an_evaluator_that_blows_up_fails_its_own_units_only(quiet_server: Server, engine: Engine, monkeypatch) -> None:
+async def test_an_evaluator_that_blows_up_fails_its_own_units_only(
+    quiet_server: Server, engine: Engine, monkeypatch
+) -> None:
     boom = unique("boom")
     managed = Executor._managed
 
@@ -123,7 +138,8 @@ async def test_an_evaluator_that_blows_up_fails_its_own_units_only(quiet_server:
     assert run_of(quiet_server, other_run) == ("COMPLETED", 3, 0, 0)
     assert run_of(quiet_server, mixed_run) == ("COMPLETED", 3, 3, 0)
     assert await details(engine, mixed_run) == {
-        "SUCCEEDED": 3, "ERRORED: evaluation failed unexpectedly: RuntimeError: kaboom": 3,
+        "SUCCEEDED": 3,
+        "ERRORED: evaluation failed unexpectedly: RuntimeError: kaboom": 3,
     }
     with quiet_server.http() as http:
         for project_id in (mixed_project, other_project):
@@ -151,13 +167,16 @@ async def test_a_result_that_cannot_be_stored_fails_alone(quiet_server: Server, 
 
     assert run_of(quiet_server, run_id) == ("COMPLETED", 3, 1, 0)
     assert await details(engine, run_id) == {
-        "SUCCEEDED": 3, "ERRORED: could not be recorded: evaluation failed unexpectedly: ValueError: this row cannot be written": 1,
+        "SUCCEEDED": 3,
+        "ERRORED: could not be recorded: evaluation failed unexpectedly: ValueError: this row cannot be written": 1,
     }
     with quiet_server.http() as http:
         assert sum(len(span) for span in evaluations(http, project_id)) == 3
 
 
-async def test_a_unit_whose_worker_keeps_dying_ends_errored_and_is_counted_once(quiet_server: Server, engine: Engine) -> None:
+async def test_a_unit_whose_worker_keeps_dying_ends_errored_and_is_counted_once(
+    quiet_server: Server, engine: Engine
+) -> None:
     project_id, run_id = arrange(quiet_server, ["healthy"], ["refund", "ok"])
     await engine.scheduler.tick()
     # Three workers claim the units and die: each time the lease runs out and they are reaped.
@@ -192,8 +211,9 @@ async def test_handing_units_back_does_not_use_up_attempts(quiet_server: Server,
     assert run_of(quiet_server, run_id) == ("COMPLETED", 2, 0, 0)
 
 
-
-async def test_an_evaluator_that_fails_on_one_span_fails_that_unit_only(quiet_server: Server, engine: Engine, monkeypatch) -> None:
+async def test_an_evaluator_that_fails_on_one_span_fails_that_unit_only(
+    quiet_server: Server, engine: Engine, monkeypatch
+) -> None:
     evaluate = executor_module.managed.evaluate
 
     def fussy(name, values, variables, params):  # type: ignore[no-untyped-def]
@@ -208,5 +228,6 @@ async def test_an_evaluator_that_fails_on_one_span_fails_that_unit_only(quiet_se
 
     assert run_of(quiet_server, run_id) == ("COMPLETED", 2, 1, 0)
     assert await details(engine, run_id) == {
-        "SUCCEEDED": 2, "ERRORED: evaluation failed unexpectedly: KeyError: 'unexpected shape'": 1,
+        "SUCCEEDED": 2,
+        "ERRORED: evaluation failed unexpectedly: KeyError: 'unexpected shape'": 1,
     }

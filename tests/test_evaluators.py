@@ -24,8 +24,8 @@ from arize.evaluators.types import (
 )
 
 from evalplane.core.ids import Kind, decode_id
-from tests.support import Api, Server, unique
 from tests.arrange import in_db, member_key
+from tests.support import Api, Server, unique
 
 CUSTOM_CODE = '''
 import json
@@ -40,10 +40,22 @@ class ShortAnswer(CodeEvaluator):
 '''
 
 MANAGED_CASES: list[tuple[str, list[str], list[dict[str, Any]]]] = [
-    ("MATCHES_REGEX", ["attributes.output.value"], [{"name": "pattern", "type": "REGEX", "default_value": r"\d{3}-\d{4}"}]),
+    (
+        "MATCHES_REGEX",
+        ["attributes.output.value"],
+        [{"name": "pattern", "type": "REGEX", "default_value": r"\d{3}-\d{4}"}],
+    ),
     ("JSON_PARSEABLE", ["attributes.output.value"], []),
-    ("CONTAINS_ANY_KEYWORD", ["attributes.output.value"], [{"name": "keywords", "type": "STRING_ARRAY", "default_value": ["expedia", "airbnb"]}]),
-    ("CONTAINS_ALL_KEYWORDS", ["attributes.output.value"], [{"name": "keywords", "type": "STRING_ARRAY", "default_value": ["hello", "bye"]}]),
+    (
+        "CONTAINS_ANY_KEYWORD",
+        ["attributes.output.value"],
+        [{"name": "keywords", "type": "STRING_ARRAY", "default_value": ["expedia", "airbnb"]}],
+    ),
+    (
+        "CONTAINS_ALL_KEYWORDS",
+        ["attributes.output.value"],
+        [{"name": "keywords", "type": "STRING_ARRAY", "default_value": ["hello", "bye"]}],
+    ),
     ("EXACT_MATCH", ["attributes.output.value", "attributes.metadata.expected"], []),
 ]
 
@@ -78,7 +90,12 @@ def _template_body(space_id: str, integration_id: str, **config: Any) -> dict[st
         "include_explanations": False,
         "use_function_calling": True,
         "classification_choices": {"good": 1, "bad": 0},
-        "llm_config": {"ai_integration_id": integration_id, "model_name": "gpt-4o", "invocation_parameters": {}, "provider_parameters": {}},
+        "llm_config": {
+            "ai_integration_id": integration_id,
+            "model_name": "gpt-4o",
+            "invocation_parameters": {},
+            "provider_parameters": {},
+        },
         **config,
     }
     return {
@@ -198,7 +215,12 @@ def test_sdk_custom_code_evaluator_and_new_version(server: Server, api: Api) -> 
         evaluator=name,
         space=space["name"],
         commit_message="managed now",
-        code_config={"type": "MANAGED", "name": "json_ok", "managed_evaluator": "JSON_PARSEABLE", "variables": ["output"]},
+        code_config={
+            "type": "MANAGED",
+            "name": "json_ok",
+            "managed_evaluator": "JSON_PARSEABLE",
+            "variables": ["output"],
+        },
     )
     assert isinstance(newer.code_config, ManagedCodeConfig)
     assert client.evaluators.get(evaluator=created.id).version.id == newer.id
@@ -253,13 +275,28 @@ def test_custom_code_is_checked_when_saved(api: Api, http, code: str, message: s
     "code_config",
     [
         {"type": "MANAGED", "name": "r", "managed_evaluator": "MATCHES_REGEX", "variables": ["o"]},
-        {"type": "MANAGED", "name": "r", "managed_evaluator": "MATCHES_REGEX", "variables": ["o"],
-         "static_params": [{"name": "pattern", "type": "REGEX", "default_value": "(unclosed"}]},
-        {"type": "MANAGED", "name": "k", "managed_evaluator": "CONTAINS_ANY_KEYWORD", "variables": ["o"],
-         "static_params": [{"name": "keywords", "type": "STRING_ARRAY", "default_value": "not-a-list"}]},
+        {
+            "type": "MANAGED",
+            "name": "r",
+            "managed_evaluator": "MATCHES_REGEX",
+            "variables": ["o"],
+            "static_params": [{"name": "pattern", "type": "REGEX", "default_value": "(unclosed"}],
+        },
+        {
+            "type": "MANAGED",
+            "name": "k",
+            "managed_evaluator": "CONTAINS_ANY_KEYWORD",
+            "variables": ["o"],
+            "static_params": [{"name": "keywords", "type": "STRING_ARRAY", "default_value": "not-a-list"}],
+        },
         {"type": "MANAGED", "name": "j", "managed_evaluator": "JSON_PARSEABLE", "variables": ["a", "b"]},
-        {"type": "MANAGED", "name": "j", "managed_evaluator": "JSON_PARSEABLE", "variables": ["a"],
-         "static_params": [{"name": "extra", "type": "STRING", "default_value": "x"}]},
+        {
+            "type": "MANAGED",
+            "name": "j",
+            "managed_evaluator": "JSON_PARSEABLE",
+            "variables": ["a"],
+            "static_params": [{"name": "extra", "type": "STRING", "default_value": "x"}],
+        },
         {"type": "MANAGED", "name": "e", "managed_evaluator": "EXACT_MATCH", "variables": ["a"]},
         {"type": "MANAGED", "name": "x", "managed_evaluator": "NOT_REAL", "variables": ["a"]},
         {"type": "MANAGED", "name": "bad/name", "managed_evaluator": "JSON_PARSEABLE", "variables": ["a"]},
@@ -319,7 +356,10 @@ def test_list_filters_and_paginates(api: Api, http) -> None:
     space, other = api.space(), api.space()
     config = {"type": "MANAGED", "name": "j", "managed_evaluator": "JSON_PARSEABLE", "variables": ["o"]}
     tag = unique("lst")
-    ids = [api.ok(http.post("/v2/evaluators", json={**_code_body(space["id"], config), "name": f"{tag}-{i}"}), 201)["id"] for i in range(3)]
+    ids = [
+        api.ok(http.post("/v2/evaluators", json={**_code_body(space["id"], config), "name": f"{tag}-{i}"}), 201)["id"]
+        for i in range(3)
+    ]
     api.ok(http.post("/v2/evaluators", json={**_code_body(other["id"], config), "name": f"{tag}-x"}), 201)
     seen, cursor = [], None
     while True:
@@ -330,7 +370,9 @@ def test_list_filters_and_paginates(api: Api, http) -> None:
             break
         cursor = page["pagination"]["next_cursor"]
     assert seen == list(reversed(ids))
-    tampered = http.get("/v2/evaluators", params={"space_id": other["id"], "name": tag, "limit": 2, "cursor": cursor or "x"})
+    tampered = http.get(
+        "/v2/evaluators", params={"space_id": other["id"], "name": tag, "limit": 2, "cursor": cursor or "x"}
+    )
     assert tampered.status_code == 400
     by_space_name = api.ok(http.get("/v2/evaluators", params={"space_name": other["name"], "name": tag}))
     assert [e["name"] for e in by_space_name["evaluators"]] == [f"{tag}-x"]
@@ -347,7 +389,9 @@ def test_deleting_an_evaluator_used_by_a_task_is_409(server: Server, api: Api, h
         from evalplane.db.models import Task, TaskEvaluator
 
         task = Task(
-            space_id=decode_id(Kind.SPACE, space["id"]), name=unique("task"), type="TEMPLATE_EVALUATION",
+            space_id=decode_id(Kind.SPACE, space["id"]),
+            name=unique("task"),
+            type="TEMPLATE_EVALUATION",
             project_id=decode_id(Kind.PROJECT, project["id"]),
         )
         session.add(task)
@@ -368,7 +412,9 @@ def test_last_version_cannot_be_deleted(api: Api, http) -> None:
         "DELETE", f"/v2/evaluators/{created['id']}/versions", json={"version_ids": [created["version"]["id"]]}
     )
     assert response.status_code == 409
-    assert http.request("DELETE", f"/v2/evaluators/{created['id']}/versions", json={"version_ids": []}).status_code == 400
+    assert (
+        http.request("DELETE", f"/v2/evaluators/{created['id']}/versions", json={"version_ids": []}).status_code == 400
+    )
 
 
 def test_read_only_user_reads_but_cannot_write(server: Server, api: Api, http) -> None:
@@ -384,8 +430,12 @@ def test_read_only_user_reads_but_cannot_write(server: Server, api: Api, http) -
             as_reader.post("/v2/evaluators", json=_code_body(space["id"], config)),
             as_reader.patch(f"/v2/evaluators/{created['id']}", json={"name": "x"}),
             as_reader.delete(f"/v2/evaluators/{created['id']}"),
-            as_reader.post(f"/v2/evaluators/{created['id']}/versions", json={"commit_message": "m", "code_config": config}),
-            as_reader.request("DELETE", f"/v2/evaluators/{created['id']}/versions", json={"version_ids": [created["version"]["id"]]}),
+            as_reader.post(
+                f"/v2/evaluators/{created['id']}/versions", json={"commit_message": "m", "code_config": config}
+            ),
+            as_reader.request(
+                "DELETE", f"/v2/evaluators/{created['id']}/versions", json={"version_ids": [created["version"]["id"]]}
+            ),
         ]
     for response in writes:
         assert response.status_code == 403, response.text
@@ -437,7 +487,9 @@ def test_unstorable_values_are_400_not_500(api: Api, http) -> None:
     nul_template = _template_body(space["id"], integration["id"], template="rate {x}\u0000")
     huge_score = _template_body(space["id"], integration["id"], classification_choices={"a": 10**30})
     huge_tool = _template_body(space["id"], integration["id"])
-    huge_tool["version"]["template_config"]["llm_config"]["invocation_parameters"] = {"tool_config": {"tools": [{"n": 10**30}]}}
+    huge_tool["version"]["template_config"]["llm_config"]["invocation_parameters"] = {
+        "tool_config": {"tools": [{"n": 10**30}]}
+    }
     for body in (nul_name, nul_template, huge_score, huge_tool):
         response = http.post("/v2/evaluators", json=body)
         assert response.status_code == 400, response.text

@@ -30,7 +30,9 @@ def _problem(response: httpx.Response, status: int) -> dict:
 
 def _regex_config(pattern: str, kind: str = "REGEX") -> dict:
     return {
-        "type": "MANAGED", "name": "evil_regex", "managed_evaluator": "MATCHES_REGEX",
+        "type": "MANAGED",
+        "name": "evil_regex",
+        "managed_evaluator": "MATCHES_REGEX",
         "variables": ["attributes.output.value"],
         "static_params": [{"name": "pattern", "type": kind, "default_value": pattern}],
     }
@@ -60,13 +62,22 @@ def test_a_catastrophic_regex_task_completes_and_the_server_stays_responsive(eng
 @pytest.mark.parametrize("kind", ["REGEX", "STRING"])
 @pytest.mark.parametrize(
     ("pattern", "says"),
-    [(r"(a)\1", "backreference"), (r"(?=a)b", "lookahead"), (r"(?<!a)b", "lookahead"), ("a" * 1001, "longer than 1000")],
+    [
+        (r"(a)\1", "backreference"),
+        (r"(?=a)b", "lookahead"),
+        (r"(?<!a)b", "lookahead"),
+        ("a" * 1001, "longer than 1000"),
+    ],
     ids=["backreference", "lookahead", "lookbehind", "too-long"],
 )
 def test_a_pattern_re2_cannot_run_is_refused_when_saved(api: Api, pattern: str, says: str, kind: str) -> None:
     space = api.space()
-    body = {"space_id": space["id"], "name": unique("code"), "type": "CODE",
-            "version": {"commit_message": "first", "code_config": _regex_config(pattern, kind)}}
+    body = {
+        "space_id": space["id"],
+        "name": unique("code"),
+        "type": "CODE",
+        "version": {"commit_message": "first", "code_config": _regex_config(pattern, kind)},
+    }
     problem = _problem(api.client.post("/v2/evaluators", json=body), 400)
     assert says in problem["detail"]
     assert api.client.get("/v2/evaluators", params={"space_id": space["id"]}).json()["evaluators"] == []

@@ -12,8 +12,8 @@ from arize import ApiException
 from arize._generated.api_client import SpanEvaluatorInput, TaskEvaluatorInput
 from arize.experiments import ExperimentTaskFieldNames
 
-from tests.support import Api, LlmServer, Server, unique
 from tests.arrange import sdk
+from tests.support import Api, LlmServer, Server, unique
 from tests.test_engine import integration, template_evaluator
 
 GEN_MODEL = "gen-1"
@@ -69,23 +69,33 @@ def world(engine_server: Server, llm: LlmServer):
 
 def test_run_experiment_records_outputs_and_errors_and_chains_evaluations(world) -> None:
     _, api, space, judge, client = world
-    dataset, example_ids = dataset_with(client, space["id"], [
-        {"input": "2+2? [[label:correct]]", "expected": "4"},
-        {"input": "Capital of France? [[label:incorrect]]", "expected": "Paris"},
-        {"input": "This one breaks [[fail:400:9]]", "expected": "?"},
-    ])
+    dataset, example_ids = dataset_with(
+        client,
+        space["id"],
+        [
+            {"input": "2+2? [[label:correct]]", "expected": "4"},
+            {"input": "Capital of France? [[label:incorrect]]", "expected": "Paris"},
+            {"input": "This one breaks [[fail:400:9]]", "expected": "?"},
+        ],
+    )
     evaluator = template_evaluator(api, space["id"], judge["id"])
     baseline = client.experiments.create(
-        name=unique("baseline"), dataset=dataset.id,
+        name=unique("baseline"),
+        dataset=dataset.id,
         experiment_runs=[{"example_id": example_ids[0], "output": "4"}],
         task_fields=ExperimentTaskFieldNames(example_id="example_id", output="output"),
     )
     evaluation_task = client.tasks.create_evaluation_task(
-        name=unique("judge-runs"), task_type="TEMPLATE_EVALUATION", dataset=dataset.id, experiment_ids=[baseline.id],
+        name=unique("judge-runs"),
+        task_type="TEMPLATE_EVALUATION",
+        dataset=dataset.id,
+        experiment_ids=[baseline.id],
         evaluators=[TaskEvaluatorInput(SpanEvaluatorInput(evaluator_id=evaluator["id"]))],
     )
     task = client.tasks.create_run_experiment_task(
-        name=unique("generate"), dataset=dataset.id, run_configuration=generation_config(judge["id"]),
+        name=unique("generate"),
+        dataset=dataset.id,
+        run_configuration=generation_config(judge["id"]),
     )
 
     run = client.tasks.trigger_run(task=task.id, experiment_name="gen-v1", evaluation_task_ids=[evaluation_task.id])
@@ -124,13 +134,19 @@ def test_run_experiment_records_outputs_and_errors_and_chains_evaluations(world)
 
 def test_trigger_narrows_examples_and_renders_mustache_with_tools(world, engine_server: Server) -> None:
     _, api, space, judge, client = world
-    dataset, example_ids = dataset_with(client, space["id"], [
-        {"question": f"q{i}", "topic": "math" if i % 2 else "art", "meta": {"level": i}} for i in range(6)
-    ])
-    tool = {"type": "function", "function": {
-        "name": "answer", "description": "Give the answer",
-        "parameters": {"type": "object", "properties": {"label": {"type": "string", "enum": ["yes", "no"]}}},
-    }}
+    dataset, example_ids = dataset_with(
+        client,
+        space["id"],
+        [{"question": f"q{i}", "topic": "math" if i % 2 else "art", "meta": {"level": i}} for i in range(6)],
+    )
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "answer",
+            "description": "Give the answer",
+            "parameters": {"type": "object", "properties": {"label": {"type": "string", "enum": ["yes", "no"]}}},
+        },
+    }
     config = generation_config(
         judge["id"],
         messages=[{"role": "USER", "content": "{{question}} at level {{meta.level}} ({literal})"}],
@@ -139,9 +155,14 @@ def test_trigger_narrows_examples_and_renders_mustache_with_tools(world, engine_
     )
     task = client.tasks.create_run_experiment_task(name=unique("tools"), dataset=dataset.id, run_configuration=config)
     # query_filter is not in the SDK's trigger_run: send it over HTTP
-    response = api.client.post(f"/v2/tasks/{task.id}/trigger", json={
-        "experiment_name": "math-only", "query_filter": "topic = 'math'", "max_examples": 2,
-    })
+    response = api.client.post(
+        f"/v2/tasks/{task.id}/trigger",
+        json={
+            "experiment_name": "math-only",
+            "query_filter": "topic = 'math'",
+            "max_examples": 2,
+        },
+    )
     assert response.status_code == 201, response.text
     done = client.tasks.wait_for_run(run_id=response.json()["id"], poll_interval=0.3, timeout=60)
     assert done.status == "COMPLETED", done
@@ -155,14 +176,18 @@ def test_trigger_narrows_examples_and_renders_mustache_with_tools(world, engine_
     run = client.tasks.trigger_run(task=task.id, experiment_name="picked", example_ids=[example_ids[0], example_ids[5]])
     done = client.tasks.wait_for_run(run_id=run.id, poll_interval=0.3, timeout=60)
     assert (done.status, done.num_successes) == ("COMPLETED", 2)
-    assert sorted(r["example_id"] for r in runs_of(client, done.experiment_id)) == sorted([example_ids[0], example_ids[5]])
+    assert sorted(r["example_id"] for r in runs_of(client, done.experiment_id)) == sorted(
+        [example_ids[0], example_ids[5]]
+    )
 
 
 def test_missing_prompt_variables_are_recorded_on_the_example(world) -> None:
     _, api, space, judge, client = world
     dataset, example_ids = dataset_with(client, space["id"], [{"input": "hello"}, {"other": "no input here"}])
     task = client.tasks.create_run_experiment_task(
-        name=unique("gen"), dataset=dataset.id, run_configuration=generation_config(judge["id"]),
+        name=unique("gen"),
+        dataset=dataset.id,
+        run_configuration=generation_config(judge["id"]),
     )
     run = client.tasks.trigger_run(task=task.id, experiment_name="partial")
     done = client.tasks.wait_for_run(run_id=run.id, poll_interval=0.3, timeout=60)
@@ -174,17 +199,27 @@ def test_missing_prompt_variables_are_recorded_on_the_example(world) -> None:
 
 def test_template_evaluation_run_config_labels_each_example(world) -> None:
     _, api, space, judge, client = world
-    dataset, example_ids = dataset_with(client, space["id"], [
-        {"response": "Paris [[label:right]]", "truth": "Paris"},
-        {"response": "Lyon [[label:wrong]]", "truth": "Paris"},
-        {"response": "Nice [[label:unsure]]", "truth": "Paris"},
-    ])
+    dataset, example_ids = dataset_with(
+        client,
+        space["id"],
+        [
+            {"response": "Paris [[label:right]]", "truth": "Paris"},
+            {"response": "Lyon [[label:wrong]]", "truth": "Paris"},
+            {"response": "Nice [[label:unsure]]", "truth": "Paris"},
+        ],
+    )
     config = {
-        "experiment_type": "TEMPLATE_EVALUATION", "ai_integration_id": judge["id"], "model_name": "judge-1",
-        "template": "Answer: {answer}\nTruth: {truth}\nIs it right?", "provide_explanation": True,
-        "classification_choices": {"right": 1, "wrong": 0}, "column_mapping": {"answer": "response"},
+        "experiment_type": "TEMPLATE_EVALUATION",
+        "ai_integration_id": judge["id"],
+        "model_name": "judge-1",
+        "template": "Answer: {answer}\nTruth: {truth}\nIs it right?",
+        "provide_explanation": True,
+        "classification_choices": {"right": 1, "wrong": 0},
+        "column_mapping": {"answer": "response"},
     }
-    task = client.tasks.create_run_experiment_task(name=unique("judge-ds"), dataset=dataset.id, run_configuration=config)
+    task = client.tasks.create_run_experiment_task(
+        name=unique("judge-ds"), dataset=dataset.id, run_configuration=config
+    )
     run = client.tasks.trigger_run(task=task.id, experiment_name="judged")
     done = client.tasks.wait_for_run(run_id=run.id, poll_interval=0.3, timeout=60)
     # 'unsure' is not one of the choices: that example errors, the others are labelled
@@ -201,7 +236,9 @@ def test_bad_credentials_fail_the_run_fast(world, llm: LlmServer) -> None:
     bad = integration(api, space["id"], llm, key="bad-key")
     dataset, _ = dataset_with(client, space["id"], [{"input": f"x{i}"} for i in range(5)])
     task = client.tasks.create_run_experiment_task(
-        name=unique("gen"), dataset=dataset.id, run_configuration=generation_config(bad["id"]),
+        name=unique("gen"),
+        dataset=dataset.id,
+        run_configuration=generation_config(bad["id"]),
     )
     run = client.tasks.trigger_run(task=task.id, experiment_name="doomed")
     done = client.tasks.wait_for_run(run_id=run.id, poll_interval=0.3, timeout=60)
@@ -212,7 +249,9 @@ def test_experiment_names_agent_calls_and_bad_triggers(world) -> None:
     _, api, space, judge, client = world
     dataset, _ = dataset_with(client, space["id"], [{"input": "a"}])
     task = client.tasks.create_run_experiment_task(
-        name=unique("gen"), dataset=dataset.id, run_configuration=generation_config(judge["id"]),
+        name=unique("gen"),
+        dataset=dataset.id,
+        run_configuration=generation_config(judge["id"]),
     )
     run = client.tasks.trigger_run(task=task.id, experiment_name="once")
     assert client.tasks.wait_for_run(run_id=run.id, poll_interval=0.3, timeout=60).status == "COMPLETED"
@@ -221,9 +260,12 @@ def test_experiment_names_agent_calls_and_bad_triggers(world) -> None:
     assert taken.value.status == 409
     with pytest.raises(ApiException) as agent:
         client.tasks.create_run_experiment_task(
-            name=unique("agent"), dataset=dataset.id,
+            name=unique("agent"),
+            dataset=dataset.id,
             run_configuration={"experiment_type": "AGENT_CALL", "integration_id": "x", "input_template": {}},
         )
     assert agent.value.status == 422
-    bad_filter = api.client.post(f"/v2/tasks/{task.id}/trigger", json={"experiment_name": "f", "query_filter": "topic = "})
+    bad_filter = api.client.post(
+        f"/v2/tasks/{task.id}/trigger", json={"experiment_name": "f", "query_filter": "topic = "}
+    )
     assert bad_filter.status_code == 400

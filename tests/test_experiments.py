@@ -9,8 +9,8 @@ from arize.experiments import EvaluationResultFieldNames, ExperimentTaskFieldNam
 from arize.experiments.types import AnnotateRecordInput, AnnotationInput
 
 from evalplane.core.ids import Kind, encode_id
-from tests.support import Api, Server, unique
 from tests.arrange import assert_problem, sdk, user_key
+from tests.support import Api, Server, unique
 
 FIELDS = ExperimentTaskFieldNames(example_id="example_id", output="output")
 
@@ -31,7 +31,10 @@ def test_sdk_creates_an_experiment_with_runs_and_reads_them_back(server: Server,
         {"example_id": example_ids[1], "output": "Lyon", "model": "small", "correct": 0.0, "why": "wrong city"},
     ]
     experiment = client.experiments.create(
-        name="baseline", dataset=dataset.id, experiment_runs=runs, task_fields=FIELDS,
+        name="baseline",
+        dataset=dataset.id,
+        experiment_runs=runs,
+        task_fields=FIELDS,
         evaluator_columns={"correctness": EvaluationResultFieldNames(score="correct", explanation="why")},
     )
     assert experiment.dataset_id == dataset.id and experiment.space_id == space["id"]
@@ -55,7 +58,9 @@ def test_append_search_and_annotate_runs(server: Server, api: Api, http) -> None
     client = sdk(server)
     dataset, example_ids = _dataset(client, space["id"])
     experiment = client.experiments.create(
-        name=unique("exp"), dataset=dataset.id, task_fields=FIELDS,
+        name=unique("exp"),
+        dataset=dataset.id,
+        task_fields=FIELDS,
         experiment_runs=[{"example_id": example_ids[0], "output": "4", "eval.q.score": 0.2}],
     )
     appended = client.experiments.append_runs(
@@ -79,7 +84,9 @@ def test_append_search_and_annotate_runs(server: Server, api: Api, http) -> None
 
     client.experiments.annotate_runs(
         experiment=experiment.id,
-        annotations=[AnnotateRecordInput(record_id=ids[0], values=[AnnotationInput(name="verdict", label="ok", text="fine")])],
+        annotations=[
+            AnnotateRecordInput(record_id=ids[0], values=[AnnotationInput(name="verdict", label="ok", text="fine")])
+        ],
     )
     df = client.experiments.list_runs(experiment=experiment.id).to_df()
     assert df.loc[df["id"] == ids[0], "annotation.verdict.label"].iloc[0] == "ok"
@@ -88,7 +95,11 @@ def test_append_search_and_annotate_runs(server: Server, api: Api, http) -> None
 
     first = api.ok(http.get(f"/v2/experiments/{experiment.id}/runs", params={"limit": 2}))
     assert [r["id"] for r in first["experiment_runs"]] == ids[:2] and first["pagination"]["has_more"] is True
-    rest = api.ok(http.get(f"/v2/experiments/{experiment.id}/runs", params={"limit": 500, "cursor": first["pagination"]["next_cursor"]}))
+    rest = api.ok(
+        http.get(
+            f"/v2/experiments/{experiment.id}/runs", params={"limit": 500, "cursor": first["pagination"]["next_cursor"]}
+        )
+    )
     assert [r["id"] for r in rest["experiment_runs"]] == ids[2:]
     assert_problem(http.get(f"/v2/experiments/{experiment.id}/runs", params={"limit": 501}), 400)
     assert_problem(http.post(f"/v2/experiments/{experiment.id}/runs/search", json={"filter": " "}), 400)
@@ -102,7 +113,10 @@ def test_run_experiment_over_rest_only(server: Server, api: Api, monkeypatch: py
     dataset, example_ids = _dataset(client, space["id"], [{"question": "2+2?"}])
 
     experiment, results = client.experiments.run(
-        name="rest-run", dataset=dataset.name, space=space["name"], force_http=True,
+        name="rest-run",
+        dataset=dataset.name,
+        space=space["name"],
+        force_http=True,
         task=lambda dataset_row: "answer to " + dataset_row["question"],
     )
     assert experiment is not None and experiment.dataset_id == dataset.id
@@ -116,11 +130,15 @@ def test_standalone_experiments_live_in_a_space(server: Server, api: Api, http) 
     space = api.space()
     client = sdk(server)
     fields = ExperimentTaskFieldNames(output="output")
-    made = client.experiments.create(name="adhoc", space=space["id"], experiment_runs=[{"output": "x", "tag": "a"}], task_fields=fields)
+    made = client.experiments.create(
+        name="adhoc", space=space["id"], experiment_runs=[{"output": "x", "tag": "a"}], task_fields=fields
+    )
     assert made.dataset_id is None and made.dataset_version_id is None
     assert client.experiments.get(experiment="adhoc", space=space["name"]).id == made.id
     with pytest.raises(ApiException) as raised:
-        client.experiments.create(name="adhoc", space=space["id"], experiment_runs=[{"output": "y"}], task_fields=fields)
+        client.experiments.create(
+            name="adhoc", space=space["id"], experiment_runs=[{"output": "y"}], task_fields=fields
+        )
     assert raised.value.status == 409
     raw = api.ok(http.get(f"/v2/experiments/{made.id}"))
     assert raw["dataset_id"] is None and raw["dataset_version_id"] is None and raw["integration_id"] is None
@@ -131,7 +149,11 @@ def test_experiment_names_are_unique_per_dataset(server: Server, api: Api, http)
     client = sdk(server)
     first, first_examples = _dataset(client, space["id"])
     second, second_examples = _dataset(client, space["id"])
-    body = {"name": "same", "dataset_id": first.id, "experiment_runs": [{"example_id": first_examples[0], "output": "o"}]}
+    body = {
+        "name": "same",
+        "dataset_id": first.id,
+        "experiment_runs": [{"example_id": first_examples[0], "output": "o"}],
+    }
     api.ok(http.post("/v2/experiments", json=body), 201)
     assert_problem(http.post("/v2/experiments", json=body), 409)
     other = {**body, "dataset_id": second.id, "experiment_runs": [{"example_id": second_examples[0], "output": "o"}]}
@@ -144,12 +166,16 @@ def test_experiments_in_other_spaces_are_invisible(server: Server, api: Api) -> 
     admin = sdk(server)
     their_dataset, their_examples = _dataset(admin, theirs["id"])
     hidden = admin.experiments.create(
-        name=unique("exp"), dataset=their_dataset.id, task_fields=FIELDS,
+        name=unique("exp"),
+        dataset=their_dataset.id,
+        task_fields=FIELDS,
         experiment_runs=[{"example_id": their_examples[0], "output": "o"}],
     )
     my_dataset, my_examples = _dataset(admin, mine["id"])
     visible = admin.experiments.create(
-        name=unique("exp"), dataset=my_dataset.id, task_fields=FIELDS,
+        name=unique("exp"),
+        dataset=my_dataset.id,
+        task_fields=FIELDS,
         experiment_runs=[{"example_id": my_examples[0], "output": "o"}],
     )
     with server.http(user_key(server, mine["id"], "MEMBER")) as http:
@@ -157,7 +183,12 @@ def test_experiments_in_other_spaces_are_invisible(server: Server, api: Api) -> 
         assert_problem(http.get(f"/v2/experiments/{hidden.id}"), 404)
         assert_problem(http.get(f"/v2/experiments/{hidden.id}/runs"), 404)
         assert_problem(http.post(f"/v2/experiments/{hidden.id}/runs/search", json={}), 404)
-        assert_problem(http.post(f"/v2/experiments/{hidden.id}/runs", json={"experiment_runs": [{"example_id": "e", "output": "o"}]}), 404)
+        assert_problem(
+            http.post(
+                f"/v2/experiments/{hidden.id}/runs", json={"experiment_runs": [{"example_id": "e", "output": "o"}]}
+            ),
+            404,
+        )
         assert_problem(http.delete(f"/v2/experiments/{hidden.id}"), 404)
         assert_problem(http.get("/v2/experiments", params={"dataset_id": their_dataset.id}), 404)
         body = {"name": "x", "dataset_id": their_dataset.id, "experiment_runs": [{"example_id": "e", "output": "o"}]}
@@ -172,15 +203,27 @@ def test_bad_experiment_input_is_a_4xx_problem(server: Server, api: Api, http) -
     client = sdk(server)
     dataset, example_ids = _dataset(client, space["id"])
     run = {"example_id": example_ids[0], "output": "o"}
-    experiment = api.ok(http.post("/v2/experiments", json={"name": unique("e"), "dataset_id": dataset.id, "experiment_runs": [run]}), 201)
+    experiment = api.ok(
+        http.post("/v2/experiments", json={"name": unique("e"), "dataset_id": dataset.id, "experiment_runs": [run]}),
+        201,
+    )
     runs_url = f"/v2/experiments/{experiment['id']}/runs"
     cases = [
         http.post("/v2/experiments", json={"name": "a", "experiment_runs": [run]}),
-        http.post("/v2/experiments", json={"name": "a", "dataset_id": dataset.id, "space_id": space["id"], "experiment_runs": [run]}),
+        http.post(
+            "/v2/experiments",
+            json={"name": "a", "dataset_id": dataset.id, "space_id": space["id"], "experiment_runs": [run]},
+        ),
         http.post("/v2/experiments", json={"name": "a", "dataset_id": dataset.id, "experiment_runs": []}),
-        http.post("/v2/experiments", json={"name": "a", "dataset_id": dataset.id, "experiment_runs": [{"example_id": "e"}]}),
-        http.post("/v2/experiments", json={"name": "a", "dataset_id": dataset.id, "experiment_runs": [{"output": "o"}]}),
-        http.post("/v2/experiments", json={"name": "a", "dataset_id": dataset.id, "experiment_runs": [{**run, "id": "r1"}]}),
+        http.post(
+            "/v2/experiments", json={"name": "a", "dataset_id": dataset.id, "experiment_runs": [{"example_id": "e"}]}
+        ),
+        http.post(
+            "/v2/experiments", json={"name": "a", "dataset_id": dataset.id, "experiment_runs": [{"output": "o"}]}
+        ),
+        http.post(
+            "/v2/experiments", json={"name": "a", "dataset_id": dataset.id, "experiment_runs": [{**run, "id": "r1"}]}
+        ),
         http.post("/v2/experiments", json={"name": 'say "hi"', "dataset_id": dataset.id, "experiment_runs": [run]}),
         http.post("/v2/experiments", json={"name": "a", "dataset_id": "garbage", "experiment_runs": [run]}),
         http.post("/v2/experiments", json={"name": "a", "dataset_id": dataset.id, "experiment_runs": [run] * 1001}),
@@ -194,7 +237,9 @@ def test_bad_experiment_input_is_a_4xx_problem(server: Server, api: Api, http) -
         http.post(f"{runs_url}/search", json={"unknown": 1}),
     ]
     for response in cases:
-        assert 400 <= response.status_code < 500, f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+        assert 400 <= response.status_code < 500, (
+            f"{response.request.method} {response.request.url}: {response.status_code} {response.text}"
+        )
         assert response.headers["content-type"].startswith("application/problem+json")
     assert_problem(http.get(f"/v2/experiments/{encode_id(Kind.EXPERIMENT, 999_999_999)}"), 404)
 

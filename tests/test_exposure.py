@@ -30,7 +30,10 @@ def serve_with_home(backend: str, tmp_path: Path, home: Path) -> tuple[Server, s
     """A server whose EVALPLANE_HOME is ``home`` (its SQLite file, if any, under it)."""
     pg_name, url = create_pg_database() if backend == "postgres" else (None, "")
     server = Server(
-        backend=backend, database_url=url, home=tmp_path / "logs", admin_key="ep_test_" + unique("k"),
+        backend=backend,
+        database_url=url,
+        home=tmp_path / "logs",
+        admin_key="ep_test_" + unique("k"),
         env={"EVALPLANE_HOME": str(home), "EVALPLANE_DATABASE_URL": url},
     )
     server.start()

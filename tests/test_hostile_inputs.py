@@ -62,8 +62,12 @@ def test_an_id_with_non_ascii_digits_is_a_400(server: Server, http: httpx.Client
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("POST", "/v2/task-runs/x/cancel"), ("PUT", "/v2/api-keys/x/revoke"), ("POST", "/v2/api-keys/x/refresh"),
-     ("POST", "/v2/datasets")],
+    [
+        ("POST", "/v2/task-runs/x/cancel"),
+        ("PUT", "/v2/api-keys/x/revoke"),
+        ("POST", "/v2/api-keys/x/refresh"),
+        ("POST", "/v2/datasets"),
+    ],
 )
 def test_five_thousand_deep_json_is_a_400_even_without_a_key(server: Server, method: str, path: str) -> None:
     body = "[" * 5000 + "]" * 5000
@@ -93,13 +97,20 @@ def test_a_body_nested_deeper_than_the_cap_is_a_400_naming_the_field(api: Api) -
 def test_an_example_that_could_not_be_served_back_is_refused_at_write_time(api: Api, value: Any, says: str) -> None:
     space = api.space()
     created = api.ok(
-        api.client.post("/v2/datasets", json={"space_id": space["id"], "name": unique("ds"), "examples": [{"q": "ok"}]}),
+        api.client.post(
+            "/v2/datasets", json={"space_id": space["id"], "name": unique("ds"), "examples": [{"q": "ok"}]}
+        ),
         201,
     )
     examples = f"/v2/datasets/{created['id']}/examples"
     existing = api.ok(api.client.get(examples))["examples"]
     writes = [
-        _send(api.client, "POST", "/v2/datasets", {"space_id": space["id"], "name": unique("ds"), "examples": [{"q": value}]}),
+        _send(
+            api.client,
+            "POST",
+            "/v2/datasets",
+            {"space_id": space["id"], "name": unique("ds"), "examples": [{"q": value}]},
+        ),
         _send(api.client, "POST", examples, {"examples": [{"q": value}]}),
         _send(api.client, "PATCH", examples, {"examples": [{"id": existing[0]["id"], "q": value}]}),
     ]
@@ -120,8 +131,13 @@ def test_an_experiment_run_or_evaluator_holding_a_lone_surrogate_is_refused(api:
     run = {"example_id": example_id, "output": "\ud800"}
     experiment = {"name": unique("exp"), "dataset_id": dataset["id"], "experiment_runs": [run]}
     assert "lone surrogate" in _problem(_send(api.client, "POST", "/v2/experiments", experiment), 400)
-    evaluator = {"space_id": space["id"], "name": unique("ev"), "description": "\ud800", "type": "CODE",
-                 "version": {"commit_message": "x", "code_config": {}}}
+    evaluator = {
+        "space_id": space["id"],
+        "name": unique("ev"),
+        "description": "\ud800",
+        "type": "CODE",
+        "version": {"commit_message": "x", "code_config": {}},
+    }
     assert "lone surrogate" in _problem(_send(api.client, "POST", "/v2/evaluators", evaluator), 400)
 
 
@@ -130,12 +146,16 @@ def test_an_experiment_run_or_evaluator_holding_a_lone_surrogate_is_refused(api:
 
 @pytest.mark.parametrize(
     ("filter_text", "says"),
-    [("q = " + "9" * 5000, "number at position 5 is too long"),
-     ("(" * 3000 + "q = 'a'" + ")" * 3000, "nesting deeper than"),
-     ("NOT " * 200 + "q = 'a'", "nesting deeper than")],
+    [
+        ("q = " + "9" * 5000, "number at position 5 is too long"),
+        ("(" * 3000 + "q = 'a'" + ")" * 3000, "nesting deeper than"),
+        ("NOT " * 200 + "q = 'a'", "nesting deeper than"),
+    ],
     ids=["5000-digits", "3000-parentheses", "200-nots"],
 )
-def test_a_hostile_record_filter_is_a_400_with_its_position(server: Server, api: Api, filter_text: str, says: str) -> None:
+def test_a_hostile_record_filter_is_a_400_with_its_position(
+    server: Server, api: Api, filter_text: str, says: str
+) -> None:
     space = api.space()
     dataset = api.ok(
         api.client.post("/v2/datasets", json={"space_id": space["id"], "name": unique("ds"), "examples": [{"q": "a"}]}),
@@ -151,8 +171,14 @@ def test_a_hostile_record_filter_is_a_400_with_its_position(server: Server, api:
 
 def _json_span(**fields: Any) -> dict[str, Any]:
     start = time.time_ns() - 60_000_000_000
-    return {"traceId": new_trace_id(), "spanId": new_span_id(), "name": "call",
-            "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + 1000), **fields}
+    return {
+        "traceId": new_trace_id(),
+        "spanId": new_span_id(),
+        "name": "call",
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(start + 1000),
+        **fields,
+    }
 
 
 def _kvlist(depth: int) -> dict[str, Any]:
@@ -200,7 +226,9 @@ def test_otlp_protobuf_span_nested_too_deep_is_rejected_alone(server: Server, ap
     project = unique("proj")
     deep = span_pb(attributes={".".join(["a"] * 100): "deep"})
     good = span_pb()
-    answer: ExportTraceServiceResponse = export_response(export(server, request_pb([deep, good], project), space_id=space["id"]))
+    answer: ExportTraceServiceResponse = export_response(
+        export(server, request_pb([deep, good], project), space_id=space["id"])
+    )
     assert answer.partial_success.rejected_spans == 1
     assert "nest" in answer.partial_success.error_message
     stored = list_spans(api.client, project_id_named(api.client, space["id"], project))["spans"]
@@ -211,7 +239,9 @@ def test_deep_nesting_below_the_cap_is_still_stored_and_served(server: Server, a
     space = api.space()
     project = unique("proj")
     key = ".".join(f"l{i}" for i in range(60))
-    answer = _export_json(server, space["id"], project, [_json_span(attributes=[{"key": key, "value": {"intValue": "5"}}])])
+    answer = _export_json(
+        server, space["id"], project, [_json_span(attributes=[{"key": key, "value": {"intValue": "5"}}])]
+    )
     assert answer.status_code == 200 and json.loads(answer.content) == {}
     stored = list_spans(api.client, project_id_named(api.client, space["id"], project))["spans"]
     node = stored[0]["attributes"]

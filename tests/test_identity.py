@@ -13,8 +13,8 @@ from arize.api_keys.types import (
 from arize.spaces.types import PredefinedSpaceRole
 from arize.users.types import PredefinedUserRole
 
-from tests.support import Api, Server, unique
 from tests.arrange import key_for, member, user
+from tests.support import Api, Server, unique
 
 
 def status_of(call) -> int:
@@ -53,7 +53,9 @@ def test_sdk_space_update_members_and_delete(server: Server, api: Api) -> None:
     assert client.spaces.get(space=renamed.name).id == space.id
 
     person = user(api)
-    membership = client.spaces.add_user(space=space.id, user_id=person["id"], role=PredefinedSpaceRole(name="READ_ONLY"))
+    membership = client.spaces.add_user(
+        space=space.id, user_id=person["id"], role=PredefinedSpaceRole(name="READ_ONLY")
+    )
     assert membership.space_id == space.id and membership.user_id == person["id"]
     assert membership.role.name == "READ_ONLY"
     changed = client.spaces.add_user(space=space.id, user_id=person["id"], role=PredefinedSpaceRole(name="ADMIN"))
@@ -201,17 +203,35 @@ def test_bad_identity_input_is_400_problem(api: Api, http) -> None:
     space = api.space()
     person = user(api)
     cases = [
-        http.post("/v2/role-bindings", json={"user_id": person["id"], "role_id": "bm9wZQ==", "resource_type": "SPACE", "resource_id": space["id"]}),
-        http.post("/v2/role-bindings", json={"user_id": person["id"], "role_id": "x", "resource_type": "TEAM", "resource_id": space["id"]}),
+        http.post(
+            "/v2/role-bindings",
+            json={"user_id": person["id"], "role_id": "bm9wZQ==", "resource_type": "SPACE", "resource_id": space["id"]},
+        ),
+        http.post(
+            "/v2/role-bindings",
+            json={"user_id": person["id"], "role_id": "x", "resource_type": "TEAM", "resource_id": space["id"]},
+        ),
         http.post("/v2/api-keys", json={"key_type": "ROBOT", "name": "x"}),
         http.post("/v2/api-keys", json={"key_type": "USER", "name": "x", "organizations": []}),
-        http.post("/v2/users", json={"name": "x", "email": "not-an-email", "role": {"type": "PREDEFINED", "name": "MEMBER"}, "invite_mode": "NONE"}),
+        http.post(
+            "/v2/users",
+            json={
+                "name": "x",
+                "email": "not-an-email",
+                "role": {"type": "PREDEFINED", "name": "MEMBER"},
+                "invite_mode": "NONE",
+            },
+        ),
         http.get("/v2/api-keys", params={"status": "SLEEPING"}),
         http.post(f"/v2/spaces/{space['id']}/users", json={"user_id": person["id"], "role": {"type": "OWNER"}}),
     ]
     for response in cases:
         assert response.status_code == 400, response.text
         assert response.headers["content-type"] == "application/problem+json"
-    binding = {"user_id": person["id"], "role_id": api.ok(http.get("/v2/roles"))["roles"][0]["id"],
-               "resource_type": "PROJECT", "resource_id": space["id"]}
+    binding = {
+        "user_id": person["id"],
+        "role_id": api.ok(http.get("/v2/roles"))["roles"][0]["id"],
+        "resource_type": "PROJECT",
+        "resource_id": space["id"],
+    }
     assert http.post("/v2/role-bindings", json=binding).status_code == 400  # a space id is not a project id

@@ -61,7 +61,9 @@ def assert_llm_span(span, question: str, reply) -> None:
     assert span.attributes["openinference"]["span"]["kind"] == "LLM"
 
 
-def test_otel_exporter_spans_of_an_openai_call_come_back_through_the_sdk(server: Server, api: Api, llm: LlmServer) -> None:
+def test_otel_exporter_spans_of_an_openai_call_come_back_through_the_sdk(
+    server: Server, api: Api, llm: LlmServer
+) -> None:
     space = api.space()
     project = new_project_name()
     provider = TracerProvider(resource=Resource.create({"openinference.project.name": project}))
@@ -126,7 +128,9 @@ def test_resending_a_batch_stores_each_span_once(server: Server, api: Api, http:
     assert len({s["context"]["span_id"] for s in spans}) == 4
 
 
-def test_json_export_with_gzip_keeps_nested_typed_attributes_and_events(server: Server, api: Api, http: httpx.Client) -> None:
+def test_json_export_with_gzip_keeps_nested_typed_attributes_and_events(
+    server: Server, api: Api, http: httpx.Client
+) -> None:
     space = api.space()
     project = new_project_name()
     trace, span_id = new_trace_id(), new_span_id()
@@ -236,7 +240,9 @@ def test_malformed_exports_are_400(server: Server, content_type: str, body: byte
 def test_exports_without_a_valid_key_are_401(server: Server, api: Api) -> None:
     space = api.space()
     body = request_pb([span_pb()], new_project_name())
-    missing = httpx.post(f"{server.base_url}/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"})
+    missing = httpx.post(
+        f"{server.base_url}/v1/traces", content=body, headers={"Content-Type": "application/x-protobuf"}
+    )
     assert missing.status_code == 401
     assert export(server, body, space_id=space["id"], key="ep_not_a_key").status_code == 401
 
@@ -288,7 +294,9 @@ def test_json_partial_success_and_unsupported_media(server: Server, api: Api) ->
     space = api.space()
     span = {"traceId": "zz" * 16, "spanId": new_span_id(), "name": "bad", "startTimeUnixNano": "1"}
     document = {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
-    response = export(server, json.dumps(document).encode(), space_id=space["id"], headers={"Content-Type": "application/json"})
+    response = export(
+        server, json.dumps(document).encode(), space_id=space["id"], headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 200
     partial = response.json()["partialSuccess"]
     assert partial["rejectedSpans"] == 1 and "trace_id" in partial["errorMessage"]

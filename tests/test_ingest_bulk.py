@@ -37,12 +37,18 @@ JSON = {"Content-Type": "application/json"}
 def test_bulk_timestamps_are_stored_exactly_as_the_orm_stores_them(dialect) -> None:
     slow = Span.__table__.c.start_time.type.dialect_impl(dialect).bind_processor(dialect)
     fast = UtcDateTime.bulk_bind_processor(dialect)
-    for value in (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 5, 6, 7, 8, 9, 12, tzinfo=UTC),
-                  datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)):
+    for value in (
+        datetime(2024, 1, 1, tzinfo=UTC),
+        datetime(2024, 5, 6, 7, 8, 9, 12, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ):
         assert (fast(value) if fast else value) == (slow(value) if slow else value)
 
 
-def test_concurrent_batches_and_their_resends_store_every_span_once(server: Server, api: Api, http: httpx.Client) -> None:
+def test_concurrent_batches_and_their_resends_store_every_span_once(
+    server: Server, api: Api, http: httpx.Client
+) -> None:
     space = api.space()
     project = new_project_name()
     bodies = [request_pb([span_pb(name=f"b{b}-{i}") for i in range(200)], project) for b in range(6)]
@@ -52,7 +58,9 @@ def test_concurrent_batches_and_their_resends_store_every_span_once(server: Serv
     assert count_span_rows(server, project_id_named(http, space["id"], project)) == 1200
 
 
-def test_spans_of_several_projects_in_one_request_land_in_their_projects(server: Server, api: Api, http: httpx.Client) -> None:
+def test_spans_of_several_projects_in_one_request_land_in_their_projects(
+    server: Server, api: Api, http: httpx.Client
+) -> None:
     space = api.space()
     first, second = new_project_name(), new_project_name()
     one = otlp.ExportTraceServiceRequest.FromString(request_pb([span_pb(name="one")], first))
@@ -64,7 +72,9 @@ def test_spans_of_several_projects_in_one_request_land_in_their_projects(server:
     assert names == ["three", "two"]
 
 
-def test_whole_second_and_fractional_times_order_and_filter_by_the_window(server: Server, api: Api, http: httpx.Client) -> None:
+def test_whole_second_and_fractional_times_order_and_filter_by_the_window(
+    server: Server, api: Api, http: httpx.Client
+) -> None:
     space = api.space()
     project = new_project_name()
     whole = 1_700_000_000 * 10**9  # exactly on a second: no fractional digits
@@ -96,18 +106,31 @@ def test_json_integers_beyond_64_bits_reject_only_that_span(server: Server, api:
     project = new_project_name()
 
     def span(name: str, value: str) -> dict:
-        return {"traceId": new_trace_id(), "spanId": new_span_id(), "name": name, "startTimeUnixNano": "1700000000000000000",
-                "attributes": [{"key": "llm.token_count.total", "value": {"intValue": value}}]}
+        return {
+            "traceId": new_trace_id(),
+            "spanId": new_span_id(),
+            "name": name,
+            "startTimeUnixNano": "1700000000000000000",
+            "attributes": [{"key": "llm.token_count.total", "value": {"intValue": value}}],
+        }
 
-    document = {"resourceSpans": [{
-        "resource": {"attributes": [{"key": "openinference.project.name", "value": {"stringValue": project}}]},
-        "scopeSpans": [{"spans": [span("huge", str(2**70)), span("fine", "12")]}],
-    }]}
+    document = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "openinference.project.name", "value": {"stringValue": project}}]},
+                "scopeSpans": [{"spans": [span("huge", str(2**70)), span("fine", "12")]}],
+            }
+        ]
+    }
     response = export(server, json.dumps(document).encode(), space_id=space["id"], headers=JSON)
     assert response.status_code == 200
     assert response.json()["partialSuccess"]["rejectedSpans"] == 1
-    spans = list_spans(http, project_id_named(http, space["id"], project), start_time="2023-11-14T00:00:00Z",
-                       end_time="2023-11-15T00:00:00Z")["spans"]
+    spans = list_spans(
+        http,
+        project_id_named(http, space["id"], project),
+        start_time="2023-11-14T00:00:00Z",
+        end_time="2023-11-15T00:00:00Z",
+    )["spans"]
     assert [(s["name"], s["attributes"]["llm"]["token_count"]["total"]) for s in spans] == [("fine", 12)]
 
 
@@ -122,8 +145,12 @@ def test_kvlist_attributes_and_repeated_keys_nest_like_before(server: Server, ap
     project = new_project_name()
     span = span_pb(name="kv", attributes={"openinference.span.kind": "chain", "a.b": 1, "a.c": "x"})
     span.attributes.append(KeyValue(key="a.b", value=AnyValue(int_value=2)))  # repeated: the last one wins
-    span.attributes.append(KeyValue(key="m", value=AnyValue(kvlist_value=KeyValueList(
-        values=[KeyValue(key="0", value=AnyValue(string_value="zero"))]))))
+    span.attributes.append(
+        KeyValue(
+            key="m",
+            value=AnyValue(kvlist_value=KeyValueList(values=[KeyValue(key="0", value=AnyValue(string_value="zero"))])),
+        )
+    )
     export_response(export(server, request_pb([span], project), space_id=space["id"]))
     stored = list_spans(http, project_id_named(http, space["id"], project))["spans"][0]
     assert stored["kind"] == "CHAIN"

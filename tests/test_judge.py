@@ -26,8 +26,14 @@ TEMPLATE = "Question: {input}\nAnswer: {output}\nIs the answer factual or halluc
 
 def provider(llm: LlmServer, kind: str = "OPEN_AI", **overrides):
     base = llm.openai_base_url if kind != "ANTHROPIC" else llm.base_url
-    settings = {"provider": kind, "api_key": "sk-local", "base_url": base, "timeout_seconds": 5.0, "egress": LOCAL,
-                **overrides}
+    settings = {
+        "provider": kind,
+        "api_key": "sk-local",
+        "base_url": base,
+        "timeout_seconds": 5.0,
+        "egress": LOCAL,
+        **overrides,
+    }
     return build_provider(ProviderConfig(**settings))
 
 
@@ -66,7 +72,9 @@ async def test_judge_labels_scores_and_explains_via_tool_calling(llm: LlmServer,
 @pytest.mark.parametrize("kind", ["OPEN_AI", "ANTHROPIC"])
 async def test_judge_falls_back_to_text_when_function_calling_is_off(llm: LlmServer, kind: str) -> None:
     judge_provider = provider(llm, kind, function_calling=False)
-    result = await judge(judge_provider, Gate(4), spec(explain=False), {"input": "q", "output": "[[label:hallucinated]]"})
+    result = await judge(
+        judge_provider, Gate(4), spec(explain=False), {"input": "q", "output": "[[label:hallucinated]]"}
+    )
     assert result.result == Outcome(label="hallucinated", score=0.0)
 
 
@@ -80,7 +88,9 @@ async def test_rate_limits_are_retried_after_the_providers_hint(llm: LlmServer) 
 
 async def test_server_errors_back_off_and_recover(llm: LlmServer) -> None:
     policy = RetryPolicy(base_delay=0.05)
-    result = await judge(provider(llm), Gate(4), spec(), {"input": "q", "output": f"[[fail:500:3]] {time.time()}"}, policy)
+    result = await judge(
+        provider(llm), Gate(4), spec(), {"input": "q", "output": f"[[fail:500:3]] {time.time()}"}, policy
+    )
     assert isinstance(result.result, Outcome) and result.transient_failures == 3
 
 
@@ -146,43 +156,96 @@ _TOOL = ToolSpec(name="record_label", description="", parameters={"type": "objec
     ("body", "text", "arguments", "tokens"),
     [
         (  # tool call with arguments, usage present
-            {"choices": [{"message": {"content": None, "tool_calls": [
-                {"id": "c1", "type": "function", "function": {"name": "record_label", "arguments": '{"label": "x"}'}}]}}],
-             "usage": {"prompt_tokens": 7, "completion_tokens": 3}},
-            None, {"label": "x"}, (7, 3),
+            {
+                "choices": [
+                    {
+                        "message": {
+                            "content": None,
+                            "tool_calls": [
+                                {
+                                    "id": "c1",
+                                    "type": "function",
+                                    "function": {"name": "record_label", "arguments": '{"label": "x"}'},
+                                }
+                            ],
+                        }
+                    }
+                ],
+                "usage": {"prompt_tokens": 7, "completion_tokens": 3},
+            },
+            None,
+            {"label": "x"},
+            (7, 3),
         ),
         (  # usage null (some local servers), tool arguments that are not JSON: text fallback applies
-            {"choices": [{"message": {"content": "label: x", "tool_calls": [
-                {"id": "c1", "type": "function", "function": {"name": "record_label", "arguments": "{label"}}]}}],
-             "usage": None},
-            "label: x", None, (0, 0),
+            {
+                "choices": [
+                    {
+                        "message": {
+                            "content": "label: x",
+                            "tool_calls": [
+                                {
+                                    "id": "c1",
+                                    "type": "function",
+                                    "function": {"name": "record_label", "arguments": "{label"},
+                                }
+                            ],
+                        }
+                    }
+                ],
+                "usage": None,
+            },
+            "label: x",
+            None,
+            (0, 0),
         ),
         (  # a different tool than the judge's: recorded, not taken as the label
-            {"choices": [{"message": {"content": "ok", "tool_calls": [
-                {"id": "c1", "type": "function", "function": {"name": "other", "arguments": "{}"}}]}}]},
-            "ok", None, (0, 0),
+            {
+                "choices": [
+                    {
+                        "message": {
+                            "content": "ok",
+                            "tool_calls": [
+                                {"id": "c1", "type": "function", "function": {"name": "other", "arguments": "{}"}}
+                            ],
+                        }
+                    }
+                ]
+            },
+            "ok",
+            None,
+            (0, 0),
         ),
     ],
 )
 def test_openai_compatible_answers_are_read(body, text, arguments, tokens) -> None:
     result = parse_completion(orjson.dumps(body), ChatRequest(model="m", messages=[], tool=_TOOL))
     assert (result.text, result.tool_arguments, (result.usage.prompt_tokens, result.usage.completion_tokens)) == (
-        text, arguments, tokens,
+        text,
+        arguments,
+        tokens,
     )
     assert [c["function"]["name"] for c in result.tool_calls] == [
         c["function"]["name"] for c in body["choices"][0]["message"]["tool_calls"]
     ]
 
 
-@pytest.mark.parametrize("raw", [b"<html>bad gateway</html>", b'{"choices": []}', b'{"choices": [{"index": 0}]}', b"[]"])
+@pytest.mark.parametrize(
+    "raw", [b"<html>bad gateway</html>", b'{"choices": []}', b'{"choices": [{"index": 0}]}', b"[]"]
+)
 def test_unreadable_openai_answers_are_transient(raw: bytes) -> None:
     with pytest.raises(TransientProviderError):
         parse_completion(raw, ChatRequest(model="m", messages=[], tool=_TOOL))
 
 
 def test_anthropic_answers_are_read() -> None:
-    body = {"content": [{"type": "text", "text": "thinking "}, {"type": "tool_use", "id": "t1", "name": "record_label",
-            "input": {"label": "x"}}], "usage": {"input_tokens": 5, "output_tokens": 2}}
+    body = {
+        "content": [
+            {"type": "text", "text": "thinking "},
+            {"type": "tool_use", "id": "t1", "name": "record_label", "input": {"label": "x"}},
+        ],
+        "usage": {"input_tokens": 5, "output_tokens": 2},
+    }
     result = parse_message(orjson.dumps(body), ChatRequest(model="m", messages=[], tool=_TOOL))
     assert (result.text, result.tool_arguments, result.usage.total_tokens) == ("thinking ", {"label": "x"}, 7)
     assert result.tool_calls[0]["function"] == {"name": "record_label", "arguments": '{"label": "x"}'}

@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from evalplane.core.ids import Kind, decode_id
-from tests.support import Api, Server
 from tests import arrange
 from tests.arrange import TASK_TYPES, Attached, TaskSpec
+from tests.support import Api, Server
 
 TOTAL = 230
 
@@ -98,7 +98,9 @@ def assert_newest_first(ids: list[str]) -> None:
     assert numbers == sorted(numbers, reverse=True) and len(set(numbers)) == len(numbers)
 
 
-FILTERS: list[tuple[str, Callable[[Arranged], dict[str, str]], Callable[[Arranged], Callable[[dict[str, Any]], bool]]]] = [
+FILTERS: list[
+    tuple[str, Callable[[Arranged], dict[str, str]], Callable[[Arranged], Callable[[dict[str, Any]], bool]]]
+] = [
     ("none", lambda a: {}, lambda a: lambda t: True),
     ("space_id", lambda a: {"space_id": a.spaces[1]["id"]}, lambda a: lambda t: t["space"] == a.spaces[1]["id"]),
     ("space_name_all", lambda a: {"space_name": f"PAGING-{a.token.upper()}"}, lambda a: lambda t: True),
@@ -178,7 +180,9 @@ def test_inserts_and_deletes_between_pages_neither_repeat_nor_skip(server: Serve
                 break
             cursor = body["pagination"]["next_cursor"]
             # Between pages: new tasks arrive, an unseen one and a seen one disappear.
-            arrange.insert_tasks(server, [TaskSpec(space["id"], f"late {round_}-{j}", "RUN_EXPERIMENT") for j in range(3)])
+            arrange.insert_tasks(
+                server, [TaskSpec(space["id"], f"late {round_}-{j}", "RUN_EXPERIMENT") for j in range(3)]
+            )
             unseen = [i for i in newest_first if i not in seen and i not in deleted]
             gone = [unseen[-1], seen[0]] if unseen else [seen[0]]
             arrange.delete_tasks(server, gone)
@@ -194,7 +198,11 @@ def test_sdk_pages_with_limit_and_cursor(server: Server, arranged: Arranged) -> 
     client = server.sdk(arranged.key)
     for filters, keep, limit in (
         ({}, lambda t: True, 100),
-        ({"space": arranged.spaces[0]["id"], "task_type": "CODE_EVALUATION"}, lambda t: t["space"] == arranged.spaces[0]["id"] and t["type"] == "CODE_EVALUATION", 6),
+        (
+            {"space": arranged.spaces[0]["id"], "task_type": "CODE_EVALUATION"},
+            lambda t: t["space"] == arranged.spaces[0]["id"] and t["type"] == "CODE_EVALUATION",
+            6,
+        ),
         ({"name": "ALPHA"}, lambda t: "alpha" in t["name"].lower(), 25),
     ):
         got: list[str] = []

@@ -25,7 +25,12 @@ def stored_with_extras(integration_number: int) -> dict[str, Any]:
                 "role": "ASSISTANT",
                 "content": None,
                 "tool_calls": [
-                    {"id": "c1", "type": "FUNCTION", "function": {"name": "f", "arguments": "{}", "extra": 1}, "index": 0}
+                    {
+                        "id": "c1",
+                        "type": "FUNCTION",
+                        "function": {"name": "f", "arguments": "{}", "extra": 1},
+                        "index": 0,
+                    }
                 ],
             },
         ],
@@ -33,7 +38,11 @@ def stored_with_extras(integration_number: int) -> dict[str, Any]:
         "invocation_parameters": {
             "temperature": 0.1,
             "seed": 7,  # InvocationParams is open in the seed: kept
-            "response_format": {"type": "JSON_SCHEMA", "json_schema": {"name": "out", "schema": {}, "format": "x"}, "mode": "y"},
+            "response_format": {
+                "type": "JSON_SCHEMA",
+                "json_schema": {"name": "out", "schema": {}, "format": "x"},
+                "mode": "y",
+            },
             "tool_config": {"tools": [], "tool_choice": "auto", "parallel": True},
         },
         "provider_parameters": {"region": "eu"},
@@ -50,7 +59,13 @@ def test_seed_dialect_shows_only_declared_keys_and_current_shows_all(server: Ser
     number = decode_id(Kind.AI_INTEGRATION, integration)
     task_id = arrange.insert_task(
         server,
-        TaskSpec(space["id"], unique("rx"), "RUN_EXPERIMENT", dataset_id=data.id, run_configuration=stored_with_extras(number)),
+        TaskSpec(
+            space["id"],
+            unique("rx"),
+            "RUN_EXPERIMENT",
+            dataset_id=data.id,
+            run_configuration=stored_with_extras(number),
+        ),
     )
 
     seed = http.get(f"/v2/tasks/{task_id}").json()["run_configuration"]

@@ -33,7 +33,6 @@ SECRET = "leak-me-" + secrets.token_hex(8)
 MINIMAL_ROOT = {"bin", "dev", "lib", "lib32", "lib64", "libx32", "opt", "proc", "usr"}
 
 
-
 @pytest.fixture(params=IDENTITIES)
 def identity(request: pytest.FixtureRequest) -> str:
     return request.param
@@ -44,13 +43,31 @@ def evaluator(body: str) -> str:
     return head + textwrap.indent(textwrap.dedent(body), " " * 8)
 
 
-def sandboxed(identity: str, *runs: tuple[str, list[dict[str, Any]]], timeout: float = 3, memory_mb: int = 256, cpu: int = 20, path: str | None = None) -> list[list[dict[str, Any]]]:
+def sandboxed(
+    identity: str,
+    *runs: tuple[str, list[dict[str, Any]]],
+    timeout: float = 3,
+    memory_mb: int = 256,
+    cpu: int = 20,
+    path: str | None = None,
+) -> list[list[dict[str, Any]]]:
     """Run the evaluators side by side in one sandbox parent of the given identity."""
-    request = {"runs": [{"code": c, "items": i} for c, i in runs], "timeout": timeout, "memory_mb": memory_mb, "cpu": cpu}
+    request = {
+        "runs": [{"code": c, "items": i} for c, i in runs],
+        "timeout": timeout,
+        "memory_mb": memory_mb,
+        "cpu": cpu,
+    }
     env = {"PATH": path or os.environ["PATH"], "HOME": "/", "EVALPLANE_SECRET_KEY": SECRET}
     done = subprocess.run(
         [*launcher(identity), sys.executable, "-m", "tests.sandbox_child"],
-        input=json.dumps(request), capture_output=True, text=True, cwd=REPO, env=env, timeout=120, check=False,
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
@@ -73,6 +90,7 @@ def failure(identity: str, body: str, **limits: Any) -> str:
 
 
 # --- files and the environment ---------------------------------------------------------
+
 
 def test_etc_passwd_is_not_there(identity: str) -> None:
     assert "FileNotFoundError" in failure(identity, 'return open("/etc/passwd").read()')
@@ -140,6 +158,7 @@ def test_nothing_can_be_written(identity: str) -> None:
 
 
 # --- processes, network, kernel --------------------------------------------------------
+
 
 def test_sockets_are_refused_and_the_server_port_sees_nothing(identity: str) -> None:
     with socket.socket() as listener:
@@ -286,6 +305,7 @@ def test_broken_exception_str_still_gives_a_reason(identity: str) -> None:
 
 # --- bombs and limits ------------------------------------------------------------------
 
+
 def test_fork_bomb_is_refused(identity: str) -> None:
     assert "PermissionError" in failure(identity, "while True:\n    os.fork()")
 
@@ -317,6 +337,7 @@ def test_cpu_burn_is_stopped_by_the_cpu_limit_and_the_next_item_runs(identity: s
 
 
 # --- replies ---------------------------------------------------------------------------
+
 
 def test_long_explanation_works_and_an_oversized_reply_fails_alone(identity: str) -> None:
     body = 'return EvaluationResult(label="ok", explanation="e" * int(output))'
@@ -373,6 +394,7 @@ def test_malformed_replies_fail_their_item_alone(identity: str) -> None:
 
 # --- fail closed -----------------------------------------------------------------------
 
+
 def test_without_bubblewrap_custom_code_is_refused(identity: str, tmp_path: Path) -> None:
     python_only = tmp_path / "bin"
     python_only.mkdir()
@@ -387,7 +409,7 @@ def test_without_bubblewrap_custom_code_is_refused(identity: str, tmp_path: Path
 
 # --- through a real server -------------------------------------------------------------
 
-ATTACKER = '''
+ATTACKER = """
 import os
 class Attack(CodeEvaluator):
     def evaluate(self, *, output=None, **kwargs):
@@ -409,7 +431,7 @@ class Attack(CodeEvaluator):
                     seen.append(type(exc).__name__)
             return ",".join(seen)
         return f"uid={os.getuid()} root={','.join(sorted(os.listdir('/')))} environ={len(os.environ)}"
-'''
+"""
 
 
 @pytest.fixture(params=DATABASES)

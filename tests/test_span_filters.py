@@ -103,7 +103,9 @@ def corpus(server: Server) -> Corpus:
         response = export(server, request_pb(spans, project), space_id=space["id"])
         assert response.status_code == 200, response.text
         project_id = project_id_named(http, space["id"], project)
-    add_evaluation(server, project_id, ids["llm-1"], name="correctness", label="correct", score=1.0, explanation="it matches")
+    add_evaluation(
+        server, project_id, ids["llm-1"], name="correctness", label="correct", score=1.0, explanation="it matches"
+    )
     add_evaluation(server, project_id, ids["llm-2"], name="correctness", label="incorrect", score=0.0)
     add_evaluation(server, project_id, ids["root-agent"], name="tone", label="polite")
     return Corpus(server, space["id"], project, project_id, trace_a, trace_b, ids, base)
@@ -214,8 +216,18 @@ def test_openinference_metadata_json_is_stored_as_an_object_filters_reach_into(
 
 
 def test_metadata_comes_back_as_an_object(corpus: Corpus) -> None:
-    spans = corpus.server.sdk().spans.list(project=corpus.project, space=corpus.space_id, filter="name = 'root-agent'").spans
-    assert spans[0].attributes["metadata"] == {"env": "prod", "tier": 2, "beta": True, "tags": ["x", "y"], "user": {"id": "u1"}}
+    spans = (
+        corpus.server.sdk()
+        .spans.list(project=corpus.project, space=corpus.space_id, filter="name = 'root-agent'")
+        .spans
+    )
+    assert spans[0].attributes["metadata"] == {
+        "env": "prod",
+        "tier": 2,
+        "beta": True,
+        "tags": ["x", "y"],
+        "user": {"id": "u1"},
+    }
 
 
 EVAL_CASES = [
@@ -243,7 +255,11 @@ def test_filtered_spans_page_with_a_cursor_bound_to_the_filter(corpus: Corpus) -
     first = client.spans.list(project=corpus.project, space=corpus.space_id, filter="latency_ms > 50", limit=2)
     assert [s.name for s in first.spans] == ["llm-2", "tool-search"] and first.pagination.has_more
     rest = client.spans.list(
-        project=corpus.project, space=corpus.space_id, filter="latency_ms > 50", limit=2, cursor=first.pagination.next_cursor
+        project=corpus.project,
+        space=corpus.space_id,
+        filter="latency_ms > 50",
+        limit=2,
+        cursor=first.pagination.next_cursor,
     )
     assert [s.name for s in rest.spans] == ["llm-1", "root-agent"] and not rest.pagination.has_more
     with pytest.raises(ApiException) as caught:
@@ -325,7 +341,9 @@ def test_the_largest_valid_filters_run_on_both_databases(corpus: Corpus, http: h
 
 junk = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
 fragments = st.lists(
-    st.sampled_from(["name", "metadata.a.0", "eval.q.score", "=", "IN", "(", ")", "'x'", "1", "AND", "NOT", "LIKE", "\""]),
+    st.sampled_from(
+        ["name", "metadata.a.0", "eval.q.score", "=", "IN", "(", ")", "'x'", "1", "AND", "NOT", "LIKE", '"']
+    ),
     max_size=8,
 ).map(" ".join)
 
@@ -344,7 +362,9 @@ def test_metadata_the_databases_cannot_hold_as_an_object_is_kept_as_sent(
     server: Server, api: Api, http: httpx.Client
 ) -> None:
     kept = ['{"a": "\\u0000"}', '{"n": 99999999999999999999}', "[1, 2]", '{"a": ']
-    spans = [span_pb(name=f"m{i}", attributes={"openinference.span.kind": "LLM", "metadata": m}) for i, m in enumerate(kept)]
+    spans = [
+        span_pb(name=f"m{i}", attributes={"openinference.span.kind": "LLM", "metadata": m}) for i, m in enumerate(kept)
+    ]
     spans.append(span_pb(name="parsed", attributes={"metadata": '{"a": "\\u00e9", "b": [1.5]}'}))
     space = api.space()
     project = new_project_name()

@@ -61,8 +61,12 @@ EXTREME_FILTERS = {
     "long attribute IN list": "metadata.a IN (" + ",".join(["1"] * ((MAX_LENGTH - 16) // 2)) + ")",
     "deepest path of list steps": "attributes." + ".".join(["0"] * MAX_PATH_SEGMENTS) + " = 1",
     "deepest NOT nesting": "NOT " * MAX_DEPTH + "name = ''",
-    "deepest parentheses around a long chain": "(" * MAX_DEPTH + _repeat("name=''", "OR ")[:9000].rsplit("OR", 1)[0] + ")" * MAX_DEPTH,
-    "nested NOT ( with list steps": "NOT (" * (MAX_DEPTH // 2) + "attributes.a.0.b.1.c CONTAINS 'x'" + ")" * (MAX_DEPTH // 2),
+    "deepest parentheses around a long chain": "(" * MAX_DEPTH
+    + _repeat("name=''", "OR ")[:9000].rsplit("OR", 1)[0]
+    + ")" * MAX_DEPTH,
+    "nested NOT ( with list steps": "NOT (" * (MAX_DEPTH // 2)
+    + "attributes.a.0.b.1.c CONTAINS 'x'"
+    + ")" * (MAX_DEPTH // 2),
 }
 
 
@@ -116,7 +120,9 @@ def test_engine_entry_points_and_several_filters(real_db: RealSpansDb) -> None:
         ]
         found = []
         for filters in cases:
-            ids = (await session.scalars(select(Span.id).where(filtering.span_filter_where(dialect, project_id, *filters)))).all()
+            ids = (
+                await session.scalars(select(Span.id).where(filtering.span_filter_where(dialect, project_id, *filters)))
+            ).all()
             assert set(ids) <= {span.id}
             found.append((" & ".join(map(str, filters)), bool(ids), filtering.span_filter_predicate(*filters)(as_dict)))
         return found

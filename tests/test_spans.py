@@ -58,7 +58,9 @@ def test_sdk_pages_through_spans_newest_first_without_gaps(server: Server, api: 
     assert [s.name for s in seen[:2]] == ["s5", "s4"]
 
 
-def test_time_window_defaults_to_the_last_week_and_bounds_are_inclusive(server: Server, api: Api, http: httpx.Client) -> None:
+def test_time_window_defaults_to_the_last_week_and_bounds_are_inclusive(
+    server: Server, api: Api, http: httpx.Client
+) -> None:
     now = time.time_ns()
     old = span_pb(name="old", start_ns=now - 8 * 24 * 60 * MINUTE_NS)
     recent = span_pb(name="recent", start_ns=now - 10 * MINUTE_NS)
@@ -79,13 +81,21 @@ def test_column_selection_and_truncation(server: Server, api: Api, http: httpx.C
     span = span_pb(attributes=llm_attributes(1))
     space, project, project_id = seed(server, api, http, [span])
     span_id = span.span_id.hex()
-    add_evaluation(server, project_id, span_id, name="correctness", label="correct", score=1.0, explanation="ok", task_id=7)
+    add_evaluation(
+        server, project_id, span_id, name="correctness", label="correct", score=1.0, explanation="ok", task_id=7
+    )
     add_evaluation(server, project_id, span_id, name="tone", label="polite")
     client = server.sdk()
 
     included = client.spans.list(
-        project=project, space=space["id"],
-        included_columns=["attributes.llm.model_name", "attributes.llm.input_messages", "eval.correctness.label", "nope"],
+        project=project,
+        space=space["id"],
+        included_columns=[
+            "attributes.llm.model_name",
+            "attributes.llm.input_messages",
+            "eval.correctness.label",
+            "nope",
+        ],
     ).spans[0]
     assert set(included.attributes) == {"llm"}
     assert set(included.attributes["llm"]) == {"model_name", "input_messages"}
@@ -94,7 +104,8 @@ def test_column_selection_and_truncation(server: Server, api: Api, http: httpx.C
     assert included.context.span_id == span_id and included.kind == "LLM"  # fixed fields stay
 
     excluded = client.spans.list(
-        project=project, space=space["id"],
+        project=project,
+        space=space["id"],
         excluded_columns=["attributes.output", "attributes.llm.output_messages.0.message.content", "eval.tone", "name"],
         truncate_string_length=10,
     ).spans[0]
@@ -104,7 +115,12 @@ def test_column_selection_and_truncation(server: Server, api: Api, http: httpx.C
     assert excluded.attributes["llm"]["model_name"] == "gpt-4o-mi…"
     assert excluded.name == "llm-call"
     [correctness] = excluded.evaluations
-    assert (correctness.name, correctness.label, correctness.score, correctness.explanation) == ("correctness", "correct", 1.0, "ok")
+    assert (correctness.name, correctness.label, correctness.score, correctness.explanation) == (
+        "correctness",
+        "correct",
+        1.0,
+        "ok",
+    )
     assert correctness.metadata["task_id"]
 
 
@@ -131,7 +147,9 @@ def test_cursors_are_bound_to_their_query(server: Server, api: Api, http: httpx.
     first = list_spans(http, project_id, limit=1)
     cursor = first["pagination"]["next_cursor"]
     assert list_spans(http, project_id, limit=2, cursor=cursor)["pagination"] == {"has_more": False}
-    changed = http.post("/v2/spans", params={"cursor": cursor}, json={"project_id": project_id, "truncate_string_length": 5})
+    changed = http.post(
+        "/v2/spans", params={"cursor": cursor}, json={"project_id": project_id, "truncate_string_length": 5}
+    )
     assert changed.status_code == 400
     forged = http.post("/v2/spans", params={"cursor": cursor[:-3] + "abc"}, json={"project_id": project_id})
     assert forged.status_code == 400
@@ -191,7 +209,9 @@ def test_span_access_follows_the_projects_space(server: Server, api: Api, http: 
         assert other.post("/v2/traces", json={"project_id": project_id}).status_code == 404
     with server.http(reader) as read_only:
         assert len(list_spans(read_only, project_id)["spans"]) == 1
-        denied = read_only.request("DELETE", "/v2/spans", json={"project_id": project_id, "span_ids": [span.span_id.hex()]})
+        denied = read_only.request(
+            "DELETE", "/v2/spans", json={"project_id": project_id, "span_ids": [span.span_id.hex()]}
+        )
         assert denied.status_code == 403
     with pytest.raises(ApiException) as caught:
         server.sdk(stranger).spans.delete(project=project_id, span_ids=[span.span_id.hex()])

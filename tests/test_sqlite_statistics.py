@@ -8,8 +8,8 @@ from sqlalchemy import text
 
 from evalplane.db.dialect import SqliteStatistics
 from evalplane.domains.spans.writer import SpanWriter
-from tests.support import migrated_database
 from tests.arrange import a_space
+from tests.support import migrated_database
 from tests.support_spans import decoded
 
 LOOKUP = (

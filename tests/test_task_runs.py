@@ -13,13 +13,23 @@ from evalplane.core.ids import Kind, decode_id
 from evalplane.db.models import TaskRun
 from evalplane.domains.task_runs.transitions import ALLOWED, IllegalTransition, transition
 from tests import arrange
-from tests.support import Api, Server, unique
 from tests.arrange import World, assert_problem, make_world, project_task_body
+from tests.support import Api, Server, unique
 
 CURRENT = {"X-Evalplane-Dialect": "current"}
 SEED_RUN_FIELDS = {
-    "id", "task_id", "status", "run_started_at", "run_finished_at", "data_start_time", "data_end_time",
-    "num_successes", "num_errors", "num_skipped", "created_at", "created_by_user_id",
+    "id",
+    "task_id",
+    "status",
+    "run_started_at",
+    "run_finished_at",
+    "data_start_time",
+    "data_end_time",
+    "num_successes",
+    "num_errors",
+    "num_skipped",
+    "created_at",
+    "created_by_user_id",
 }
 
 
@@ -39,16 +49,29 @@ def create(http, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_experiment_task(http, world: World) -> dict[str, Any]:
-    return create(http, {"name": unique("rx"), "type": "run_experiment", "dataset_id": world.dataset.id,
-                         "run_configuration": arrange.llm_generation_config(world.integration_id, upper=False)})
+    return create(
+        http,
+        {
+            "name": unique("rx"),
+            "type": "run_experiment",
+            "dataset_id": world.dataset.id,
+            "run_configuration": arrange.llm_generation_config(world.integration_id, upper=False),
+        },
+    )
 
 
 def test_sdk_triggers_lists_gets_cancels_and_waits_for_a_run(server: Server, world: World, http) -> None:
     client = server.sdk()
     task = create(http, project_task_body(world))
     start, end = hours_ago(5), hours_ago(1)
-    run = client.tasks.trigger_run(task=task["name"], space=world.space["name"], data_start_time=start,
-                                   data_end_time=end, max_spans=50, override_evaluations=True)
+    run = client.tasks.trigger_run(
+        task=task["name"],
+        space=world.space["name"],
+        data_start_time=start,
+        data_end_time=end,
+        max_spans=50,
+        override_evaluations=True,
+    )
     assert run.status == "PENDING" and run.task_id == task["id"]
     assert run.run_started_at is None and run.run_finished_at is None
     assert abs((run.data_start_time - start).total_seconds()) < 0.01
@@ -122,14 +145,19 @@ def test_evaluation_trigger_rejects_bad_windows_and_foreign_fields(
 
 
 def test_dataset_evaluation_run_records_its_experiments(server: Server, world: World, api: Api, http) -> None:
-    task = create(http, project_task_body(world, project_id=None, dataset_id=world.dataset.id,
-                                          experiment_ids=[world.experiment_id]))
+    task = create(
+        http,
+        project_task_body(world, project_id=None, dataset_id=world.dataset.id, experiment_ids=[world.experiment_id]),
+    )
     second_experiment = arrange.experiment(api, world.dataset)
     other_dataset = arrange.dataset(api, world.space["id"])
     foreign = arrange.experiment(api, other_dataset)
     assert_problem(http.post(f"/v2/tasks/{task['id']}/trigger", json={"experiment_ids": [foreign]}), 422, "belong")
-    assert_problem(http.post(f"/v2/tasks/{task['id']}/trigger",
-                             json={"data_start_time": "2026-01-01T00:00:00Z"}), 400, "dataset-based")
+    assert_problem(
+        http.post(f"/v2/tasks/{task['id']}/trigger", json={"data_start_time": "2026-01-01T00:00:00Z"}),
+        400,
+        "dataset-based",
+    )
     run = server.sdk().tasks.trigger_run(task=task["id"], experiment_ids=[second_experiment])
     assert run.status == "PENDING" and run.data_start_time is None and run.data_end_time is None
     stored = stored_run(server, run.id)
@@ -142,8 +170,11 @@ def test_sdk_triggers_run_experiment_task(server: Server, world: World, http) ->
     task = run_experiment_task(http, world)
     follow_up = create(http, project_task_body(world, project_id=None, dataset_id=world.dataset.id))
     run = client.tasks.trigger_run(
-        task=task["id"], experiment_name="baseline", dataset_version_id=world.dataset.version_id,
-        example_ids=world.dataset.example_ids[:1], tracing_metadata={"team": "qa"},
+        task=task["id"],
+        experiment_name="baseline",
+        dataset_version_id=world.dataset.version_id,
+        example_ids=world.dataset.example_ids[:1],
+        tracing_metadata={"team": "qa"},
         evaluation_task_ids=[follow_up["id"]],
     )
     assert run.status == "PENDING" and run.experiment_id is None and run.data_start_time is None
@@ -166,17 +197,36 @@ def test_run_experiment_trigger_rejections(server: Server, world: World, api: Ap
     assert_problem(http.post(url, json={}), 400, "experiment_name")
     assert_problem(http.post(url, json={"experiment_name": taken}), 409, taken)
     assert_problem(http.post(url, json={"experiment_name": 'say "hi"'}), 400, "double quotes")
-    assert_problem(http.post(url, json={"experiment_name": "e", "max_examples": 2,
-                                        "example_ids": world.dataset.example_ids}), 400, "mutually exclusive")
+    assert_problem(
+        http.post(url, json={"experiment_name": "e", "max_examples": 2, "example_ids": world.dataset.example_ids}),
+        400,
+        "mutually exclusive",
+    )
     assert_problem(http.post(url, json={"experiment_name": "e", "max_spans": 5}), 400, "max_spans")
-    assert_problem(http.post(url, json={"experiment_name": "e", "query_filter": "(attributes.a = 1"}), 400, "query_filter")
-    assert_problem(http.post(url, json={"experiment_name": "e", "dataset_version_id": other_dataset.version_id}),
-                   422, "another dataset")
-    assert_problem(http.post(url, json={"experiment_name": "e", "example_ids": other_dataset.example_ids[:1] + [
-        "RGF0YXNldEV4YW1wbGU6OTk5"]}), 422, "example_ids")
-    assert_problem(http.post(url, json={"experiment_name": "e", "evaluation_task_ids": [project_task["id"]]}),
-                   422, "not an evaluation task on this task's dataset")
-    assert_problem(http.post(url, json={"experiment_name": "e", "evaluation_task_ids": [task["id"]]}), 422, "evaluation")
+    assert_problem(
+        http.post(url, json={"experiment_name": "e", "query_filter": "(attributes.a = 1"}), 400, "query_filter"
+    )
+    assert_problem(
+        http.post(url, json={"experiment_name": "e", "dataset_version_id": other_dataset.version_id}),
+        422,
+        "another dataset",
+    )
+    assert_problem(
+        http.post(
+            url,
+            json={"experiment_name": "e", "example_ids": other_dataset.example_ids[:1] + ["RGF0YXNldEV4YW1wbGU6OTk5"]},
+        ),
+        422,
+        "example_ids",
+    )
+    assert_problem(
+        http.post(url, json={"experiment_name": "e", "evaluation_task_ids": [project_task["id"]]}),
+        422,
+        "not an evaluation task on this task's dataset",
+    )
+    assert_problem(
+        http.post(url, json={"experiment_name": "e", "evaluation_task_ids": [task["id"]]}), 422, "evaluation"
+    )
     assert http.get(f"/v2/tasks/{task['id']}/runs").json()["task_runs"] == []
     ok = http.post(url, json={"experiment_name": "e", "max_examples": 1, "query_filter": "split = 'test'"})
     assert ok.status_code == 201, ok.text
@@ -201,8 +251,11 @@ def test_list_runs_filters_by_status_in_either_case_and_pages(server: Server, wo
     rest = client.tasks.list_runs(task=task["id"], limit=3, cursor=page.pagination.next_cursor)
     assert [r.id for r in rest.task_runs] == newest_first[3:] and not rest.pagination.has_more
     assert_problem(http.get(f"/v2/tasks/{task['id']}/runs", params={"status": "sleeping"}), 400, "status")
-    assert_problem(http.get(f"/v2/tasks/{task['id']}/runs",
-                            params={"status": "failed", "cursor": page.pagination.next_cursor}), 400, "cursor")
+    assert_problem(
+        http.get(f"/v2/tasks/{task['id']}/runs", params={"status": "failed", "cursor": page.pagination.next_cursor}),
+        400,
+        "cursor",
+    )
 
 
 def test_cancel_is_refused_once_a_run_is_over(server: Server, world: World, http) -> None:
@@ -222,9 +275,12 @@ def test_seed_dialect_task_run_has_only_basic_fields_and_lower_case_status(world
     task = create(http, project_task_body(world))
     created = http.post(f"/v2/tasks/{task['id']}/trigger", json={"data_start_time": hours_ago(1).isoformat()})
     assert created.status_code == 201
-    for run in (created.json(), http.get(f"/v2/task-runs/{created.json()['id']}").json(),
-                *http.get(f"/v2/tasks/{task['id']}/runs").json()["task_runs"],
-                http.post(f"/v2/task-runs/{created.json()['id']}/cancel").json()):
+    for run in (
+        created.json(),
+        http.get(f"/v2/task-runs/{created.json()['id']}").json(),
+        *http.get(f"/v2/tasks/{task['id']}/runs").json()["task_runs"],
+        http.post(f"/v2/task-runs/{created.json()['id']}/cancel").json(),
+    ):
         assert set(run) == SEED_RUN_FIELDS
         assert run["status"] in ("pending", "cancelled")
     current = http.get(f"/v2/task-runs/{created.json()['id']}", headers=CURRENT).json()

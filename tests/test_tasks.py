@@ -13,8 +13,8 @@ from arize._generated.api_client.models import TaskEvaluatorInput, TraceOrSessio
 from arize.tasks.types import TaskQueryFilter, TaskQueryFilters
 
 from tests import arrange
-from tests.support import Api, Server, unique
 from tests.arrange import World, assert_problem, make_world, project_task_body, span_evaluator
+from tests.support import Api, Server, unique
 
 SEED_SPEC = Path("/work/shared/spec/seed_list_tasks.openapi.yaml")
 CURRENT = {"X-Evalplane-Dialect": "current"}
@@ -65,7 +65,9 @@ def test_sdk_creates_project_evaluation_task_with_defaults(server: Server, world
     assert attached.column_mappings == {"input": "attributes.input.value"}
 
 
-def test_sdk_creates_dataset_code_task_with_experiments_and_pinned_version(server: Server, world: World, api: Api) -> None:
+def test_sdk_creates_dataset_code_task_with_experiments_and_pinned_version(
+    server: Server, world: World, api: Api
+) -> None:
     pinned = arrange.evaluator(api, world.space["id"], kind="CODE", versions=2)
     task = server.sdk().tasks.create_evaluation_task(
         name=unique("ds-task"),
@@ -125,12 +127,18 @@ def test_run_experiment_task_accepts_lower_case_template_evaluation_config(serve
 def test_trace_shape_filters_and_mappings_round_trip(server: Server, world: World, http) -> None:
     body = project_task_body(
         world,
-        query_filters={"filters": [{"id": "a", "filter": "span_kind = 'LLM'"}, {"id": "B", "filter": "latency_ms > 5"}],
-                       "expression": "a and not B"},
-        evaluators=[{
-            "evaluator_id": world.template_eval.id,
-            "query_mappings": [{"variable_name": "input", "query_ids": ["a"], "attribute_path": "attributes.input.value"}],
-        }],
+        query_filters={
+            "filters": [{"id": "a", "filter": "span_kind = 'LLM'"}, {"id": "B", "filter": "latency_ms > 5"}],
+            "expression": "a and not B",
+        },
+        evaluators=[
+            {
+                "evaluator_id": world.template_eval.id,
+                "query_mappings": [
+                    {"variable_name": "input", "query_ids": ["a"], "attribute_path": "attributes.input.value"}
+                ],
+            }
+        ],
     )
     created = http.post("/v2/tasks", json=body, headers=CURRENT)
     assert created.status_code == 201, created.text
@@ -149,86 +157,260 @@ def _cases() -> list[tuple[str, Any, int, str]]:
     """(case, body builder, status, a fragment of the detail)."""
     return [
         ("both sources", lambda w: project_task_body(w, dataset_id=w.dataset.id), 400, "exactly one"),
-        ("no source", lambda w: {k: v for k, v in project_task_body(w).items() if k != "project_id"}, 400, "exactly one"),
-        ("no evaluators", lambda w: {k: v for k, v in project_task_body(w).items() if k != "evaluators"}, 400, "evaluators"),
+        (
+            "no source",
+            lambda w: {k: v for k, v in project_task_body(w).items() if k != "project_id"},
+            400,
+            "exactly one",
+        ),
+        (
+            "no evaluators",
+            lambda w: {k: v for k, v in project_task_body(w).items() if k != "evaluators"},
+            400,
+            "evaluators",
+        ),
         ("empty evaluators", lambda w: project_task_body(w, evaluators=[]), 400, "at least one"),
-        ("duplicate evaluator", lambda w: project_task_body(
-            w, evaluators=[{"evaluator_id": w.template_eval.id}, {"evaluator_id": w.template_eval.id}]), 400, "more than once"),
-        ("code evaluator on template task", lambda w: project_task_body(
-            w, evaluators=[{"evaluator_id": w.code_eval.id}]), 422, "template evaluators"),
-        ("template evaluator on code task", lambda w: project_task_body(w, type="CODE_EVALUATION"), 422, "code evaluators"),
-        ("evaluator not found", lambda w: project_task_body(
-            w, evaluators=[{"evaluator_id": "RXZhbHVhdG9yOjk5OTk5OQ=="}]), 404, "evaluator"),
-        ("malformed evaluator id", lambda w: project_task_body(w, evaluators=[{"evaluator_id": "nope"}]), 400, "evaluator_id"),
-        ("version of another evaluator", lambda w: project_task_body(
-            w, evaluators=[{"evaluator_id": w.template_eval_2.id, "evaluator_version_id": w.template_eval.version_ids[0]}]),
-            422, "not a version"),
-        ("sampling on dataset task", lambda w: project_task_body(
-            w, project_id=None, dataset_id=w.dataset.id, sampling_rate=0.5), 400, "sampling_rate"),
-        ("continuous dataset task", lambda w: project_task_body(
-            w, project_id=None, dataset_id=w.dataset.id, is_continuous=True), 400, "is_continuous"),
+        (
+            "duplicate evaluator",
+            lambda w: project_task_body(
+                w, evaluators=[{"evaluator_id": w.template_eval.id}, {"evaluator_id": w.template_eval.id}]
+            ),
+            400,
+            "more than once",
+        ),
+        (
+            "code evaluator on template task",
+            lambda w: project_task_body(w, evaluators=[{"evaluator_id": w.code_eval.id}]),
+            422,
+            "template evaluators",
+        ),
+        (
+            "template evaluator on code task",
+            lambda w: project_task_body(w, type="CODE_EVALUATION"),
+            422,
+            "code evaluators",
+        ),
+        (
+            "evaluator not found",
+            lambda w: project_task_body(w, evaluators=[{"evaluator_id": "RXZhbHVhdG9yOjk5OTk5OQ=="}]),
+            404,
+            "evaluator",
+        ),
+        (
+            "malformed evaluator id",
+            lambda w: project_task_body(w, evaluators=[{"evaluator_id": "nope"}]),
+            400,
+            "evaluator_id",
+        ),
+        (
+            "version of another evaluator",
+            lambda w: project_task_body(
+                w,
+                evaluators=[
+                    {"evaluator_id": w.template_eval_2.id, "evaluator_version_id": w.template_eval.version_ids[0]}
+                ],
+            ),
+            422,
+            "not a version",
+        ),
+        (
+            "sampling on dataset task",
+            lambda w: project_task_body(w, project_id=None, dataset_id=w.dataset.id, sampling_rate=0.5),
+            400,
+            "sampling_rate",
+        ),
+        (
+            "continuous dataset task",
+            lambda w: project_task_body(w, project_id=None, dataset_id=w.dataset.id, is_continuous=True),
+            400,
+            "is_continuous",
+        ),
         ("sampling out of range", lambda w: project_task_body(w, sampling_rate=1.5), 400, "sampling_rate"),
-        ("experiments on project task", lambda w: project_task_body(w, experiment_ids=[w.experiment_id]), 400, "experiment_ids"),
+        (
+            "experiments on project task",
+            lambda w: project_task_body(w, experiment_ids=[w.experiment_id]),
+            400,
+            "experiment_ids",
+        ),
         ("unbalanced filter", lambda w: project_task_body(w, query_filter="name = 'x"), 400, "query_filter"),
-        ("unbalanced evaluator filter", lambda w: project_task_body(
-            w, evaluators=[{"evaluator_id": w.template_eval.id, "query_filter": "(attributes.a = 1"}]), 400, "query_filter"),
-        ("both filter shapes", lambda w: project_task_body(
-            w, query_filter="attributes.a = 1", query_filters={"filters": [{"id": "A", "filter": "attributes.b = 2"}]}), 400, "mutually exclusive"),
-        ("mixed evaluator shapes", lambda w: project_task_body(
-            w, query_filters={"filters": [{"id": "A", "filter": "attributes.b = 2"}]},
-            evaluators=[{"evaluator_id": w.template_eval.id, "column_mappings": {"x": "y"}}]), 400, "mixes"),
-        ("undeclared query id", lambda w: project_task_body(
-            w, query_filters={"filters": [{"id": "A", "filter": "attributes.b = 2"}]},
-            evaluators=[{"evaluator_id": w.template_eval.id,
-                         "query_mappings": [{"variable_name": "x", "query_ids": ["C"], "attribute_path": "a"}]}]), 400, "C"),
-        ("expression missing", lambda w: project_task_body(
-            w, query_filters={"filters": [{"id": "A", "filter": "attributes.a = 1"}, {"id": "B", "filter": "attributes.b = 2"}]}), 400, "expression"),
-        ("bad query id", lambda w: project_task_body(w, query_filters={"filters": [{"id": "Z", "filter": "attributes.a = 1"}]}), 400, "A, B"),
-        ("run config on evaluation task", lambda w: project_task_body(
-            w, run_configuration=arrange.llm_generation_config(w.integration_id)), 400, "run_configuration"),
+        (
+            "unbalanced evaluator filter",
+            lambda w: project_task_body(
+                w, evaluators=[{"evaluator_id": w.template_eval.id, "query_filter": "(attributes.a = 1"}]
+            ),
+            400,
+            "query_filter",
+        ),
+        (
+            "both filter shapes",
+            lambda w: project_task_body(
+                w,
+                query_filter="attributes.a = 1",
+                query_filters={"filters": [{"id": "A", "filter": "attributes.b = 2"}]},
+            ),
+            400,
+            "mutually exclusive",
+        ),
+        (
+            "mixed evaluator shapes",
+            lambda w: project_task_body(
+                w,
+                query_filters={"filters": [{"id": "A", "filter": "attributes.b = 2"}]},
+                evaluators=[{"evaluator_id": w.template_eval.id, "column_mappings": {"x": "y"}}],
+            ),
+            400,
+            "mixes",
+        ),
+        (
+            "undeclared query id",
+            lambda w: project_task_body(
+                w,
+                query_filters={"filters": [{"id": "A", "filter": "attributes.b = 2"}]},
+                evaluators=[
+                    {
+                        "evaluator_id": w.template_eval.id,
+                        "query_mappings": [{"variable_name": "x", "query_ids": ["C"], "attribute_path": "a"}],
+                    }
+                ],
+            ),
+            400,
+            "C",
+        ),
+        (
+            "expression missing",
+            lambda w: project_task_body(
+                w,
+                query_filters={
+                    "filters": [{"id": "A", "filter": "attributes.a = 1"}, {"id": "B", "filter": "attributes.b = 2"}]
+                },
+            ),
+            400,
+            "expression",
+        ),
+        (
+            "bad query id",
+            lambda w: project_task_body(w, query_filters={"filters": [{"id": "Z", "filter": "attributes.a = 1"}]}),
+            400,
+            "A, B",
+        ),
+        (
+            "run config on evaluation task",
+            lambda w: project_task_body(w, run_configuration=arrange.llm_generation_config(w.integration_id)),
+            400,
+            "run_configuration",
+        ),
         ("unknown type", lambda w: project_task_body(w, type="magic"), 400, "type"),
         ("unknown field", lambda w: project_task_body(w, colour="blue"), 400, "colour"),
-        ("run experiment without config", lambda w: {
-            "name": unique("rx"), "type": "RUN_EXPERIMENT", "dataset_id": w.dataset.id}, 400, "run_configuration"),
-        ("run experiment with evaluators", lambda w: {
-            "name": unique("rx"), "type": "RUN_EXPERIMENT", "dataset_id": w.dataset.id,
-            "run_configuration": arrange.llm_generation_config(w.integration_id),
-            "evaluators": [{"evaluator_id": w.template_eval.id}]}, 400, "evaluators"),
-        ("run experiment on project", lambda w: {
-            "name": unique("rx"), "type": "RUN_EXPERIMENT", "project_id": w.project["id"],
-            "run_configuration": arrange.llm_generation_config(w.integration_id)}, 400, "project_id"),
-        ("agent call", lambda w: {
-            "name": unique("rx"), "type": "run_experiment", "dataset_id": w.dataset.id,
-            "run_configuration": {"experiment_type": "agent_call", "integration_id": "x", "input_template": {}}},
-            422, "agent"),
-        ("unknown experiment type", lambda w: {
-            "name": unique("rx"), "type": "run_experiment", "dataset_id": w.dataset.id,
-            "run_configuration": {"experiment_type": "magic"}}, 400, "experiment_type"),
-        ("llm generation without messages", lambda w: {
-            "name": unique("rx"), "type": "run_experiment", "dataset_id": w.dataset.id,
-            "run_configuration": {k: v for k, v in arrange.llm_generation_config(w.integration_id).items() if k != "messages"}},
-            400, "messages"),
-        ("bad message role", lambda w: {
-            "name": unique("rx"), "type": "run_experiment", "dataset_id": w.dataset.id,
-            "run_configuration": arrange.llm_generation_config(w.integration_id, messages=[{"role": "robot", "content": "x"}])},
-            400, "role"),
-        ("integration not found", lambda w: {
-            "name": unique("rx"), "type": "run_experiment", "dataset_id": w.dataset.id,
-            "run_configuration": arrange.llm_generation_config("R2VuZXJhdGl2ZUludGVncmF0aW9uOjk5OTk5")}, 404, "integration"),
-        ("dataset not found", lambda w: project_task_body(
-            w, project_id=None, dataset_id="RGF0YXNldDo5OTk5OTk="), 404, "dataset"),
+        (
+            "run experiment without config",
+            lambda w: {"name": unique("rx"), "type": "RUN_EXPERIMENT", "dataset_id": w.dataset.id},
+            400,
+            "run_configuration",
+        ),
+        (
+            "run experiment with evaluators",
+            lambda w: {
+                "name": unique("rx"),
+                "type": "RUN_EXPERIMENT",
+                "dataset_id": w.dataset.id,
+                "run_configuration": arrange.llm_generation_config(w.integration_id),
+                "evaluators": [{"evaluator_id": w.template_eval.id}],
+            },
+            400,
+            "evaluators",
+        ),
+        (
+            "run experiment on project",
+            lambda w: {
+                "name": unique("rx"),
+                "type": "RUN_EXPERIMENT",
+                "project_id": w.project["id"],
+                "run_configuration": arrange.llm_generation_config(w.integration_id),
+            },
+            400,
+            "project_id",
+        ),
+        (
+            "agent call",
+            lambda w: {
+                "name": unique("rx"),
+                "type": "run_experiment",
+                "dataset_id": w.dataset.id,
+                "run_configuration": {"experiment_type": "agent_call", "integration_id": "x", "input_template": {}},
+            },
+            422,
+            "agent",
+        ),
+        (
+            "unknown experiment type",
+            lambda w: {
+                "name": unique("rx"),
+                "type": "run_experiment",
+                "dataset_id": w.dataset.id,
+                "run_configuration": {"experiment_type": "magic"},
+            },
+            400,
+            "experiment_type",
+        ),
+        (
+            "llm generation without messages",
+            lambda w: {
+                "name": unique("rx"),
+                "type": "run_experiment",
+                "dataset_id": w.dataset.id,
+                "run_configuration": {
+                    k: v for k, v in arrange.llm_generation_config(w.integration_id).items() if k != "messages"
+                },
+            },
+            400,
+            "messages",
+        ),
+        (
+            "bad message role",
+            lambda w: {
+                "name": unique("rx"),
+                "type": "run_experiment",
+                "dataset_id": w.dataset.id,
+                "run_configuration": arrange.llm_generation_config(
+                    w.integration_id, messages=[{"role": "robot", "content": "x"}]
+                ),
+            },
+            400,
+            "role",
+        ),
+        (
+            "integration not found",
+            lambda w: {
+                "name": unique("rx"),
+                "type": "run_experiment",
+                "dataset_id": w.dataset.id,
+                "run_configuration": arrange.llm_generation_config("R2VuZXJhdGl2ZUludGVncmF0aW9uOjk5OTk5"),
+            },
+            404,
+            "integration",
+        ),
+        (
+            "dataset not found",
+            lambda w: project_task_body(w, project_id=None, dataset_id="RGF0YXNldDo5OTk5OTk="),
+            404,
+            "dataset",
+        ),
     ]
 
 
 @pytest.mark.parametrize("case", _cases(), ids=[c[0] for c in _cases()])
-def test_create_rejects_invalid_tasks_with_4xx_problems(case: tuple[str, Any, int, str], shared_world: World, http) -> None:
+def test_create_rejects_invalid_tasks_with_4xx_problems(
+    case: tuple[str, Any, int, str], shared_world: World, http
+) -> None:
     _, build, status, fragment = case
     assert_problem(http.post("/v2/tasks", json=build(shared_world)), status, fragment)
     listed = http.get("/v2/tasks", params={"space_id": shared_world.space["id"]}).json()["tasks"]
     assert listed == []
 
 
-def test_create_rejects_experiment_of_another_dataset_and_foreign_evaluator(server: Server, world: World, api: Api, http) -> None:
+def test_create_rejects_experiment_of_another_dataset_and_foreign_evaluator(
+    server: Server, world: World, api: Api, http
+) -> None:
     other_dataset = arrange.dataset(api, world.space["id"])
     foreign_experiment = arrange.experiment(api, other_dataset)
     body = project_task_body(world, project_id=None, dataset_id=world.dataset.id, experiment_ids=[foreign_experiment])
@@ -242,8 +424,12 @@ def test_integration_scoped_to_another_space_is_not_found(server: Server, world:
     """An integration unusable here, or invisible to the caller, answers as a missing one does."""
     other_space = api.space()
     scoped_elsewhere = arrange.ai_integration(api, space_ids=[other_space["id"]])
-    body = {"name": unique("rx"), "type": "run_experiment", "dataset_id": world.dataset.id,
-            "run_configuration": arrange.llm_generation_config(scoped_elsewhere)}
+    body = {
+        "name": unique("rx"),
+        "type": "run_experiment",
+        "dataset_id": world.dataset.id,
+        "run_configuration": arrange.llm_generation_config(scoped_elsewhere),
+    }
     missing = assert_problem(http.post("/v2/tasks", json=body), 404, "ai_integration_id", "not found")
     member = arrange.user_key(server, world.space["id"], "MEMBER")
     deleted = arrange.ai_integration(api, space_ids=[world.space["id"]])
@@ -262,12 +448,16 @@ def test_integration_scoped_to_another_space_is_not_found(server: Server, world:
 def test_duplicate_task_name_in_space_is_409(server: Server, world: World, http) -> None:
     client = server.sdk()
     client.tasks.create_evaluation_task(
-        name="dup", task_type="TEMPLATE_EVALUATION", project=world.project["id"],
+        name="dup",
+        task_type="TEMPLATE_EVALUATION",
+        project=world.project["id"],
         evaluators=[span_evaluator(world.template_eval.id)],
     )
     with pytest.raises(ApiException) as caught:
         client.tasks.create_evaluation_task(
-            name="dup", task_type="TEMPLATE_EVALUATION", project=world.project["id"],
+            name="dup",
+            task_type="TEMPLATE_EVALUATION",
+            project=world.project["id"],
             evaluators=[span_evaluator(world.template_eval.id)],
         )
     assert caught.value.status == 409
@@ -281,21 +471,29 @@ def test_duplicate_task_name_in_space_is_409(server: Server, world: World, http)
 def test_sdk_lists_tasks_with_each_filter(server: Server, world: World, api: Api) -> None:
     client = server.sdk()
     on_project = client.tasks.create_evaluation_task(
-        name=unique("alpha"), task_type="TEMPLATE_EVALUATION", project=world.project["id"],
+        name=unique("alpha"),
+        task_type="TEMPLATE_EVALUATION",
+        project=world.project["id"],
         evaluators=[span_evaluator(world.template_eval.id)],
     )
     on_dataset = client.tasks.create_evaluation_task(
-        name=unique("beta"), task_type="CODE_EVALUATION", dataset=world.dataset.id,
-        experiment_ids=[world.experiment_id], evaluators=[span_evaluator(world.code_eval.id)],
+        name=unique("beta"),
+        task_type="CODE_EVALUATION",
+        dataset=world.dataset.id,
+        experiment_ids=[world.experiment_id],
+        evaluators=[span_evaluator(world.code_eval.id)],
     )
     experiment = client.tasks.create_run_experiment_task(
-        name=unique("gamma"), dataset=world.dataset.id,
+        name=unique("gamma"),
+        dataset=world.dataset.id,
         run_configuration=arrange.llm_generation_config(world.integration_id),
     )
     # A task in another space never shows up under this space's filters.
     other = api.space()
     client.tasks.create_evaluation_task(
-        name=unique("alpha"), task_type="TEMPLATE_EVALUATION", project=api.project(other["id"])["id"],
+        name=unique("alpha"),
+        task_type="TEMPLATE_EVALUATION",
+        project=api.project(other["id"])["id"],
         evaluators=[span_evaluator(arrange.evaluator(api, other["id"]).id)],
     )
 
@@ -319,7 +517,9 @@ def test_sdk_lists_tasks_with_each_filter(server: Server, world: World, api: Api
 def test_sdk_gets_task_by_name_and_by_id(server: Server, world: World) -> None:
     client = server.sdk()
     created = client.tasks.create_evaluation_task(
-        name=unique("named"), task_type="TEMPLATE_EVALUATION", project=world.project["id"],
+        name=unique("named"),
+        task_type="TEMPLATE_EVALUATION",
+        project=world.project["id"],
         evaluators=[span_evaluator(world.template_eval.id)],
     )
     assert client.tasks.get(task=created.name, space=world.space["name"]).id == created.id
@@ -330,17 +530,34 @@ def test_seed_dialect_returns_exactly_the_seed_task_fields(server: Server, world
     spec = yaml.safe_load(SEED_SPEC.read_text())["components"]["schemas"]
     task_keys = set(spec["Task"]["properties"])
     evaluator_keys = set(spec["TaskEvaluator"]["properties"])
-    body = project_task_body(world, evaluators=[{
-        "evaluator_id": world.template_eval.id, "evaluator_version_id": world.template_eval.version_ids[1],
-        "column_mappings": {"input": "attributes.input.value"},
-    }])
+    body = project_task_body(
+        world,
+        evaluators=[
+            {
+                "evaluator_id": world.template_eval.id,
+                "evaluator_version_id": world.template_eval.version_ids[1],
+                "column_mappings": {"input": "attributes.input.value"},
+            }
+        ],
+    )
     created = http.post("/v2/tasks", json=body)
     assert created.status_code == 201, created.text
-    rx = http.post("/v2/tasks", json={"name": unique("rx"), "type": "RUN_EXPERIMENT", "dataset_id": world.dataset.id,
-                                      "run_configuration": arrange.llm_generation_config(world.integration_id)})
+    rx = http.post(
+        "/v2/tasks",
+        json={
+            "name": unique("rx"),
+            "type": "RUN_EXPERIMENT",
+            "dataset_id": world.dataset.id,
+            "run_configuration": arrange.llm_generation_config(world.integration_id),
+        },
+    )
     assert rx.status_code == 201, rx.text
-    for task in (created.json(), rx.json(), http.get(f"/v2/tasks/{created.json()['id']}").json(),
-                 *http.get("/v2/tasks", params={"space_id": world.space["id"]}).json()["tasks"]):
+    for task in (
+        created.json(),
+        rx.json(),
+        http.get(f"/v2/tasks/{created.json()['id']}").json(),
+        *http.get("/v2/tasks", params={"space_id": world.space["id"]}).json()["tasks"],
+    ):
         assert set(task) == task_keys
         assert task["type"] in ("template_evaluation", "run_experiment")
         for evaluator in task["evaluators"]:
@@ -354,8 +571,12 @@ def test_seed_dialect_returns_exactly_the_seed_task_fields(server: Server, world
 def test_sdk_updates_task_partially_and_replaces_evaluators(server: Server, world: World) -> None:
     client = server.sdk()
     task = client.tasks.create_evaluation_task(
-        name=unique("upd"), task_type="TEMPLATE_EVALUATION", project=world.project["id"],
-        evaluators=[span_evaluator(world.template_eval.id)], query_filter="attributes.a = 1", is_continuous=True,
+        name=unique("upd"),
+        task_type="TEMPLATE_EVALUATION",
+        project=world.project["id"],
+        evaluators=[span_evaluator(world.template_eval.id)],
+        query_filter="attributes.a = 1",
+        is_continuous=True,
     )
     time.sleep(0.01)
     new_name = unique("renamed")
@@ -381,7 +602,9 @@ def test_sdk_updates_task_partially_and_replaces_evaluators(server: Server, worl
 def test_sdk_updates_run_experiment_configuration(server: Server, world: World) -> None:
     client = server.sdk()
     task = client.tasks.create_run_experiment_task(
-        name=unique("rx"), dataset=world.dataset.id, run_configuration=arrange.llm_generation_config(world.integration_id)
+        name=unique("rx"),
+        dataset=world.dataset.id,
+        run_configuration=arrange.llm_generation_config(world.integration_id),
     )
     updated = client.tasks.update(
         task=task.id, run_configuration=arrange.llm_generation_config(world.integration_id, model_name="gpt-4o-mini")
@@ -391,11 +614,22 @@ def test_sdk_updates_run_experiment_configuration(server: Server, world: World) 
 
 def test_update_rejects_fields_not_valid_for_the_task(server: Server, world: World, http) -> None:
     evaluation = http.post("/v2/tasks", json=project_task_body(world)).json()
-    on_dataset = http.post("/v2/tasks", json=project_task_body(world, project_id=None, dataset_id=world.dataset.id)).json()
-    rx = http.post("/v2/tasks", json={"name": unique("rx"), "type": "RUN_EXPERIMENT", "dataset_id": world.dataset.id,
-                                      "run_configuration": arrange.llm_generation_config(world.integration_id)}).json()
+    on_dataset = http.post(
+        "/v2/tasks", json=project_task_body(world, project_id=None, dataset_id=world.dataset.id)
+    ).json()
+    rx = http.post(
+        "/v2/tasks",
+        json={
+            "name": unique("rx"),
+            "type": "RUN_EXPERIMENT",
+            "dataset_id": world.dataset.id,
+            "run_configuration": arrange.llm_generation_config(world.integration_id),
+        },
+    ).json()
     config = arrange.llm_generation_config(world.integration_id)
-    assert_problem(http.patch(f"/v2/tasks/{evaluation['id']}", json={"run_configuration": config}), 400, "run_configuration")
+    assert_problem(
+        http.patch(f"/v2/tasks/{evaluation['id']}", json={"run_configuration": config}), 400, "run_configuration"
+    )
     assert_problem(http.patch(f"/v2/tasks/{rx['id']}", json={"sampling_rate": 0.5}), 400, "sampling_rate")
     assert_problem(http.patch(f"/v2/tasks/{rx['id']}", json={"query_filter": None}), 400, "query_filter")
     assert_problem(http.patch(f"/v2/tasks/{on_dataset['id']}", json={"sampling_rate": 0.5}), 400, "sampling_rate")
@@ -413,11 +647,15 @@ def test_update_rejects_fields_not_valid_for_the_task(server: Server, world: Wor
 def test_sdk_deletes_task_and_its_runs(server: Server, world: World, http) -> None:
     client = server.sdk()
     task = client.tasks.create_evaluation_task(
-        name=unique("del"), task_type="TEMPLATE_EVALUATION", project=world.project["id"],
+        name=unique("del"),
+        task_type="TEMPLATE_EVALUATION",
+        project=world.project["id"],
         evaluators=[span_evaluator(world.template_eval.id)],
     )
-    run = http.post(f"/v2/tasks/{task.id}/trigger", json={"data_start_time": "2026-01-01T00:00:00Z",
-                                                          "data_end_time": "2026-01-02T00:00:00Z"})
+    run = http.post(
+        f"/v2/tasks/{task.id}/trigger",
+        json={"data_start_time": "2026-01-01T00:00:00Z", "data_end_time": "2026-01-02T00:00:00Z"},
+    )
     assert run.status_code == 201, run.text
     client.tasks.delete(task=task.name, space=world.space["name"])
     assert_problem(http.get(f"/v2/tasks/{task.id}"), 404)
@@ -444,14 +682,18 @@ def test_read_only_members_get_403_and_outsiders_404(server: Server, world: Worl
 def test_sdk_switches_a_task_between_span_and_trace_shapes(server: Server, world: World, http) -> None:
     client = server.sdk()
     task = client.tasks.create_evaluation_task(
-        name=unique("shape"), task_type="TEMPLATE_EVALUATION", project=world.project["id"],
+        name=unique("shape"),
+        task_type="TEMPLATE_EVALUATION",
+        project=world.project["id"],
         evaluators=[span_evaluator(world.template_eval.id, column_mappings={"x": "attributes.input.value"})],
         query_filter="attributes.a = 1",
     )
-    trace_evaluator = TaskEvaluatorInput(TraceOrSessionEvaluatorInput(
-        evaluator_id=world.template_eval.id,
-        query_mappings=[{"variable_name": "x", "query_ids": ["A"], "attribute_path": "attributes.input.value"}],
-    ))
+    trace_evaluator = TaskEvaluatorInput(
+        TraceOrSessionEvaluatorInput(
+            evaluator_id=world.template_eval.id,
+            query_mappings=[{"variable_name": "x", "query_ids": ["A"], "attribute_path": "attributes.input.value"}],
+        )
+    )
     filters = TaskQueryFilters(filters=[TaskQueryFilter(id="A", filter="span_kind = 'LLM'")])
     with pytest.raises(ApiException) as caught:  # the span-shaped evaluators would remain: mixed shapes
         client.tasks.update(task=task.id, query_filters=filters)
@@ -462,5 +704,7 @@ def test_sdk_switches_a_task_between_span_and_trace_shapes(server: Server, world
     assert switched.evaluators[0].query_mappings[0].attribute_path == "attributes.input.value"
     back = client.tasks.update(task=task.id, query_filters=None, evaluators=[span_evaluator(world.template_eval.id)])
     assert back.query_filters is None and back.evaluators[0].query_mappings is None
-    assert http.patch(f"/v2/tasks/{task.id}", json={
-        "run_configuration": {"experiment_type": "AGENT_CALL"}}).status_code == 400  # not for evaluation tasks
+    assert (
+        http.patch(f"/v2/tasks/{task.id}", json={"run_configuration": {"experiment_type": "AGENT_CALL"}}).status_code
+        == 400
+    )  # not for evaluation tasks

@@ -70,7 +70,9 @@ def test_name_filter_is_a_case_insensitive_literal_substring(seeded: Server) -> 
         # LIKE wildcards in the query are plain characters, not patterns.
         assert walk(http, name="tox%") == []
         assert walk(http, name="pii_leak") == []
-        assert {t["name"] for t in walk(http, name="pii-leak")} == {t["name"] for t in everything if "pii-leak" in t["name"]}
+        assert {t["name"] for t in walk(http, name="pii-leak")} == {
+            t["name"] for t in everything if "pii-leak" in t["name"]
+        }
 
 
 def test_type_and_space_filters_through_the_sdk(seeded: Server) -> None:
@@ -106,7 +108,11 @@ def test_list_items_are_byte_for_byte_the_single_task_bodies(seeded: Server, dia
 def test_space_filter_answers_404_for_a_missing_space_and_empty_for_an_empty_one(seeded: Server) -> None:
     missing = base64.b64encode(b"Space:987654").decode()
     with seeded.http() as http:
-        for params in ({"space_id": missing}, {"space_id": missing, "cursor": "bogus"}, {"space_id": missing, "name": "x"}):
+        for params in (
+            {"space_id": missing},
+            {"space_id": missing, "cursor": "bogus"},
+            {"space_id": missing, "name": "x"},
+        ):
             response = http.get("/v2/tasks", params=params)
             assert response.status_code == 404, params
             assert response.json()["detail"] == "Space was not found."

@@ -27,10 +27,16 @@ def test_paths_walk_lists_dotted_keys_and_json_strings() -> None:
 
 def test_mappings_then_paths_then_conventional_defaults() -> None:
     values = resolve_variables(
-        SPAN, ["input", "output", "expected", "attributes.metadata.expected", "name", "missing"], {"expected": "attributes.metadata.expected"}
+        SPAN,
+        ["input", "output", "expected", "attributes.metadata.expected", "name", "missing"],
+        {"expected": "attributes.metadata.expected"},
     )
     assert values == {
-        "input": "What is 2+2?", "output": "4", "expected": "4", "attributes.metadata.expected": "4",
-        "name": "chat", "missing": None,
+        "input": "What is 2+2?",
+        "output": "4",
+        "expected": "4",
+        "attributes.metadata.expected": "4",
+        "name": "chat",
+        "missing": None,
     }
     assert missing(values) == ["missing"]

@@ -78,8 +78,12 @@ def test_metrics_count_requests_runs_and_evaluations(engine_server: Server, llm:
 @pytest.fixture
 def api_only(server: Server, tmp_path: Path):
     api_server, pg_name = start_server(
-        server.backend, tmp_path / "api", EVALPLANE_WORKER="false", EVALPLANE_SECRET_KEY=SECRET,
-        EVALPLANE_LOG_FORMAT="json", EVALPLANE_LOG_LEVEL="info",
+        server.backend,
+        tmp_path / "api",
+        EVALPLANE_WORKER="false",
+        EVALPLANE_SECRET_KEY=SECRET,
+        EVALPLANE_LOG_FORMAT="json",
+        EVALPLANE_LOG_LEVEL="info",
     )
     yield api_server
     api_server.stop()
@@ -90,16 +94,22 @@ def api_only(server: Server, tmp_path: Path):
 def test_standalone_worker_serves_metrics_and_both_log_json(api_only: Server, llm: LlmServer, tmp_path: Path) -> None:
     port = free_port()
     worker = WorkerProcess(
-        api_only.database_url, tmp_path / "worker", api_only.admin_key,
+        api_only.database_url,
+        tmp_path / "worker",
+        api_only.admin_key,
         env={"EVALPLANE_SECRET_KEY": SECRET, "EVALPLANE_TICK_SECONDS": "0.2", "EVALPLANE_LOG_FORMAT": "json"},
     )
     try:
         worker.start(args=("--metrics-port", str(port)))
         assert backfill(api_only, llm, 10) == "COMPLETED"
         samples = wait_for(
-            lambda: (s := parse(httpx.get(f"http://127.0.0.1:{port}/metrics").text))
-            and s.get('evalplane_evaluations_recorded_total{outcome="SUCCEEDED"}', 0) >= 9 and s,
-            10, "the worker's metrics",
+            lambda: (
+                (s := parse(httpx.get(f"http://127.0.0.1:{port}/metrics").text))
+                and s.get('evalplane_evaluations_recorded_total{outcome="SUCCEEDED"}', 0) >= 9
+                and s
+            ),
+            10,
+            "the worker's metrics",
         )
         assert samples['evalplane_provider_calls_total{result="ok"}'] >= 9
         assert httpx.get(f"http://127.0.0.1:{port}/other").status_code == 404

@@ -32,7 +32,13 @@ def main() -> None:
         "them (a lock file next to the database decides); on PostgreSQL each runs one."
     ),
 )
-@click.option("--backlog", default=2048, show_default=True, type=click.IntRange(min=1), help="Pending connections the socket queues.")
+@click.option(
+    "--backlog",
+    default=2048,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Pending connections the socket queues.",
+)
 def serve(host: str | None, port: int | None, workers: int, backlog: int) -> None:
     """Run the API (and, unless EVALPLANE_WORKER=false, the evaluation engine) on the configured
     database, migrating and bootstrapping it if needed."""
@@ -70,7 +76,9 @@ def serve(host: str | None, port: int | None, workers: int, backlog: int) -> Non
 
 @main.command()
 @click.option(
-    "--metrics-port", default=None, type=int,
+    "--metrics-port",
+    default=None,
+    type=int,
     help="Serve this worker's Prometheus metrics on http://127.0.0.1:PORT/metrics (off by default).",
 )
 @click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Interface for --metrics-port.")

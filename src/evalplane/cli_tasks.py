@@ -139,14 +139,24 @@ def _run_row(run: Any) -> list[str]:
     from evalplane.core.ids import Kind, encode_id
 
     return [
-        encode_id(Kind.TASK_RUN, run.id), run.status, run.kind.lower(), _when(run.created_at),
-        str(run.num_successes), str(run.num_errors), str(run.num_skipped), (run.failure_reason or "")[:80],
+        encode_id(Kind.TASK_RUN, run.id),
+        run.status,
+        run.kind.lower(),
+        _when(run.created_at),
+        str(run.num_successes),
+        str(run.num_errors),
+        str(run.num_skipped),
+        (run.failure_reason or "")[:80],
     ]
 
 
 @tasks.command("runs", help=f"List a task's runs, newest first. TASK is a task id or exact name. {_HELP_ACCESS}")
 @click.argument("task")
-@click.option("--status", default=None, type=click.Choice(["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"], case_sensitive=False))
+@click.option(
+    "--status",
+    default=None,
+    type=click.Choice(["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"], case_sensitive=False),
+)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100))
 def list_runs(task: str, status: str | None, limit: int) -> None:
     from evalplane.db.paging import PageRequest
@@ -156,8 +166,12 @@ def list_runs(task: str, status: str | None, limit: int) -> None:
         async with state.db.session() as session:
             found = await _resolve_task(session, task)
             page = await service.list_runs(
-                session, await _admin(session), found.id, status.upper() if status else None,
-                PageRequest(limit=limit), state.cursors,
+                session,
+                await _admin(session),
+                found.id,
+                status.upper() if status else None,
+                PageRequest(limit=limit),
+                state.cursors,
             )
             return [_run_row(run) for run in page.items]
 
@@ -170,15 +184,33 @@ def list_runs(task: str, status: str | None, limit: int) -> None:
     f"with a progress bar; the exit status is 1 if the run FAILED or was CANCELLED. {_HELP_ACCESS}",
 )
 @click.argument("task")
-@click.option("--start", "start", type=IsoTime(), default=None, help="Window start (UTC unless an offset is given); default: where the last run ended.")
+@click.option(
+    "--start",
+    "start",
+    type=IsoTime(),
+    default=None,
+    help="Window start (UTC unless an offset is given); default: where the last run ended.",
+)
 @click.option("--end", "end", type=IsoTime(), default=None, help="Window end (default: now).")
-@click.option("--max-spans", type=click.IntRange(min=1), default=None, help="Evaluate at most this many spans (default 10,000).")
+@click.option(
+    "--max-spans", type=click.IntRange(min=1), default=None, help="Evaluate at most this many spans (default 10,000)."
+)
 @click.option("--override", is_flag=True, help="Evaluate spans again even if this task already evaluated them.")
 @click.option("--wait", is_flag=True, help="Follow the run until it ends, showing progress.")
 @click.option("--poll", type=float, default=1.0, show_default=True, help="Seconds between progress checks.")
-@click.option("--timeout", type=float, default=None, help="With --wait: give up waiting after this many seconds (exit 2).")
-def trigger(task: str, start: datetime | None, end: datetime | None, max_spans: int | None, override: bool,
-            wait: bool, poll: float, timeout: float | None) -> None:
+@click.option(
+    "--timeout", type=float, default=None, help="With --wait: give up waiting after this many seconds (exit 2)."
+)
+def trigger(
+    task: str,
+    start: datetime | None,
+    end: datetime | None,
+    max_spans: int | None,
+    override: bool,
+    wait: bool,
+    poll: float,
+    timeout: float | None,
+) -> None:
     from evalplane.core.ids import Kind, encode_id
     from evalplane.domains.task_runs import service
     from evalplane.domains.tasks.inputs import RunRequest
@@ -217,7 +249,11 @@ def _follow(run_id: int, poll: float, timeout: float | None) -> int:
                 live.close()
                 click.echo(
                     f"{run.status}: {run.num_successes} succeeded, {run.num_errors} errored, {run.num_skipped} skipped"
-                    + (f" ({run.prompt_tokens + run.completion_tokens} tokens)" if run.prompt_tokens or run.completion_tokens else "")
+                    + (
+                        f" ({run.prompt_tokens + run.completion_tokens} tokens)"
+                        if run.prompt_tokens or run.completion_tokens
+                        else ""
+                    )
                 )
                 if run.failure_reason and run.status != COMPLETED:
                     click.echo(f"reason: {run.failure_reason}")

@@ -14,7 +14,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from evalplane.core.egress import EgressPolicy
 
-
 log = logging.getLogger("evalplane")
 
 
@@ -104,9 +103,9 @@ class Settings(BaseSettings):
         """The SQLite database file, or None on PostgreSQL (or an in-memory database)."""
         url = self.resolved_database_url()
         prefix = "sqlite+aiosqlite:///"
-        if not url.startswith(prefix) or url[len(prefix):] in ("", ":memory:"):
+        if not url.startswith(prefix) or url[len(prefix) :] in ("", ":memory:"):
             return None
-        return Path(url[len(prefix):].split("?", 1)[0])
+        return Path(url[len(prefix) :].split("?", 1)[0])
 
     def secure_files(self) -> None:
         """Make the home 0700 and the SQLite files 0600 before anything is written there;

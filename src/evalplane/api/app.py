@@ -110,7 +110,9 @@ def announce_bootstrap(api_key: str | None, *, from_env: bool) -> None:
 Hook = Callable[[AppState], Awaitable[None]]
 
 
-def create_app(settings: Settings | None = None, *, on_start: Hook | None = None, on_stop: Hook | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, on_start: Hook | None = None, on_stop: Hook | None = None
+) -> FastAPI:
     """The API. ``on_start``/``on_stop`` let the composition root run services beside it."""
     settings = settings or Settings()
 

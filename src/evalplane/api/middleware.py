@@ -69,5 +69,3 @@ class BodyGuard:
 
 class _TooLarge(Exception):
     pass
-
-

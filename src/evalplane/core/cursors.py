@@ -39,7 +39,9 @@ class CursorCodec:
 
     def decode(self, token: str, scope: str, filters: dict[str, Any]) -> list[Any]:
         """Return the position stored in ``token``; raise InvalidInput if it is not ours."""
-        invalid = InvalidInput("The 'cursor' is not valid. Use the exact next_cursor from a previous page.", field="cursor")
+        invalid = InvalidInput(
+            "The 'cursor' is not valid. Use the exact next_cursor from a previous page.", field="cursor"
+        )
         if not token or len(token) > 2048:
             raise invalid
         try:

@@ -171,7 +171,9 @@ class EgressPolicy:
         allowed = [a for a in found if self.refusal(ipaddress.ip_address(a.split("%", 1)[0])) is None]
         if not allowed:
             reason = self.refusal(ipaddress.ip_address(found[0].split("%", 1)[0]))
-            raise EgressRefused(f"{_normal_host(host)} resolves to {found[0]}, {reason}, which this server does not call")
+            raise EgressRefused(
+                f"{_normal_host(host)} resolves to {found[0]}, {reason}, which this server does not call"
+            )
         return allowed
 
     async def check_url(self, url: str) -> None:
@@ -193,9 +195,7 @@ async def _resolve(host: str, port: int) -> list[str]:
     """Every address of ``host`` (off the event loop, bounded in time), first answer first."""
     loop = asyncio.get_running_loop()
     try:
-        infos = await asyncio.wait_for(
-            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT_SECONDS
-        )
+        infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT_SECONDS)
     except (OSError, TimeoutError, UnicodeError) as exc:
         raise UnresolvedHost(f"{host} could not be resolved") from exc
     found: list[str] = []

@@ -93,7 +93,9 @@ def decode_id(kind: Kind, value: str, *, field: str = "id") -> int:
         padded = text + "=" * (-len(text) % 4)
         decoded = base64.b64decode(padded, altchars=None, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInput(f"'{field}' is not a valid identifier (expected an opaque base64 id).", field=field) from None
+        raise InvalidInput(
+            f"'{field}' is not a valid identifier (expected an opaque base64 id).", field=field
+        ) from None
     parts = decoded.split(":")
     # str.isdigit() also accepts digits such as '²' that int() refuses: ASCII only.
     if len(parts) not in (2, 3) or parts[0] != kind.value or not (parts[1].isascii() and parts[1].isdigit()):

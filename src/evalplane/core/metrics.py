@@ -81,7 +81,8 @@ class Registry:
 REGISTRY = Registry()
 
 HTTP_REQUESTS = REGISTRY.counter(
-    "evalplane_http_requests_total", "HTTP requests answered, by method, route template and status.",
+    "evalplane_http_requests_total",
+    "HTTP requests answered, by method, route template and status.",
     ("method", "route", "status"),
 )
 HTTP_SECONDS = REGISTRY.counter(
@@ -89,17 +90,20 @@ HTTP_SECONDS = REGISTRY.counter(
 )
 EVALUATIONS = REGISTRY.counter(
     "evalplane_evaluations_recorded_total",
-    "Work units this process finished and recorded, by outcome (SUCCEEDED, ERRORED, SKIPPED).", ("outcome",),
+    "Work units this process finished and recorded, by outcome (SUCCEEDED, ERRORED, SKIPPED).",
+    ("outcome",),
 )
 UNITS_RELEASED = REGISTRY.counter(
     "evalplane_units_released_total", "Leased units this process handed back to the queue (shutdown or retry later)."
 )
 LEASES_REAPED = REGISTRY.counter(
-    "evalplane_leases_reaped_total", "Expired leases (of crashed or stalled workers) this process returned to the queue."
+    "evalplane_leases_reaped_total",
+    "Expired leases (of crashed or stalled workers) this process returned to the queue.",
 )
 PROVIDER_CALLS = REGISTRY.counter(
     "evalplane_provider_calls_total",
-    "Calls to LLM providers, by result: ok, transient (rate limit, overload, timeout) or fatal.", ("result",),
+    "Calls to LLM providers, by result: ok, transient (rate limit, overload, timeout) or fatal.",
+    ("result",),
 )
 PROVIDER_RETRIES = REGISTRY.counter(
     "evalplane_provider_retries_total", "Provider calls repeated after a transient error."

@@ -37,9 +37,7 @@ def compile_regex(pattern: str) -> Any:
         return re2.compile(pattern, _options())
     except re2.error as exc:
         reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        raise RegexError(
-            f"{reason} (patterns use RE2 syntax: no backreferences, lookahead or lookbehind)"
-        ) from None
+        raise RegexError(f"{reason} (patterns use RE2 syntax: no backreferences, lookahead or lookbehind)") from None
     except (TypeError, UnicodeEncodeError):
         raise RegexError("the pattern must be text without lone surrogate characters") from None
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-
 from sqlalchemy import ColumnElement, Integer, event, func, literal
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -201,7 +200,9 @@ class RawQuery:
             # into an aggregate query, so the array follows its order.
             inner = ", ".join(f"{v} AS c{i}" for i, v in enumerate(values))
             outer = ", ".join(f"c{i}" for i in range(len(values)))
-            return f"(SELECT json_group_array(json_array({outer})) FROM (SELECT {inner} {from_where} ORDER BY {order_by}))"
+            return (
+                f"(SELECT json_group_array(json_array({outer})) FROM (SELECT {inner} {from_where} ORDER BY {order_by}))"
+            )
         return f"(SELECT json_agg(json_build_array({', '.join(values)}) ORDER BY {order_by}) {from_where})"
 
 

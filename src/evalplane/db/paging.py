@@ -40,7 +40,12 @@ def cursor_position(page: PageRequest, codec: CursorCodec, scope: str, filters: 
 
 
 def cut_page(
-    rows: list[T], page: PageRequest, last_id: Callable[[T], int], codec: CursorCodec, scope: str, filters: dict[str, Any]
+    rows: list[T],
+    page: PageRequest,
+    last_id: Callable[[T], int],
+    codec: CursorCodec,
+    scope: str,
+    filters: dict[str, Any],
 ) -> Page[T]:
     """Turn up to ``limit + 1`` rows into a page, with a cursor after its last row if more follow."""
     has_more = len(rows) > page.limit

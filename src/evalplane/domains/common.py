@@ -152,6 +152,11 @@ async def list_in_spaces(
     if visible is not None:
         stmt = stmt.where(visible)
     return await paginate(
-        session, stmt, model.id, page, codec=codec, scope=scope,
+        session,
+        stmt,
+        model.id,
+        page,
+        codec=codec,
+        scope=scope,
         filters=cursor_filters(space_id=filters.space_id, space_name=filters.space_name, name=filters.name),
     )

@@ -52,8 +52,14 @@ async def open_run(session: AsyncSession, task: Task, policy: ContinuousPolicy) 
     if last_failure is not None and now - last_failure < policy.cool_down:
         return None
     run = TaskRun(
-        task_id=task.id, kind=CONTINUOUS, status=RUNNING, run_started_at=now, data_start_time=now,
-        data_end_time=now, parameters={}, created_by_user_id=task.created_by_user_id,
+        task_id=task.id,
+        kind=CONTINUOUS,
+        status=RUNNING,
+        run_started_at=now,
+        data_start_time=now,
+        data_end_time=now,
+        parameters={},
+        created_by_user_id=task.created_by_user_id,
     )
     session.add(run)
     await session.flush()
@@ -96,7 +102,9 @@ async def tick_task(session: AsyncSession, plan: TaskPlan, policy: ContinuousPol
         try:
             where = span_filter(dialect, task.query_filter, evaluator.query_filter)
         except FilterSyntaxError as exc:
-            await transition(session, run.id, RUNNING, FAILED, failure_reason=f"The task's filter is no longer valid: {exc.detail}")
+            await transition(
+                session, run.id, RUNNING, FAILED, failure_reason=f"The task's filter is no longer valid: {exc.detail}"
+            )
             return enqueued
         rows = (
             await session.execute(
@@ -106,7 +114,12 @@ async def tick_task(session: AsyncSession, plan: TaskPlan, policy: ContinuousPol
             )
         ).all()
         new_units = [
-            NewUnit(evaluator_key=evaluator.evaluator_id, target_kind="SPAN", target_id=row_id, fingerprint=evaluator.fingerprint)
+            NewUnit(
+                evaluator_key=evaluator.evaluator_id,
+                target_kind="SPAN",
+                target_id=row_id,
+                fingerprint=evaluator.fingerprint,
+            )
             for row_id, span_id in rows
             if sampled(span_id, task.sampling_rate)
         ]

@@ -102,7 +102,9 @@ async def plan_dataset_evaluation(session: AsyncSession, run: TaskRun, plan: Tas
         try:
             keep = _predicate(task.query_filter, evaluator.query_filter)
         except InvalidInput as exc:
-            await _fail(session, run, f"The filter of evaluator '{evaluator.name}' cannot select experiment runs: {exc.detail}")
+            await _fail(
+                session, run, f"The filter of evaluator '{evaluator.name}' cannot select experiment runs: {exc.detail}"
+            )
             return None
         run_ids = await select_runs(session, experiment_ids, keep, limit)
         new = await units.enqueue(
@@ -110,8 +112,12 @@ async def plan_dataset_evaluation(session: AsyncSession, run: TaskRun, plan: Tas
             run_id=run.id,
             task_id=task.id,
             units=[
-                NewUnit(evaluator_key=evaluator.evaluator_id, target_kind=EXPERIMENT_RUN, target_id=i,
-                        fingerprint=evaluator.fingerprint)
+                NewUnit(
+                    evaluator_key=evaluator.evaluator_id,
+                    target_kind=EXPERIMENT_RUN,
+                    target_id=i,
+                    fingerprint=evaluator.fingerprint,
+                )
                 for i in run_ids
             ],
             override=run.override_evaluations,

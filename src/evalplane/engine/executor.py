@@ -13,11 +13,11 @@ from typing import Any
 from evalplane.engine.code import managed
 from evalplane.engine.code.outcome import Failure, Outcome
 from evalplane.engine.code.sandbox import CustomCode, Limits, run_custom
+from evalplane.engine.dataset_documents import RUN_DEFAULTS
 from evalplane.engine.judge import JudgeSpec, judge
 from evalplane.engine.plans import CODE, TEMPLATE, EvaluatorPlan
 from evalplane.engine.providers import FatalProviderError, Provider, TransientProviderError, Usage
 from evalplane.engine.providers.calls import Gates, RetryPolicy
-from evalplane.engine.dataset_documents import RUN_DEFAULTS
 from evalplane.engine.variables import SPAN_DEFAULTS, missing, resolve_variables
 from evalplane.jobs.units import ERRORED, SKIPPED, SUCCEEDED, Claimed
 
@@ -75,7 +75,13 @@ class ProviderSource:
 
 class Executor:
     def __init__(
-        self, providers: ProviderSource, gates: Gates, policy: RetryPolicy, limits: Limits, *, children_per_task: int = 2
+        self,
+        providers: ProviderSource,
+        gates: Gates,
+        policy: RetryPolicy,
+        limits: Limits,
+        *,
+        children_per_task: int = 2,
     ) -> None:
         self.providers = providers
         self.gates = gates
@@ -106,7 +112,9 @@ class Executor:
         groups: dict[tuple[int, int], list[Work]] = defaultdict(list)
         for item in work:
             if item.evaluator is None:
-                result.done.append(UnitResult(item.unit, ERRORED, None, detail="the evaluator is no longer attached to the task"))
+                result.done.append(
+                    UnitResult(item.unit, ERRORED, None, detail="the evaluator is no longer attached to the task")
+                )
             elif item.document is None:
                 result.done.append(UnitResult(item.unit, SKIPPED, item.evaluator, detail="the target no longer exists"))
             else:
@@ -122,7 +130,9 @@ class Executor:
         except Exception as exc:  # noqa: BLE001 - whatever broke, the other groups go on
             reported = {r.unit.id for r in own.done} | {u.id for u, _ in own.retry}
             detail = unexpected(exc)
-            own.done.extend(UnitResult(w.unit, ERRORED, w.evaluator, detail=detail) for w in items if w.unit.id not in reported)
+            own.done.extend(
+                UnitResult(w.unit, ERRORED, w.evaluator, detail=detail) for w in items if w.unit.id not in reported
+            )
         result.done.extend(own.done)
         result.retry.extend(own.retry)
         result.fatal.update(own.fatal)
@@ -150,9 +160,13 @@ class Executor:
             await self._custom(evaluator, ready, result)
         else:
             for item, _ in ready:
-                result.done.append(UnitResult(item.unit, ERRORED, evaluator, detail=f"unknown evaluator kind {evaluator.kind}"))
+                result.done.append(
+                    UnitResult(item.unit, ERRORED, evaluator, detail=f"unknown evaluator kind {evaluator.kind}")
+                )
 
-    async def _judge(self, evaluator: EvaluatorPlan, ready: list[tuple[Work, dict[str, Any]]], result: BatchResult) -> None:
+    async def _judge(
+        self, evaluator: EvaluatorPlan, ready: list[tuple[Work, dict[str, Any]]], result: BatchResult
+    ) -> None:
         config = evaluator.config
         llm = config.get("llm") or {}
         integration_id = int(llm.get("ai_integration_id") or 0)
@@ -186,9 +200,13 @@ class Executor:
                 result.done.append(UnitResult(item.unit, ERRORED, evaluator, detail=unexpected(exc)))
                 return
             if isinstance(judged.result, Failure):
-                result.done.append(UnitResult(item.unit, ERRORED, evaluator, detail=judged.result.reason, usage=judged.usage))
+                result.done.append(
+                    UnitResult(item.unit, ERRORED, evaluator, detail=judged.result.reason, usage=judged.usage)
+                )
             else:
-                result.done.append(UnitResult(item.unit, SUCCEEDED, evaluator, outcome=judged.result, usage=judged.usage))
+                result.done.append(
+                    UnitResult(item.unit, SUCCEEDED, evaluator, outcome=judged.result, usage=judged.usage)
+                )
 
         await asyncio.gather(*(one(item, values) for item, values in ready))
 
@@ -207,7 +225,9 @@ class Executor:
                 continue
             result.done.append(UnitResult(item.unit, SUCCEEDED, evaluator, outcome=outcome))
 
-    async def _custom(self, evaluator: EvaluatorPlan, ready: list[tuple[Work, dict[str, Any]]], result: BatchResult) -> None:
+    async def _custom(
+        self, evaluator: EvaluatorPlan, ready: list[tuple[Work, dict[str, Any]]], result: BatchResult
+    ) -> None:
         config = evaluator.config
         params = {**managed.static_params(config.get("static_params")), **(config.get("params") or {})}
         source = CustomCode(code=str(config.get("code") or ""), imports=config.get("imports"), params=params)

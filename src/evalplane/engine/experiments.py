@@ -58,7 +58,10 @@ async def _version(session: AsyncSession, task: Task, version_id: int | None) ->
         version = await session.get(DatasetVersion, version_id)
         return version if version is not None and version.dataset_id == task.dataset_id else None
     return await session.scalar(
-        select(DatasetVersion).where(DatasetVersion.dataset_id == task.dataset_id).order_by(DatasetVersion.id.desc()).limit(1)
+        select(DatasetVersion)
+        .where(DatasetVersion.dataset_id == task.dataset_id)
+        .order_by(DatasetVersion.id.desc())
+        .limit(1)
     )
 
 
@@ -94,13 +97,20 @@ async def choose_examples(
     return chosen
 
 
-async def _create_experiment(session: AsyncSession, run: TaskRun, task: Task, version: DatasetVersion, name: str) -> Experiment | None:
+async def _create_experiment(
+    session: AsyncSession, run: TaskRun, task: Task, version: DatasetVersion, name: str
+) -> Experiment | None:
     """The run's experiment; None when the name was taken after the trigger checked it."""
-    taken = await session.scalar(select(Experiment.id).where(Experiment.dataset_id == task.dataset_id, Experiment.name == name))
+    taken = await session.scalar(
+        select(Experiment.id).where(Experiment.dataset_id == task.dataset_id, Experiment.name == name)
+    )
     if taken is not None:
         return None
     experiment = Experiment(
-        space_id=task.space_id, dataset_id=task.dataset_id, dataset_version_id=version.id, name=name,
+        space_id=task.space_id,
+        dataset_id=task.dataset_id,
+        dataset_version_id=version.id,
+        name=name,
         created_by_user_id=run.created_by_user_id,
     )
     try:
@@ -137,7 +147,9 @@ async def plan_experiment_run(session: AsyncSession, run: TaskRun, plan: TaskPla
     name = str(params.get("experiment_name") or f"run {run.id}")
     experiment = await _create_experiment(session, run, task, version, name)
     if experiment is None:
-        await _fail(session, run, f"The dataset already has an experiment named '{name}'; trigger again with another name.")
+        await _fail(
+            session, run, f"The dataset already has an experiment named '{name}'; trigger again with another name."
+        )
         return None
     payload = {"experiment_id": experiment.id, "version_id": version.id}
     # One unit per example of this run: the run id in the fingerprint keeps earlier runs' units apart.
@@ -190,15 +202,24 @@ async def start_follow_ups(session: AsyncSession, run_id: int) -> bool:
 async def _trigger_follow_up(session: AsyncSession, task: Task, parent: TaskRun) -> int | None:
     """A PENDING run of ``task`` over the parent's experiment; None while the task is busy."""
     busy = await session.scalar(
-        select(TaskRun.id).where(TaskRun.task_id == task.id, TaskRun.kind == "BACKFILL", TaskRun.status.in_(sorted(ACTIVE)))
+        select(TaskRun.id).where(
+            TaskRun.task_id == task.id, TaskRun.kind == "BACKFILL", TaskRun.status.in_(sorted(ACTIVE))
+        )
     )
     if busy is not None:
         return None
     now = utcnow()
     follow_up = TaskRun(
-        task_id=task.id, status=PENDING, kind="BACKFILL", experiment_id=parent.experiment_id,
-        max_spans=None, override_evaluations=False, parameters={"experiment_ids": [parent.experiment_id]},
-        created_by_user_id=parent.created_by_user_id, created_at=now, updated_at=now,
+        task_id=task.id,
+        status=PENDING,
+        kind="BACKFILL",
+        experiment_id=parent.experiment_id,
+        max_spans=None,
+        override_evaluations=False,
+        parameters={"experiment_ids": [parent.experiment_id]},
+        created_by_user_id=parent.created_by_user_id,
+        created_at=now,
+        updated_at=now,
     )
     try:
         async with session.begin_nested():
@@ -208,4 +229,3 @@ async def _trigger_follow_up(session: AsyncSession, task: Task, parent: TaskRun)
         return None  # a trigger through the API won the race; try again next tick
     task.last_run_at = now
     return follow_up.id
-

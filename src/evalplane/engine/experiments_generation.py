@@ -79,7 +79,9 @@ async def generate(executor: Executor, work: Sequence[Work], result: BatchResult
     groups: dict[int, list[Work]] = defaultdict(list)
     for item in work:
         if item.document is None:
-            result.done.append(GenerationResult(item.unit, SKIPPED, None, detail="the example is no longer in the dataset version"))
+            result.done.append(
+                GenerationResult(item.unit, SKIPPED, None, detail="the example is no longer in the dataset version")
+            )
         else:
             groups[item.unit.task_id].append(item)
     await asyncio.gather(*(_generate_group(executor, items, result) for items in groups.values()))
@@ -102,25 +104,40 @@ async def _generate_group(executor: Executor, items: list[Work], result: BatchRe
     await asyncio.gather(*(one(executor, provider, gate, config, item, result) for item in items))
 
 
-def _row(document: Mapping[str, Any], started: datetime, *, output: str | None = None, error: str | None = None,
-         data: dict[str, Any] | None = None) -> dict[str, Any]:
+def _row(
+    document: Mapping[str, Any],
+    started: datetime,
+    *,
+    output: str | None = None,
+    error: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     return {
-        "experiment_id": document["experiment_id"], "example_id": document["example_id"], "output": output,
-        "error": error, "data": data or {}, "started_at": started, "finished_at": utcnow(),
+        "experiment_id": document["experiment_id"],
+        "example_id": document["example_id"],
+        "output": output,
+        "error": error,
+        "data": data or {},
+        "started_at": started,
+        "finished_at": utcnow(),
     }
 
 
-async def _call(
-    executor: Executor, item: Work, result: BatchResult, started: datetime, work: Any
-) -> Any:
+async def _call(executor: Executor, item: Work, result: BatchResult, started: datetime, work: Any) -> Any:
     """Run ``work`` (a provider call); on a provider error record the unit and return None."""
     document = item.document or {}
     try:
         return await work
     except MissingVariable as exc:
-        result.done.append(GenerationResult(item.unit, SKIPPED, None, detail=str(exc), run_row=_row(document, started, error=str(exc))))
+        result.done.append(
+            GenerationResult(item.unit, SKIPPED, None, detail=str(exc), run_row=_row(document, started, error=str(exc)))
+        )
     except RequestRejected as exc:
-        result.done.append(GenerationResult(item.unit, ERRORED, None, detail=exc.reason, run_row=_row(document, started, error=exc.reason)))
+        result.done.append(
+            GenerationResult(
+                item.unit, ERRORED, None, detail=exc.reason, run_row=_row(document, started, error=exc.reason)
+            )
+        )
     except FatalProviderError as exc:
         result.fatal[item.unit.run_id] = exc.reason
         result.done.append(GenerationResult(item.unit, ERRORED, None, detail=exc.reason))
@@ -174,7 +191,9 @@ async def _judge_one(
     usage: Usage = judged.usage
     if isinstance(judged.result, Failure):
         row = _row(document, started, error=judged.result.reason)
-        result.done.append(GenerationResult(item.unit, ERRORED, None, detail=judged.result.reason, usage=usage, run_row=row))
+        result.done.append(
+            GenerationResult(item.unit, ERRORED, None, detail=judged.result.reason, usage=usage, run_row=row)
+        )
         return
     outcome = judged.result
     data: dict[str, Any] = {"label": outcome.label, "score": outcome.score}

@@ -167,10 +167,18 @@ async def judge(
         explanation = explanation or (_explanation_from_text(answer.text) if spec.explain else None)
     if label is None:
         shown = (answer.text or json.dumps(answer.tool_arguments))[:200]
-        return Judgement(Failure(f"the model's answer matched none of the choices ({', '.join(choices)}): {shown!r}"), answer.usage, failures)
+        return Judgement(
+            Failure(f"the model's answer matched none of the choices ({', '.join(choices)}): {shown!r}"),
+            answer.usage,
+            failures,
+        )
     score = spec.choices.get(label)
     return Judgement(
-        Outcome(label=label, score=None if score is None else float(score), explanation=explanation if spec.explain else None),
+        Outcome(
+            label=label,
+            score=None if score is None else float(score),
+            explanation=explanation if spec.explain else None,
+        ),
         answer.usage,
         failures,
     )

@@ -34,7 +34,12 @@ class Planned:
 def span_units(plan: TaskPlan, rows: list[tuple[int, str]], evaluator_index: int) -> list[NewUnit]:
     evaluator = plan.evaluators[evaluator_index]
     return [
-        NewUnit(evaluator_key=evaluator.evaluator_id, target_kind="SPAN", target_id=row_id, fingerprint=evaluator.fingerprint)
+        NewUnit(
+            evaluator_key=evaluator.evaluator_id,
+            target_kind="SPAN",
+            target_id=row_id,
+            fingerprint=evaluator.fingerprint,
+        )
         for row_id, _ in rows
     ]
 
@@ -85,7 +90,10 @@ async def plan_backfill(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> 
         for index in range(len(plan.evaluators)):
             rows = await select_spans(session, plan, index, run, limit)
             new = await units.enqueue(
-                session, run_id=run.id, task_id=task.id, units=span_units(plan, rows, index),
+                session,
+                run_id=run.id,
+                task_id=task.id,
+                units=span_units(plan, rows, index),
                 override=run.override_evaluations,
             )
             enqueued += new

@@ -60,7 +60,9 @@ async def record(session: AsyncSession, worker: str, batch: BatchResult) -> int:
     run_evaluations: list[dict[str, Any]] = []
     generated: list[tuple[int, dict[str, Any]]] = []
     recorded = 0
-    await _lock_runs(session, {r.unit.run_id for r in batch.done} | {u.run_id for u, _ in batch.retry} | set(batch.fatal))
+    await _lock_runs(
+        session, {r.unit.run_id for r in batch.done} | {u.run_id for u, _ in batch.retry} | set(batch.fatal)
+    )
     # One compare-and-set per distinct outcome (state, detail), not one per unit.
     outcomes: dict[tuple[str, str | None], list[int]] = defaultdict(list)
     for result in batch.done:
@@ -116,7 +118,10 @@ async def _lock_runs(session: AsyncSession, run_ids: set[int]) -> None:
     then the run's counters — deadlocked against it on PostgreSQL. SQLite has one writer."""
     if run_ids and session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
         await session.execute(
-            select(TaskRun.id).where(TaskRun.id.in_(sorted(run_ids))).order_by(TaskRun.id).with_for_update(key_share=True)  # FOR NO KEY UPDATE
+            select(TaskRun.id)
+            .where(TaskRun.id.in_(sorted(run_ids)))
+            .order_by(TaskRun.id)
+            .with_for_update(key_share=True)  # FOR NO KEY UPDATE
         )
 
 
@@ -186,7 +191,9 @@ async def _insert_experiment_runs(session: AsyncSession, rows: list[dict[str, An
     experiment_ids = {row["experiment_id"] for row in rows}
     alive = set((await session.scalars(select(Experiment.id).where(Experiment.id.in_(experiment_ids)))).all())
     values = [
-        {**row, "annotations": [], "created_at": now, "updated_at": now} for row in rows if row["experiment_id"] in alive
+        {**row, "annotations": [], "created_at": now, "updated_at": now}
+        for row in rows
+        if row["experiment_id"] in alive
     ]
     if values:
         await session.execute(insert(ExperimentRun.__table__), values)

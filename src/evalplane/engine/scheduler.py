@@ -17,8 +17,8 @@ from evalplane.domains.task_runs.transitions import COMPLETED, FAILED, PENDING, 
 from evalplane.engine import continuous
 from evalplane.engine.continuous import ContinuousPolicy
 from evalplane.engine.experiments import start_follow_ups
-from evalplane.engine.plans import load_task_plan
 from evalplane.engine.planner import RunChanged, plan_backfill
+from evalplane.engine.plans import load_task_plan
 from evalplane.jobs import units
 
 log = logging.getLogger("evalplane.scheduler")
@@ -61,7 +61,10 @@ class Scheduler:
             async with self.db.session() as session:
                 run = await session.scalar(
                     _skip_locked(
-                        select(TaskRun).where(TaskRun.status == PENDING, TaskRun.kind == "BACKFILL").order_by(TaskRun.id).limit(1),
+                        select(TaskRun)
+                        .where(TaskRun.status == PENDING, TaskRun.kind == "BACKFILL")
+                        .order_by(TaskRun.id)
+                        .limit(1),
                         session,
                     )
                 )
@@ -78,7 +81,9 @@ class Scheduler:
                     continue
                 started += 1
                 if planned is not None:
-                    log.info("run %s started: %s units, %s already evaluated", run.id, planned.enqueued, planned.already_done)
+                    log.info(
+                        "run %s started: %s units, %s already evaluated", run.id, planned.enqueued, planned.already_done
+                    )
 
     async def _feed_continuous_tasks(self) -> int:
         total = 0

@@ -72,8 +72,12 @@ class Engine:
             children_per_task=max(1, options.sandbox_max_children // options.slots),
         )
         self.worker = Worker(
-            db, executor, batch_size=options.batch_size, slots=options.slots,
-            lease=timedelta(seconds=options.lease_seconds), max_attempts=options.max_attempts,
+            db,
+            executor,
+            batch_size=options.batch_size,
+            slots=options.slots,
+            lease=timedelta(seconds=options.lease_seconds),
+            max_attempts=options.max_attempts,
         )
         self.scheduler = Scheduler(db, options.continuous)
         self._stop = asyncio.Event()

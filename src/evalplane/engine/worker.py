@@ -39,8 +39,20 @@ log = logging.getLogger("evalplane.worker")
 
 # The columns a span document is built from (plain rows: no ORM objects per unit).
 _SPAN_COLUMNS = (
-    Span.id, Span.name, Span.span_kind, Span.status_code, Span.status_message, Span.latency_ms, Span.start_time,
-    Span.end_time, Span.parent_id, Span.trace_id, Span.span_id, Span.attributes, Span.events, Span.resource_attributes,
+    Span.id,
+    Span.name,
+    Span.span_kind,
+    Span.status_code,
+    Span.status_message,
+    Span.latency_ms,
+    Span.start_time,
+    Span.end_time,
+    Span.parent_id,
+    Span.trace_id,
+    Span.span_id,
+    Span.attributes,
+    Span.events,
+    Span.resource_attributes,
 )
 
 
@@ -72,7 +84,11 @@ class IntegrationProviders(ProviderSource):
     """
 
     def __init__(
-        self, db: Database, secret_key: str, ttl: float = 30.0, connections: int = 128,
+        self,
+        db: Database,
+        secret_key: str,
+        ttl: float = 30.0,
+        connections: int = 128,
         egress: EgressPolicy | None = None,
     ) -> None:
         self.db = db
@@ -314,14 +330,20 @@ class Worker:
                 if cached is None or cached[0] < loop_time:
                     self._plans[task_id] = (loop_time + 5.0, await load_task_plan(session, task_id))
             span_ids = [c.target_id for c in claimed if c.target_kind == "SPAN"]
-            rows = (await session.execute(select(*_SPAN_COLUMNS).where(Span.id.in_(span_ids)))).all() if span_ids else []
+            rows = (
+                (await session.execute(select(*_SPAN_COLUMNS).where(Span.id.in_(span_ids)))).all() if span_ids else []
+            )
             others = await load_targets(session, claimed)  # experiment runs and dataset examples
         documents = {row.id: span_document(row) for row in rows}
         work = []
         for unit in claimed:
             plan = self._plans[unit.task_id][1]
             evaluator = plan.evaluator(unit.evaluator_key) if plan else None
-            document = documents.get(unit.target_id) if unit.target_kind == "SPAN" else others.get((unit.target_kind, unit.target_id))
+            document = (
+                documents.get(unit.target_id)
+                if unit.target_kind == "SPAN"
+                else others.get((unit.target_kind, unit.target_id))
+            )
             work.append(Work(unit=unit, evaluator=evaluator, document=document))
         return work
 
@@ -333,7 +355,9 @@ class Worker:
             if self._inflight:
                 try:
                     async with self.db.session() as session:
-                        await units.heartbeat(session, worker=self.name, unit_ids=sorted(self._inflight), lease=self.lease)
+                        await units.heartbeat(
+                            session, worker=self.name, unit_ids=sorted(self._inflight), lease=self.lease
+                        )
                 except Exception:  # noqa: BLE001
                     log.exception("lease heartbeat failed")
 

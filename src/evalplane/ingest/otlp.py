@@ -34,7 +34,20 @@ LEGACY_PROJECT_ATTRIBUTE = "model_id"
 DEFAULT_PROJECT = "default"
 SPAN_KIND_ATTRIBUTE = "openinference.span.kind"
 SPAN_KINDS = frozenset(
-    {"LLM", "CHAIN", "RETRIEVER", "EMBEDDING", "AGENT", "TOOL", "RERANKER", "GUARDRAIL", "EVALUATOR", "PROMPT", "DECISION", "UNKNOWN"}
+    {
+        "LLM",
+        "CHAIN",
+        "RETRIEVER",
+        "EMBEDDING",
+        "AGENT",
+        "TOOL",
+        "RERANKER",
+        "GUARDRAIL",
+        "EVALUATOR",
+        "PROMPT",
+        "DECISION",
+        "UNKNOWN",
+    }
 )
 _STATUS = {0: "UNSET", 1: "OK", 2: "ERROR"}
 _STATUS_NAMES = {"STATUS_CODE_UNSET": "UNSET", "STATUS_CODE_OK": "OK", "STATUS_CODE_ERROR": "ERROR"}
@@ -49,8 +62,18 @@ _MAX_NANOS = 2**64  # OTLP times are fixed64 nanoseconds
 
 # The fields of a decoded span row, in tuple order (names as in the ``spans`` table).
 ROW_FIELDS = (
-    "trace_id", "span_id", "parent_id", "name", "span_kind", "status_code", "status_message",
-    "start_time", "end_time", "latency_ms", "attributes", "events",
+    "trace_id",
+    "span_id",
+    "parent_id",
+    "name",
+    "span_kind",
+    "status_code",
+    "status_message",
+    "start_time",
+    "end_time",
+    "latency_ms",
+    "attributes",
+    "events",
 )
 SpanRow = tuple[str, str, str | None, str, str, str, str, datetime, datetime, float, str, str]
 _NO_EVENTS = "[]"
@@ -332,7 +355,11 @@ def _decode_protobuf(payload: bytes, decoded: DecodedRequest) -> None:
                     span_kind,
                     attributes,
                     [
-                        {"name": e.name, "timestamp": _event_time(e.time_unix_nano), "attributes": _pb_attributes(e.attributes)}
+                        {
+                            "name": e.name,
+                            "timestamp": _event_time(e.time_unix_nano),
+                            "attributes": _pb_attributes(e.attributes),
+                        }
                         for e in span.events
                     ],
                 )

@@ -69,9 +69,19 @@ async def enqueue(
     now = utcnow()
     rows = [
         {
-            "run_id": run_id, "task_id": task_id, "evaluator_key": u.evaluator_key, "target_kind": u.target_kind,
-            "target_id": u.target_id, "fingerprint": u.fingerprint, "state": u.state, "attempts": 0,
-            "not_before": now, "detail": u.detail, "payload": u.payload, "created_at": now, "updated_at": now,
+            "run_id": run_id,
+            "task_id": task_id,
+            "evaluator_key": u.evaluator_key,
+            "target_kind": u.target_kind,
+            "target_id": u.target_id,
+            "fingerprint": u.fingerprint,
+            "state": u.state,
+            "attempts": 0,
+            "not_before": now,
+            "detail": u.detail,
+            "payload": u.payload,
+            "created_at": now,
+            "updated_at": now,
         }
         for u in units
     ]
@@ -87,9 +97,15 @@ async def enqueue(
             stmt = stmt.on_conflict_do_update(
                 index_elements=keys,
                 set_={
-                    "run_id": stmt.excluded.run_id, "state": stmt.excluded.state, "attempts": 0,
-                    "not_before": stmt.excluded.not_before, "lease_owner": None, "lease_expires_at": None,
-                    "detail": stmt.excluded.detail, "payload": stmt.excluded.payload, "updated_at": now,
+                    "run_id": stmt.excluded.run_id,
+                    "state": stmt.excluded.state,
+                    "attempts": 0,
+                    "not_before": stmt.excluded.not_before,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                    "detail": stmt.excluded.detail,
+                    "payload": stmt.excluded.payload,
+                    "updated_at": now,
                 },
                 # A unit another run is working on right now is not taken over.
                 where=WorkUnit.__table__.c.state != LEASED,
@@ -122,7 +138,12 @@ async def pending_tasks(session: AsyncSession) -> list[int]:
 
 
 async def claim(
-    session: AsyncSession, *, worker: str, limit: int, lease: timedelta, run_ids: Sequence[int] | None = None,
+    session: AsyncSession,
+    *,
+    worker: str,
+    limit: int,
+    lease: timedelta,
+    run_ids: Sequence[int] | None = None,
     task_id: int | None = None,
 ) -> list[Claimed]:
     """Lease up to ``limit`` claimable units to ``worker`` (oldest first), of one task if given."""
@@ -146,12 +167,21 @@ async def claim(
         update(WorkUnit)
         .where(WorkUnit.id == chosen.c.id, WorkUnit.state == PENDING)
         .values(
-            state=LEASED, lease_owner=worker, lease_expires_at=now + lease,
-            attempts=WorkUnit.attempts + 1, updated_at=now,
+            state=LEASED,
+            lease_owner=worker,
+            lease_expires_at=now + lease,
+            attempts=WorkUnit.attempts + 1,
+            updated_at=now,
         )
         .returning(
-            WorkUnit.id, WorkUnit.run_id, WorkUnit.task_id, WorkUnit.evaluator_key, WorkUnit.target_kind,
-            WorkUnit.target_id, WorkUnit.attempts, WorkUnit.payload,
+            WorkUnit.id,
+            WorkUnit.run_id,
+            WorkUnit.task_id,
+            WorkUnit.evaluator_key,
+            WorkUnit.target_kind,
+            WorkUnit.target_id,
+            WorkUnit.attempts,
+            WorkUnit.payload,
         )
         .execution_options(synchronize_session=False)
     )
@@ -203,15 +233,23 @@ async def finish_many(
 
 
 async def release(
-    session: AsyncSession, *, worker: str, unit_ids: Sequence[int], delay: timedelta = timedelta(0),
-    refund_attempt: bool = True, detail: str | None = None,
+    session: AsyncSession,
+    *,
+    worker: str,
+    unit_ids: Sequence[int],
+    delay: timedelta = timedelta(0),
+    refund_attempt: bool = True,
+    detail: str | None = None,
 ) -> int:
     """Hand leased units back to the queue (shutdown, or a provider asking us to wait)."""
     if not unit_ids:
         return 0
     values: dict[str, Any] = {
-        "state": PENDING, "lease_owner": None, "lease_expires_at": None,
-        "not_before": utcnow() + delay, "updated_at": utcnow(),
+        "state": PENDING,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "not_before": utcnow() + delay,
+        "updated_at": utcnow(),
     }
     if refund_attempt:
         values["attempts"] = WorkUnit.attempts - 1
@@ -253,9 +291,9 @@ async def open_count(session: AsyncSession, run_id: int) -> int:
     """Units of a run still waiting or in flight."""
     return int(
         await session.scalar(
-            select(func.count()).select_from(WorkUnit).where(
-                and_(WorkUnit.run_id == run_id, WorkUnit.state.in_([PENDING, LEASED]))
-            )
+            select(func.count())
+            .select_from(WorkUnit)
+            .where(and_(WorkUnit.run_id == run_id, WorkUnit.state.in_([PENDING, LEASED])))
         )
         or 0
     )

@@ -352,7 +352,10 @@ def _rendered_run_configuration(config: dict[str, Any], dialect: Dialect) -> dic
 # still trimmed.
 _SEED_TOOL_CONFIG = {"tools": None, "tool_choice": None}
 _SEED_INVOCATION_PARAMS: dict[str, Any] = {
-    "response_format": {"type": None, "json_schema": {"name": None, "description": None, "schema": None, "strict": None}},
+    "response_format": {
+        "type": None,
+        "json_schema": {"name": None, "description": None, "schema": None, "strict": None},
+    },
     "tool_config": _SEED_TOOL_CONFIG,
 }
 _SEED_MESSAGE = {
@@ -419,7 +422,9 @@ def _message(message: dict[str, Any], enum: Callable[[Any], Any]) -> dict[str, A
     if "role" in out:
         out["role"] = enum(out["role"])
     if isinstance(out.get("tool_calls"), list):
-        out["tool_calls"] = [{**c, "type": enum(c.get("type"))} if isinstance(c, dict) else c for c in out["tool_calls"]]
+        out["tool_calls"] = [
+            {**c, "type": enum(c.get("type"))} if isinstance(c, dict) else c for c in out["tool_calls"]
+        ]
     return out
 
 

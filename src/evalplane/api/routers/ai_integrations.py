@@ -101,7 +101,9 @@ async def list_ai_integrations(
     cursor: Annotated[str | None, Query()] = None,
 ) -> wire.JSONResponse:
     async with state.db.session() as session:
-        page = await service.list_integrations(session, caller, filters, wire.page_request(limit, cursor), state.cursors)
+        page = await service.list_integrations(
+            session, caller, filters, wire.page_request(limit, cursor), state.cursors
+        )
     return wire.JSONResponse(
         {"ai_integrations": [mapper.integration(v, dialect) for v in page.items], "pagination": wire.pagination(page)}
     )
@@ -134,7 +136,9 @@ async def create_ai_integration(
 
 
 @router.get("/ai-integrations/{integration_id}", summary="Get an AI integration")
-async def get_ai_integration(integration_id: str, state: State, caller: Caller, dialect: WireDialect) -> wire.JSONResponse:
+async def get_ai_integration(
+    integration_id: str, state: State, caller: Caller, dialect: WireDialect
+) -> wire.JSONResponse:
     async with state.db.session() as session:
         view = await service.get(session, caller, _integration_id(integration_id))
     return wire.JSONResponse(mapper.integration(view, dialect))

@@ -59,7 +59,9 @@ def _key_id(value: str) -> int:
     return decode_id(Kind.API_KEY, value, field="api_key_id")
 
 
-def _predefined_only(assignment: mapper.RoleAssignment | None, field: str, allowed: tuple[str, ...], default: str) -> str:
+def _predefined_only(
+    assignment: mapper.RoleAssignment | None, field: str, allowed: tuple[str, ...], default: str
+) -> str:
     if assignment is None:
         return default
     if assignment.kind(field) == "CUSTOM":
@@ -96,7 +98,9 @@ async def create_api_key(body: CreateApiKey, state: State, caller: Caller) -> wi
     key_type = parse_enum(body.key_type, ("USER", "SERVICE"), "key_type")
     if key_type == "USER":
         if body.account_role is not None or body.organizations is not None:
-            raise InvalidInput("USER keys act as their creator; 'account_role' and 'organizations' are for SERVICE keys.")
+            raise InvalidInput(
+                "USER keys act as their creator; 'account_role' and 'organizations' are for SERVICE keys."
+            )
         async with state.db.session() as session:
             created = await service.create_user_key(
                 session, caller, name=body.name, description=body.description, expires_at=body.expires_at
@@ -120,13 +124,20 @@ async def create_api_key(body: CreateApiKey, state: State, caller: Caller) -> wi
                 held = (
                     await roles.predefined(session, "MEMBER")
                     if role is None
-                    else await roles.from_assignment(session, role.kind(f"{field}.role"), role.name, role.role_id(f"{field}.role"))
+                    else await roles.from_assignment(
+                        session, role.kind(f"{field}.role"), role.name, role.role_id(f"{field}.role")
+                    )
                 )
                 requested.append((org_id, space_id, held))
         grants = await service.resolve_grants(session, caller, requested)
         created = await service.create_service_key(
-            session, caller, name=body.name, description=body.description, expires_at=body.expires_at,
-            account_role=account_role, grants=grants,
+            session,
+            caller,
+            name=body.name,
+            description=body.description,
+            expires_at=body.expires_at,
+            account_role=account_role,
+            grants=grants,
         )
     organizations: list[dict[str, Any]] = []
     for org in body.organizations:
@@ -137,7 +148,11 @@ async def create_api_key(body: CreateApiKey, state: State, caller: Caller) -> wi
             if g.organization_id == org_id
         ]
         organizations.append(
-            {"org_id": encode_id(Kind.ORGANIZATION, org_id), "role": mapper.account_role(org_roles[org.org_id]), "spaces": spaces}
+            {
+                "org_id": encode_id(Kind.ORGANIZATION, org_id),
+                "role": mapper.account_role(org_roles[org.org_id]),
+                "spaces": spaces,
+            }
         )
     payload = mapper.api_key(created.key, created.bot, organizations)
     return wire.JSONResponse({**payload, "key": created.secret}, status_code=201)
@@ -158,7 +173,10 @@ async def refresh_api_key(
     body = body or RefreshApiKey()
     async with state.db.session() as session:
         key, secret = await service.refresh(
-            session, caller, _key_id(api_key_id), expires_at=body.expires_at,
+            session,
+            caller,
+            _key_id(api_key_id),
+            expires_at=body.expires_at,
             grace_period_seconds=body.grace_period_seconds or 0,
         )
     state.principals.clear()

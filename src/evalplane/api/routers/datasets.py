@@ -200,21 +200,34 @@ async def list_examples(
 ) -> wire.JSONResponse:
     async with state.db.session() as session:
         page = await examples.list_examples(
-            session, caller, _dataset_id(dataset_id), _version_id(dataset_version_id),
-            wire.page_request(limit, cursor), state.cursors,
+            session,
+            caller,
+            _dataset_id(dataset_id),
+            _version_id(dataset_version_id),
+            wire.page_request(limit, cursor),
+            state.cursors,
         )
-    return wire.JSONResponse({"examples": [example_to_wire(e) for e in page.items], "pagination": wire.pagination(page)})
+    return wire.JSONResponse(
+        {"examples": [example_to_wire(e) for e in page.items], "pagination": wire.pagination(page)}
+    )
 
 
 @router.post("/datasets/{dataset_id}/examples/search", summary="Search the examples of a dataset version")
 async def search_examples(dataset_id: str, body: SearchExamples, state: State, caller: Caller) -> wire.JSONResponse:
     async with state.db.session() as session:
         page = await examples.list_examples(
-            session, caller, _dataset_id(dataset_id), _version_id(body.dataset_version_id),
-            wire.page_request(body.limit, body.cursor), state.cursors,
-            filter_text=body.filter, to_record=example_record,
+            session,
+            caller,
+            _dataset_id(dataset_id),
+            _version_id(body.dataset_version_id),
+            wire.page_request(body.limit, body.cursor),
+            state.cursors,
+            filter_text=body.filter,
+            to_record=example_record,
         )
-    return wire.JSONResponse({"examples": [example_to_wire(e) for e in page.items], "pagination": wire.pagination(page)})
+    return wire.JSONResponse(
+        {"examples": [example_to_wire(e) for e in page.items], "pagination": wire.pagination(page)}
+    )
 
 
 @router.post("/datasets/{dataset_id}/examples", status_code=201, summary="Append examples to a dataset version")
@@ -243,7 +256,11 @@ async def update_examples(
 ) -> wire.JSONResponse:
     async with state.db.session() as session:
         written = await examples.update(
-            session, caller, _dataset_id(dataset_id), _version_id(dataset_version_id), body.examples,
+            session,
+            caller,
+            _dataset_id(dataset_id),
+            _version_id(dataset_version_id),
+            body.examples,
             (body.new_version or "").strip() or None,
         )
         payload = written_to_wire(written)

@@ -216,13 +216,20 @@ async def list_evaluators(
 
 
 @router.post("/evaluators", status_code=201, summary="Create an evaluator with its first version")
-async def create_evaluator(body: CreateEvaluator, state: State, caller: Caller, dialect: WireDialect) -> wire.JSONResponse:
+async def create_evaluator(
+    body: CreateEvaluator, state: State, caller: Caller, dialect: WireDialect
+) -> wire.JSONResponse:
     space_id = decode_id(Kind.SPACE, body.space_id, field="space_id")
     version = _version_input(body.version)
     async with state.db.session() as session:
         view = await service.create(
-            session, caller, space_id=space_id, name=body.name, type=body.type,
-            description=body.description, version=version,
+            session,
+            caller,
+            space_id=space_id,
+            name=body.name,
+            type=body.type,
+            description=body.description,
+            version=version,
         )
     return wire.JSONResponse(mapper.evaluator_with_version(view, dialect), status_code=201)
 
@@ -321,7 +328,9 @@ async def delete_evaluator_versions(
 
 
 @router.get("/evaluator-versions/{version_id}", summary="Get one evaluator version")
-async def get_evaluator_version(version_id: str, state: State, caller: Caller, dialect: WireDialect) -> wire.JSONResponse:
+async def get_evaluator_version(
+    version_id: str, state: State, caller: Caller, dialect: WireDialect
+) -> wire.JSONResponse:
     target = decode_id(Kind.EVALUATOR_VERSION, version_id, field="version_id")
     async with state.db.session() as session:
         row = await service.get_version(session, caller, target)

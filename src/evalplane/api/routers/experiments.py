@@ -50,7 +50,9 @@ def to_wire(experiment: Experiment) -> dict[str, Any]:
         "space_id": encode_id(Kind.SPACE, experiment.space_id),
         "dataset_id": None if experiment.dataset_id is None else encode_id(Kind.DATASET, experiment.dataset_id),
         "dataset_version_id": (
-            None if experiment.dataset_version_id is None else encode_id(Kind.DATASET_VERSION, experiment.dataset_version_id)
+            None
+            if experiment.dataset_version_id is None
+            else encode_id(Kind.DATASET_VERSION, experiment.dataset_version_id)
         ),
         "created_at": isoformat(experiment.created_at),
         "updated_at": isoformat(experiment.updated_at),
@@ -146,23 +148,34 @@ async def list_runs(
         page = await service.list_runs(
             session, caller, _experiment_id(experiment_id), wire.page_request(limit, cursor), state.cursors
         )
-    return wire.JSONResponse({"experiment_runs": [run_to_wire(r) for r in page.items], "pagination": wire.pagination(page)})
+    return wire.JSONResponse(
+        {"experiment_runs": [run_to_wire(r) for r in page.items], "pagination": wire.pagination(page)}
+    )
 
 
 @router.post("/experiments/{experiment_id}/runs/search", summary="Search the runs of an experiment")
 async def search_runs(experiment_id: str, body: SearchRuns, state: State, caller: Caller) -> wire.JSONResponse:
     async with state.db.session() as session:
         page = await service.list_runs(
-            session, caller, _experiment_id(experiment_id), wire.page_request(body.limit, body.cursor), state.cursors,
-            filter_text=body.filter, to_record=run_record,
+            session,
+            caller,
+            _experiment_id(experiment_id),
+            wire.page_request(body.limit, body.cursor),
+            state.cursors,
+            filter_text=body.filter,
+            to_record=run_record,
         )
-    return wire.JSONResponse({"experiment_runs": [run_to_wire(r) for r in page.items], "pagination": wire.pagination(page)})
+    return wire.JSONResponse(
+        {"experiment_runs": [run_to_wire(r) for r in page.items], "pagination": wire.pagination(page)}
+    )
 
 
 @router.post("/experiments/{experiment_id}/runs", status_code=201, summary="Append runs to an experiment")
 async def insert_runs(experiment_id: str, body: InsertRuns, state: State, caller: Caller) -> wire.JSONResponse:
     async with state.db.session() as session:
-        experiment, run_ids = await service.insert_runs(session, caller, _experiment_id(experiment_id), body.experiment_runs)
+        experiment, run_ids = await service.insert_runs(
+            session, caller, _experiment_id(experiment_id), body.experiment_runs
+        )
         payload = with_run_ids(experiment, run_ids)
     return wire.JSONResponse(payload, status_code=201)
 

@@ -35,20 +35,32 @@ async def _database_gauges(state: State) -> str:
         totals = await stats.totals(session)
     lines = [
         *metrics.family(
-            "evalplane_task_runs", "Task runs by status (all tasks).", "gauge", ("status",),
+            "evalplane_task_runs",
+            "Task runs by status (all tasks).",
+            "gauge",
+            ("status",),
             {(k,): v for k, v in totals.runs_by_status.items()},
         ),
         *metrics.family(
-            "evalplane_work_units_open", "Work units waiting (PENDING) or in flight (LEASED), all workers.", "gauge",
-            ("state",), {(k,): v for k, v in totals.open_units.items()},
+            "evalplane_work_units_open",
+            "Work units waiting (PENDING) or in flight (LEASED), all workers.",
+            "gauge",
+            ("state",),
+            {(k,): v for k, v in totals.open_units.items()},
         ),
         *metrics.family(
-            "evalplane_task_run_results", "Results counted on task runs (all runs), by outcome.", "gauge",
-            ("outcome",), {(k,): v for k, v in totals.results.items()},
+            "evalplane_task_run_results",
+            "Results counted on task runs (all runs), by outcome.",
+            "gauge",
+            ("outcome",),
+            {(k,): v for k, v in totals.results.items()},
         ),
         *metrics.family(
-            "evalplane_task_run_tokens", "LLM tokens counted on task runs (all runs), by kind.", "gauge",
-            ("kind",), {(k,): v for k, v in totals.tokens.items()},
+            "evalplane_task_run_tokens",
+            "LLM tokens counted on task runs (all runs), by kind.",
+            "gauge",
+            ("kind",),
+            {(k,): v for k, v in totals.tokens.items()},
         ),
     ]
     text = "\n".join(lines) + "\n"
@@ -58,12 +70,16 @@ async def _database_gauges(state: State) -> str:
 
 @router.get("/metrics")
 async def prometheus_metrics(state: State) -> Response:
-    build = "\n".join(metrics.family("evalplane_build_info", "The running version.", "gauge", ("version",), {(__version__,): 1}))
+    build = "\n".join(
+        metrics.family("evalplane_build_info", "The running version.", "gauge", ("version",), {(__version__,): 1})
+    )
     try:
         gauges = await _database_gauges(state)
         up = 1
     except Exception:  # noqa: BLE001 - the process figures are still worth serving
         gauges, up = "", 0
-    database_up = "\n".join(metrics.family("evalplane_database_up", "Whether the database answered.", "gauge", (), {(): up}))
+    database_up = "\n".join(
+        metrics.family("evalplane_database_up", "Whether the database answered.", "gauge", (), {(): up})
+    )
     body = metrics.REGISTRY.render() + gauges + build + "\n" + database_up + "\n"
     return Response(body, media_type=metrics.CONTENT_TYPE)

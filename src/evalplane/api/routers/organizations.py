@@ -51,7 +51,9 @@ async def list_organizations(
 ) -> wire.JSONResponse:
     filters = OrganizationFilters(name=name or None)
     async with state.db.session() as session:
-        page = await service.list_organizations(session, caller, filters, wire.page_request(limit, cursor), state.cursors)
+        page = await service.list_organizations(
+            session, caller, filters, wire.page_request(limit, cursor), state.cursors
+        )
     return wire.JSONResponse(
         {"organizations": [mapper.organization(o) for o in page.items], "pagination": wire.pagination(page)}
     )
@@ -92,7 +94,9 @@ async def delete_organization(org_id: str, state: State, caller: Caller) -> Resp
 
 
 @router.post("/organizations/{org_id}/users", summary="Add a user to an organization or change their role there")
-async def add_organization_user(org_id: str, body: AddOrganizationUser, state: State, caller: Caller) -> wire.JSONResponse:
+async def add_organization_user(
+    org_id: str, body: AddOrganizationUser, state: State, caller: Caller
+) -> wire.JSONResponse:
     user_id = decode_id(Kind.USER, body.user_id, field="user_id")
     kind = body.role.kind("role")
     async with state.db.session() as session:
@@ -104,7 +108,9 @@ async def add_organization_user(org_id: str, body: AddOrganizationUser, state: S
 
 
 @router.delete(
-    "/organizations/{org_id}/users/{user_id}", status_code=204, response_class=Response,
+    "/organizations/{org_id}/users/{user_id}",
+    status_code=204,
+    response_class=Response,
     summary="Remove a user from an organization and its spaces",
 )
 async def remove_organization_user(org_id: str, user_id: str, state: State, caller: Caller) -> Response:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from starlette.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
 
 from evalplane.api import wire
 from evalplane.api.deps import Caller, State
@@ -69,7 +69,9 @@ async def get_project(project_id: str, state: State, caller: Caller) -> wire.JSO
 @router.patch("/projects/{project_id}", summary="Rename a project")
 async def update_project(project_id: str, body: UpdateProject, state: State, caller: Caller) -> wire.JSONResponse:
     async with state.db.session() as session:
-        project = await service.rename(session, caller, decode_id(Kind.PROJECT, project_id, field="project_id"), body.name)
+        project = await service.rename(
+            session, caller, decode_id(Kind.PROJECT, project_id, field="project_id"), body.name
+        )
     return wire.JSONResponse(to_wire(project))
 
 

@@ -63,10 +63,12 @@ async def create_role_binding(body: CreateRoleBinding, state: State, caller: Cal
     resource_id = decode_id(mapper.RESOURCE_KINDS[resource_type], body.resource_id, field="resource_id")
     async with state.db.session() as session:
         binding = await service.create(
-            session, caller,
+            session,
+            caller,
             user_id=decode_id(Kind.USER, body.user_id, field="user_id"),
             role_id=decode_id(Kind.ROLE, body.role_id, field="role_id"),
-            resource_type=resource_type, resource_id=resource_id,
+            resource_type=resource_type,
+            resource_id=resource_id,
         )
     state.principals.clear()
     return wire.JSONResponse(mapper.role_binding(binding), status_code=201)
@@ -80,7 +82,9 @@ async def get_role_binding(binding_id: str, state: State, caller: Caller) -> wir
 
 
 @router.patch("/role-bindings/{binding_id}", summary="Change the role of a binding")
-async def update_role_binding(binding_id: str, body: UpdateRoleBinding, state: State, caller: Caller) -> wire.JSONResponse:
+async def update_role_binding(
+    binding_id: str, body: UpdateRoleBinding, state: State, caller: Caller
+) -> wire.JSONResponse:
     role_id = decode_id(Kind.ROLE, body.role_id, field="role_id")
     async with state.db.session() as session:
         binding = await service.update(session, caller, _binding_id(binding_id), role_id)

@@ -54,7 +54,9 @@ async def list_roles(
 async def create_role(body: CreateRole, state: State, caller: Caller) -> wire.JSONResponse:
     permissions = [p.strip().upper() for p in body.permissions]
     async with state.db.session() as session:
-        role = await service.create(session, caller, name=body.name, description=body.description, permissions=permissions)
+        role = await service.create(
+            session, caller, name=body.name, description=body.description, permissions=permissions
+        )
     return wire.JSONResponse(mapper.role(role), status_code=201)
 
 
@@ -76,8 +78,12 @@ async def update_role(role_id: str, body: UpdateRole, state: State, caller: Call
     permissions = [p.strip().upper() for p in body.permissions] if body.permissions is not None else None
     async with state.db.session() as session:
         role = await service.update(
-            session, caller, _role_id(role_id), name=body.name,
-            description=body.description if "description" in fields else UNSET, permissions=permissions,
+            session,
+            caller,
+            _role_id(role_id),
+            name=body.name,
+            description=body.description if "description" in fields else UNSET,
+            permissions=permissions,
         )
     state.principals.clear()
     return wire.JSONResponse(mapper.role(role))

@@ -66,7 +66,9 @@ async def list_spaces(
     limit: Annotated[int, wire.limit_param(100)] = 50,
     cursor: Annotated[str | None, Query()] = None,
 ) -> wire.JSONResponse:
-    filters = SpaceFilters(organization_id=maybe_decode_id(Kind.ORGANIZATION, org_id, field="org_id"), name=name or None)
+    filters = SpaceFilters(
+        organization_id=maybe_decode_id(Kind.ORGANIZATION, org_id, field="org_id"), name=name or None
+    )
     async with state.db.session() as session:
         page = await service.list_spaces(session, caller, filters, wire.page_request(limit, cursor), state.cursors)
     return wire.JSONResponse({"spaces": [to_wire(s) for s in page.items], "pagination": wire.pagination(page)})
@@ -77,7 +79,11 @@ async def create_space(body: CreateSpace, state: State, caller: Caller) -> wire.
     org_id = decode_id(Kind.ORGANIZATION, body.organization_id, field="organization_id")
     async with state.db.session() as session:
         space = await service.create(
-            session, caller, organization_id=org_id, name=body.name, description=body.description,
+            session,
+            caller,
+            organization_id=org_id,
+            name=body.name,
+            description=body.description,
             is_private=bool(body.is_private),
         )
     state.principals.clear()
@@ -100,8 +106,12 @@ async def update_space(space_id: str, body: UpdateSpace, state: State, caller: C
         raise InvalidInput("'name' cannot be null.", field="name")
     async with state.db.session() as session:
         space = await service.update(
-            session, caller, _space_id(space_id), name=body.name,
-            description=body.description if "description" in fields else UNSET, is_private=body.is_private,
+            session,
+            caller,
+            _space_id(space_id),
+            name=body.name,
+            description=body.description if "description" in fields else UNSET,
+            is_private=body.is_private,
         )
     return wire.JSONResponse(to_wire(space))
 
@@ -120,8 +130,13 @@ async def add_space_user(space_id: str, body: AddSpaceUser, state: State, caller
     kind = body.role.kind("role")
     async with state.db.session() as session:
         binding, held = await service.add_user(
-            session, caller, _space_id(space_id), user_id=user_id,
-            role_kind=kind, role_name=body.role.name, role_id=body.role.role_id("role"),
+            session,
+            caller,
+            _space_id(space_id),
+            user_id=user_id,
+            role_kind=kind,
+            role_name=body.role.name,
+            role_id=body.role.role_id("role"),
         )
     state.principals.clear()
     return wire.JSONResponse(mapper.space_membership(binding, held))

@@ -62,7 +62,12 @@ async def create_user(body: CreateUser, state: State, caller: Caller) -> wire.JS
     role_name = parse_enum(body.role.name, ("ADMIN", "MEMBER", "MEMBER_UI_ONLY", "ANNOTATOR"), "role.name")
     async with state.db.session() as session:
         user, created = await service.create(
-            session, caller, name=body.name, email=body.email, account_role=role_name, invite_mode=invite_mode  # type: ignore[arg-type]
+            session,
+            caller,
+            name=body.name,
+            email=body.email,
+            account_role=role_name,
+            invite_mode=invite_mode,  # type: ignore[arg-type]
         )
     if not created:
         return wire.JSONResponse(mapper.user(user), status_code=200)

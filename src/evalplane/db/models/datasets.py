@@ -37,7 +37,10 @@ class DatasetVersion(IdMixin, TimestampsMixin, Base):
     """A named set of example revisions; the newest version is the dataset's current content."""
 
     __tablename__ = "dataset_versions"
-    __table_args__ = (UniqueConstraint("dataset_id", "name"), Index("ix_dataset_versions_dataset_id_id", "dataset_id", "id"))
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "name"),
+        Index("ix_dataset_versions_dataset_id_id", "dataset_id", "id"),
+    )
     dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False)
     name: Mapped[str] = mapped_column(String(255), nullable=False)
 

@@ -64,9 +64,7 @@ class ExperimentRunEvaluation(IdMixin, TimestampsMixin, Base):
     __tablename__ = "experiment_run_evaluations"
     __table_args__ = (UniqueConstraint("experiment_run_id", "name"),)
 
-    experiment_run_id: Mapped[int] = mapped_column(
-        ForeignKey("experiment_runs.id", ondelete="CASCADE"), nullable=False
-    )
+    experiment_run_id: Mapped[int] = mapped_column(ForeignKey("experiment_runs.id", ondelete="CASCADE"), nullable=False)
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     label: Mapped[str | None] = mapped_column(String(1024))
     score: Mapped[float | None] = mapped_column(Float)

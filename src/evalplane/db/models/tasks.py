@@ -48,7 +48,9 @@ class TaskEvaluator(IdMixin, Base):
     __table_args__ = (UniqueConstraint("task_id", "evaluator_id"),)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False)
     position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    evaluator_id: Mapped[int] = mapped_column(ForeignKey("evaluators.id", ondelete="CASCADE"), nullable=False, index=True)
+    evaluator_id: Mapped[int] = mapped_column(
+        ForeignKey("evaluators.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     evaluator_version_id: Mapped[int | None] = mapped_column(ForeignKey("evaluator_versions.id", ondelete="SET NULL"))
     query_filter: Mapped[str | None] = mapped_column(Text)
     column_mappings: Mapped[dict[str, str] | None] = mapped_column(JSONValue)

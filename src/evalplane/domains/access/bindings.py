@@ -18,9 +18,9 @@ from evalplane.core.cursors import CursorCodec
 from evalplane.core.errors import Conflict, InvalidInput, NotFound
 from evalplane.db.models import Project, RoleBinding, Space, User
 from evalplane.db.paging import Page, PageRequest, paginate
+from evalplane.domains import common
 from evalplane.domains.access import roles
 from evalplane.domains.access.principal import Level, Principal
-from evalplane.domains import common
 
 RESOURCE_TYPES = ("SPACE", "PROJECT")
 
@@ -92,7 +92,12 @@ async def list_bindings(
         )
     raw = {"resource_type": filters.resource_type, "user_id": filters.user_id}
     return await paginate(
-        session, stmt, RoleBinding.id, page, codec=codec, scope="role_bindings",
+        session,
+        stmt,
+        RoleBinding.id,
+        page,
+        codec=codec,
+        scope="role_bindings",
         filters=common.cursor_filters(**raw),
     )
 
@@ -135,4 +140,3 @@ async def remove(session: AsyncSession, principal: Principal, binding_id: int) -
     await _require_manage(session, principal, binding.resource_type, binding.resource_id)
     await session.delete(binding)
     await session.flush()
-

@@ -81,11 +81,13 @@ async def _can_manage(session: AsyncSession, principal: Principal, key: ApiKey) 
     if not managed:
         return False
     bound = await session.scalar(
-        select(RoleBinding.id).where(
+        select(RoleBinding.id)
+        .where(
             RoleBinding.user_id == key.user_id,
             RoleBinding.resource_type == "SPACE",
             RoleBinding.resource_id.in_(managed),
-        ).limit(1)
+        )
+        .limit(1)
     )
     return bound is not None
 
@@ -124,7 +126,12 @@ async def list_keys(
             principal.require_account_admin()
         stmt = stmt.where(ApiKey.user_id == owner)
     stmt = stmt.where(ApiKey.key_type == key_type)
-    raw = {"key_type": filters.key_type, "status": filters.status, "space_id": filters.space_id, "user_id": filters.user_id}
+    raw = {
+        "key_type": filters.key_type,
+        "status": filters.status,
+        "space_id": filters.space_id,
+        "user_id": filters.user_id,
+    }
     return await paginate(
         session, stmt, ApiKey.id, page, codec=codec, scope="api_keys", filters=common.cursor_filters(**raw)
     )
@@ -200,7 +207,9 @@ async def create_service_key(
     session.add(bot)
     await session.flush()
     for grant in grants:
-        session.add(RoleBinding(user_id=bot.id, role_id=grant.role.id, resource_type="SPACE", resource_id=grant.space_id))
+        session.add(
+            RoleBinding(user_id=bot.id, role_id=grant.role.id, resource_type="SPACE", resource_id=grant.space_id)
+        )
     key, secret = await access.issue_key(
         session,
         user_id=bot.id,
@@ -254,4 +263,3 @@ async def owners(session: AsyncSession, user_ids: set[int]) -> dict[int, User]:
         return {}
     rows = await session.scalars(select(User).where(User.id.in_(sorted(user_ids))))
     return {user.id: user for user in rows}
-

@@ -93,13 +93,19 @@ class Principal:
     def require_write(self, space_id: int, what: str) -> None:
         """Writers are MEMBER or ADMIN; a caller who can see the space but not write gets 403."""
         self._require(
-            self.level_in(space_id), Level.MEMBER, self.can_navigate(space_id), what,
+            self.level_in(space_id),
+            Level.MEMBER,
+            self.can_navigate(space_id),
+            what,
             "Your role in this space does not allow changes; this operation needs MEMBER or ADMIN.",
         )
 
     def require_admin(self, space_id: int, what: str) -> None:
         self._require(
-            self.level_in(space_id), Level.ADMIN, self.can_navigate(space_id), what,
+            self.level_in(space_id),
+            Level.ADMIN,
+            self.can_navigate(space_id),
+            what,
             "This operation needs the ADMIN role in the space.",
         )
 
@@ -139,10 +145,15 @@ class Principal:
     def require_project_write(self, project_id: int, space_id: int, what: str = "Project") -> None:
         level = self.project_level(project_id, space_id)
         self._require(
-            level, Level.MEMBER, level > Level.NONE, what,
+            level,
+            Level.MEMBER,
+            level > Level.NONE,
+            what,
             "Your role on this project does not allow changes; this operation needs MEMBER or ADMIN.",
         )
 
     def require_project_admin(self, project_id: int, space_id: int, what: str = "Project") -> None:
         level = self.project_level(project_id, space_id)
-        self._require(level, Level.ADMIN, level > Level.NONE, what, "This operation needs the ADMIN role on the project.")
+        self._require(
+            level, Level.ADMIN, level > Level.NONE, what, "This operation needs the ADMIN role on the project."
+        )

@@ -13,9 +13,9 @@ from evalplane.core.cursors import CursorCodec
 from evalplane.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
 from evalplane.db.models import Role, RoleBinding
 from evalplane.db.paging import Page, PageRequest, paginate
+from evalplane.domains import common
 from evalplane.domains.access import permissions as perms
 from evalplane.domains.access.principal import Principal
-from evalplane.domains import common
 
 UNSET = object()
 SPACE_ROLE_NAMES = ("ADMIN", "MEMBER", "READ_ONLY")
@@ -121,4 +121,3 @@ async def remove(session: AsyncSession, principal: Principal, role_id: int) -> N
         raise Conflict("The role is still bound to users; delete or change those role bindings first.")
     await session.delete(role)
     await session.flush()
-

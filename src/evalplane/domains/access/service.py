@@ -60,8 +60,16 @@ async def authenticate(session: AsyncSession, token: str) -> Principal:
     row = (
         await session.execute(
             select(
-                ApiKey.id, ApiKey.key_type, ApiKey.status, ApiKey.token_hash, ApiKey.expires_at,
-                ApiKey.previous_expires_at, User.id, User.account_role, User.status, creator.status,
+                ApiKey.id,
+                ApiKey.key_type,
+                ApiKey.status,
+                ApiKey.token_hash,
+                ApiKey.expires_at,
+                ApiKey.previous_expires_at,
+                User.id,
+                User.account_role,
+                User.status,
+                creator.status,
             )
             .join(User, User.id == ApiKey.user_id)
             .outerjoin(creator, creator.id == ApiKey.created_by_user_id)

@@ -101,9 +101,7 @@ def _require_manage(principal: Principal, scopes: list[Scope]) -> None:
     for scope in scopes:
         if scope.space_id is not None:
             if principal.level_in(scope.space_id) < Level.MEMBER:
-                raise Forbidden(
-                    "Changing this AI integration needs MEMBER or ADMIN in every space it is scoped to."
-                )
+                raise Forbidden("Changing this AI integration needs MEMBER or ADMIN in every space it is scoped to.")
         elif not principal.is_account_admin:
             raise Forbidden("Account- and organization-wide AI integrations are managed by account administrators.")
 
@@ -338,7 +336,12 @@ async def list_integrations(
         stmt = stmt.where(common.contains_ci(AiIntegration.name, filters.name))
     raw = {"space_id": filters.space_id, "space_name": filters.space_name, "name": filters.name}
     result = await paginate(
-        session, stmt, AiIntegration.id, page, codec=codec, scope="ai_integrations",
+        session,
+        stmt,
+        AiIntegration.id,
+        page,
+        codec=codec,
+        scope="ai_integrations",
         filters=common.cursor_filters(**raw),
     )
     scopes = await _scopes_of(session, [row.id for row in result.items])
@@ -346,7 +349,9 @@ async def list_integrations(
     return Page(items=views, has_more=result.has_more, next_cursor=result.next_cursor)
 
 
-async def usable_in_space(session: AsyncSession, principal: Principal, integration_id: int, space_id: int) -> AiIntegration:
+async def usable_in_space(
+    session: AsyncSession, principal: Principal, integration_id: int, space_id: int
+) -> AiIntegration:
     """The integration if the caller can see it and it may be used in ``space_id``; NotFound otherwise."""
     view = await _visible(session, principal, integration_id)
     space = await session.get(Space, space_id)

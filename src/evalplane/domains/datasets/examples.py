@@ -127,11 +127,23 @@ async def list_examples(
     filters = {"dataset": dataset.id, "version": version_id, "filter": filter_text}
     if predicate is None or to_record is None:
         return await paginate(
-            session, stmt, DatasetExample.example_id, page, codec=codec, scope="dataset_examples",
-            filters=filters, ascending=True,
+            session,
+            stmt,
+            DatasetExample.example_id,
+            page,
+            codec=codec,
+            scope="dataset_examples",
+            filters=filters,
+            ascending=True,
         )
     return await scan_filtered(
-        session, stmt, DatasetExample.example_id, page, codec, "dataset_examples", filters,
+        session,
+        stmt,
+        DatasetExample.example_id,
+        page,
+        codec,
+        "dataset_examples",
+        filters,
         lambda row: predicate(to_record(row)),
     )
 
@@ -186,7 +198,9 @@ async def annotate(
     if not wanted:
         return
     who = await notes.annotator(session, principal.user_id)
-    stmt = select(DatasetExample).where(DatasetExample.dataset_id == dataset.id, DatasetExample.example_id.in_(list(wanted)))
+    stmt = select(DatasetExample).where(
+        DatasetExample.dataset_id == dataset.id, DatasetExample.example_id.in_(list(wanted))
+    )
     revisions = list((await session.scalars(stmt)).all())
     for revision in revisions:
         merged = notes.upsert(revision.annotations, wanted[revision.example_id], who)

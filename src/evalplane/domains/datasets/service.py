@@ -24,7 +24,9 @@ DatasetFilters = common.SpaceListFilters
 
 async def _ensure_unique(session: AsyncSession, space_id: int, name: str, exclude: int | None = None) -> None:
     taken = f"A dataset named '{name}' already exists in this space."
-    await common.ensure_name_free(session, Dataset.id, Dataset.name, name, Dataset.space_id == space_id, exclude=exclude, taken=taken)
+    await common.ensure_name_free(
+        session, Dataset.id, Dataset.name, name, Dataset.space_id == space_id, exclude=exclude, taken=taken
+    )
 
 
 def touch(dataset: Dataset, *versions: DatasetVersion) -> None:
@@ -86,7 +88,9 @@ async def version(session: AsyncSession, dataset: Dataset, version_id: int | Non
 async def new_version(session: AsyncSession, dataset: Dataset, name: str) -> DatasetVersion:
     name = common.clean_name(name, "new_version")
     taken = await session.scalar(
-        select(func.count()).select_from(DatasetVersion).where(DatasetVersion.dataset_id == dataset.id, DatasetVersion.name == name)
+        select(func.count())
+        .select_from(DatasetVersion)
+        .where(DatasetVersion.dataset_id == dataset.id, DatasetVersion.name == name)
     )
     if taken:
         raise Conflict(f"A version named '{name}' already exists in this dataset.")

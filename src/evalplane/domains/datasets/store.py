@@ -66,7 +66,10 @@ def validate_updates(examples: list[Any]) -> list[tuple[str, dict[str, Any]]]:
 async def add(session: AsyncSession, dataset_id: int, version_id: int, rows: list[dict[str, Any]]) -> list[int]:
     """Insert new examples into a version; returns their stable example ids in input order."""
     now = utcnow()
-    revisions = [DatasetExample(dataset_id=dataset_id, example_id=0, data=row, annotations=[], created_at=now, updated_at=now) for row in rows]
+    revisions = [
+        DatasetExample(dataset_id=dataset_id, example_id=0, data=row, annotations=[], created_at=now, updated_at=now)
+        for row in rows
+    ]
     session.add_all(revisions)
     await session.flush()
     ids = [r.id for r in revisions]
@@ -108,9 +111,7 @@ async def current(session: AsyncSession, version_id: int, example_ids: Iterable[
     return {row.example_id: row for row in (await session.scalars(stmt)).all()}
 
 
-async def revise(
-    session: AsyncSession, version_id: int, changes: list[tuple[DatasetExample, dict[str, Any]]]
-) -> None:
+async def revise(session: AsyncSession, version_id: int, changes: list[tuple[DatasetExample, dict[str, Any]]]) -> None:
     """Write a new revision for each (current revision, fields) and point the version at it."""
     if not changes:
         return
@@ -131,7 +132,9 @@ async def revise(
     for revision in revisions:
         await session.execute(
             update(DatasetVersionExample)
-            .where(DatasetVersionExample.version_id == version_id, DatasetVersionExample.example_id == revision.example_id)
+            .where(
+                DatasetVersionExample.version_id == version_id, DatasetVersionExample.example_id == revision.example_id
+            )
             .values(example_row_id=revision.id)
         )
     await prune(session, [old.id for old, _ in changes])

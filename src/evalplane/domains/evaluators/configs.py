@@ -171,14 +171,18 @@ def static_params(value: Any) -> list[dict[str, Any]]:
         default = item.get("default_value")
         if kind == "STRING_ARRAY":
             if not isinstance(default, list) or not all(isinstance(v, str) for v in default):
-                raise InvalidInput(f"Static param '{name}' of type STRING_ARRAY needs a list of strings.", field="static_params")
+                raise InvalidInput(
+                    f"Static param '{name}' of type STRING_ARRAY needs a list of strings.", field="static_params"
+                )
         elif not isinstance(default, str):
             raise InvalidInput(f"Static param '{name}' of type {kind} needs a string value.", field="static_params")
         if kind == "REGEX":
             try:  # the engine matches with RE2, so the pattern must be one RE2 accepts
                 user_regex.compile_regex(default)
             except user_regex.RegexError as exc:
-                raise InvalidInput(f"Static param '{name}' is not a valid regular expression: {exc}.", field="static_params") from None
+                raise InvalidInput(
+                    f"Static param '{name}' is not a valid regular expression: {exc}.", field="static_params"
+                ) from None
         if any(p["name"] == name for p in out):
             raise InvalidInput(f"Static param '{name}' is given twice.", field="static_params")
         out.append({"name": name, "type": kind, "default_value": default})

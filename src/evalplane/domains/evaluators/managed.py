@@ -30,20 +30,28 @@ class Managed:
 REGISTRY: dict[str, Managed] = {
     "MATCHES_REGEX": Managed(
         "Passes when the input contains a match of the regular expression 'pattern'.",
-        1, 1, (Param("pattern", ("REGEX", "STRING")),),
+        1,
+        1,
+        (Param("pattern", ("REGEX", "STRING")),),
     ),
     "JSON_PARSEABLE": Managed("Passes when the input is a valid JSON document.", 1, 1),
     "CONTAINS_ANY_KEYWORD": Managed(
         "Passes when the input contains at least one of 'keywords' (case-insensitive).",
-        1, 1, (Param("keywords", ("STRING_ARRAY",)),),
+        1,
+        1,
+        (Param("keywords", ("STRING_ARRAY",)),),
     ),
     "CONTAINS_ALL_KEYWORDS": Managed(
         "Passes when the input contains every one of 'keywords' (case-insensitive).",
-        1, 1, (Param("keywords", ("STRING_ARRAY",)),),
+        1,
+        1,
+        (Param("keywords", ("STRING_ARRAY",)),),
     ),
     "EXACT_MATCH": Managed(
         "Passes when the input equals the second variable, or the 'expected' string when only one is mapped.",
-        1, 2, (Param("expected", ("STRING",), required=False),),
+        1,
+        2,
+        (Param("expected", ("STRING",), required=False),),
     ),
 }
 
@@ -78,12 +86,16 @@ def check(which: str, variables: list[str], params: list[dict[str, Any]]) -> Non
                 f"Static param '{param.name}' of {which} must have type {param.types[0]}.", field="static_params"
             )
         if param.types[0] == "STRING_ARRAY" and not [v for v in value["default_value"] if v.strip()]:
-            raise InvalidInput(f"Static param '{param.name}' of {which} needs at least one keyword.", field="static_params")
+            raise InvalidInput(
+                f"Static param '{param.name}' of {which} needs at least one keyword.", field="static_params"
+            )
         if param.types[0] == "REGEX" and value["type"] == "STRING":
             try:  # the engine matches with RE2, so the pattern must be one RE2 accepts
                 user_regex.compile_regex(value["default_value"])
             except user_regex.RegexError as exc:
-                raise InvalidInput(f"Static param '{param.name}' is not a valid regular expression: {exc}.", field="static_params") from None
+                raise InvalidInput(
+                    f"Static param '{param.name}' is not a valid regular expression: {exc}.", field="static_params"
+                ) from None
     if which == "EXACT_MATCH":
         has_expected = "expected" in given
         if count == 1 and not has_expected:

@@ -64,7 +64,9 @@ def _commit_hash(evaluator_id: int, config: dict[str, Any]) -> str:
 
 async def _ensure_unique(session: AsyncSession, space_id: int, name: str, exclude: int | None = None) -> None:
     taken = f"An evaluator named '{name}' already exists in this space."
-    await common.ensure_name_free(session, Evaluator.id, Evaluator.name, name, Evaluator.space_id == space_id, exclude=exclude, taken=taken)
+    await common.ensure_name_free(
+        session, Evaluator.id, Evaluator.name, name, Evaluator.space_id == space_id, exclude=exclude, taken=taken
+    )
 
 
 async def _normalize(
@@ -186,8 +188,11 @@ async def remove(session: AsyncSession, principal: Principal, evaluator_id: int)
     principal.require_write(evaluator.space_id, WHAT)
     used_by = (
         await session.scalars(
-            select(Task.name).join(TaskEvaluator, TaskEvaluator.task_id == Task.id)
-            .where(TaskEvaluator.evaluator_id == evaluator.id).order_by(Task.id).limit(5)
+            select(Task.name)
+            .join(TaskEvaluator, TaskEvaluator.task_id == Task.id)
+            .where(TaskEvaluator.evaluator_id == evaluator.id)
+            .order_by(Task.id)
+            .limit(5)
         )
     ).all()
     if used_by:
@@ -219,7 +224,12 @@ async def list_versions(
     evaluator = await _visible(session, principal, evaluator_id)
     stmt = select(EvaluatorVersion).where(EvaluatorVersion.evaluator_id == evaluator.id)
     return await paginate(
-        session, stmt, EvaluatorVersion.id, page, codec=codec, scope="evaluator_versions",
+        session,
+        stmt,
+        EvaluatorVersion.id,
+        page,
+        codec=codec,
+        scope="evaluator_versions",
         filters={"evaluator_id": evaluator.id},
     )
 

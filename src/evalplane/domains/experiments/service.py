@@ -54,7 +54,9 @@ def validate_runs(runs: list[Any], with_dataset: bool) -> list[dict[str, Any]]:
     if not runs:
         raise InvalidInput("'experiment_runs' must hold at least one run.", field="experiment_runs")
     if len(runs) > MAX_RUNS_PER_REQUEST:
-        raise InvalidInput(f"'experiment_runs' holds at most {MAX_RUNS_PER_REQUEST} runs per request.", field="experiment_runs")
+        raise InvalidInput(
+            f"'experiment_runs' holds at most {MAX_RUNS_PER_REQUEST} runs per request.", field="experiment_runs"
+        )
     out = []
     for i, run in enumerate(runs):
         where = f"experiment_runs[{i}]"
@@ -62,7 +64,9 @@ def validate_runs(runs: list[Any], with_dataset: bool) -> list[dict[str, Any]]:
             raise InvalidInput(f"{where} must be a JSON object.", field="experiment_runs")
         for key in run:
             if key in SYSTEM_RUN_FIELDS:
-                raise InvalidInput(f"{where} contains '{key}', which the server assigns; remove it.", field="experiment_runs")
+                raise InvalidInput(
+                    f"{where} contains '{key}', which the server assigns; remove it.", field="experiment_runs"
+                )
             if not key.strip():
                 raise InvalidInput(f"{where} has an empty field name.", field="experiment_runs")
         if "output" not in run:
@@ -72,11 +76,20 @@ def validate_runs(runs: list[Any], with_dataset: bool) -> list[dict[str, Any]]:
             raise InvalidInput(
                 f"{where} needs an 'example_id': the experiment is associated with a dataset.", field="experiment_runs"
             )
-        example_text = None if example_id is None else (example_id if isinstance(example_id, str) else _text(example_id))
+        example_text = (
+            None if example_id is None else (example_id if isinstance(example_id, str) else _text(example_id))
+        )
         if example_text is not None and len(example_text) > 255:
             raise InvalidInput(f"{where}: 'example_id' is longer than 255 characters.", field="experiment_runs")
         extra = {k: v for k, v in run.items() if k not in ("example_id", "output", "error")}
-        out.append({"example_id": example_text, "output": _text(run["output"]), "error": _text(run.get("error")), "data": extra})
+        out.append(
+            {
+                "example_id": example_text,
+                "output": _text(run["output"]),
+                "error": _text(run.get("error")),
+                "data": extra,
+            }
+        )
     return out
 
 
@@ -95,7 +108,9 @@ async def _ensure_unique(session: AsyncSession, space_id: int, dataset_id: int |
 async def _add_runs(session: AsyncSession, experiment: Experiment, runs: list[dict[str, Any]]) -> list[int]:
     now = utcnow()
     rows = [
-        ExperimentRun(experiment_id=experiment.id, annotations=[], evaluations=[], created_at=now, updated_at=now, **run)
+        ExperimentRun(
+            experiment_id=experiment.id, annotations=[], evaluations=[], created_at=now, updated_at=now, **run
+        )
         for run in runs
     ]
     session.add_all(rows)
@@ -127,7 +142,10 @@ async def create(
     rows = validate_runs(runs, with_dataset=dataset_id is not None)
     await _ensure_unique(session, space_id, dataset_id, name)
     experiment = Experiment(
-        space_id=space_id, dataset_id=dataset_id, dataset_version_id=version_id, name=name,
+        space_id=space_id,
+        dataset_id=dataset_id,
+        dataset_version_id=version_id,
+        name=name,
         created_by_user_id=principal.user_id,
     )
     session.add(experiment)
@@ -150,7 +168,9 @@ async def remove(session: AsyncSession, principal: Principal, experiment_id: int
     await session.execute(delete(Experiment).where(Experiment.id == experiment.id))
 
 
-async def insert_runs(session: AsyncSession, principal: Principal, experiment_id: int, runs: list[Any]) -> tuple[Experiment, list[int]]:
+async def insert_runs(
+    session: AsyncSession, principal: Principal, experiment_id: int, runs: list[Any]
+) -> tuple[Experiment, list[int]]:
     experiment = await writable(session, principal, experiment_id)
     rows = validate_runs(runs, with_dataset=experiment.dataset_id is not None)
     ids = await _add_runs(session, experiment, rows)
@@ -178,7 +198,12 @@ async def list_experiments(
         stmt = stmt.where(scope)
     raw = {"dataset_id": filters.dataset_id, "space_id": filters.space_id, "name": filters.name}
     return await paginate(
-        session, stmt, Experiment.id, page, codec=codec, scope="experiments",
+        session,
+        stmt,
+        Experiment.id,
+        page,
+        codec=codec,
+        scope="experiments",
         filters=common.cursor_filters(**raw),
     )
 
@@ -208,7 +233,10 @@ async def list_runs(
 
 
 async def annotate_runs(
-    session: AsyncSession, principal: Principal, experiment_id: int, items: list[tuple[str, list[notes.AnnotationValue]]]
+    session: AsyncSession,
+    principal: Principal,
+    experiment_id: int,
+    items: list[tuple[str, list[notes.AnnotationValue]]],
 ) -> None:
     """Upsert annotations by name on each run; ids of other experiments' runs are ignored."""
     experiment = await writable(session, principal, experiment_id)

@@ -32,7 +32,9 @@ async def add_user(
     """Make the user a member of the organization with this role, or change the role they have there."""
     await _require_admin(session, principal, org_id)
     if role_kind != "PREDEFINED":
-        raise Unprocessable("Organization roles are the predefined ADMIN, MEMBER and READ_ONLY; custom roles apply to spaces and projects.")
+        raise Unprocessable(
+            "Organization roles are the predefined ADMIN, MEMBER and READ_ONLY; custom roles apply to spaces and projects."
+        )
     if await session.get(User, user_id) is None:
         raise NotFound("User was not found.")
     held = await roles.predefined(session, role_name or "")

@@ -61,7 +61,12 @@ async def list_organizations(
         stmt = stmt.where(or_(Organization.id.in_(visible), Organization.id.in_(bound)))
     raw = {"name": filters.name}
     return await paginate(
-        session, stmt, Organization.id, page, codec=codec, scope="organizations",
+        session,
+        stmt,
+        Organization.id,
+        page,
+        codec=codec,
+        scope="organizations",
         filters=common.cursor_filters(**raw),
     )
 

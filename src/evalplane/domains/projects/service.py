@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,13 +11,14 @@ from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains import common
 from evalplane.domains.access.principal import Principal
 
-
 ProjectFilters = common.SpaceListFilters
 
 
 async def _ensure_unique(session: AsyncSession, space_id: int, name: str, exclude: int | None = None) -> None:
     taken = f"A project named '{name}' already exists in this space."
-    await common.ensure_name_free(session, Project.id, Project.name, name, Project.space_id == space_id, exclude=exclude, taken=taken)
+    await common.ensure_name_free(
+        session, Project.id, Project.name, name, Project.space_id == space_id, exclude=exclude, taken=taken
+    )
 
 
 async def create(session: AsyncSession, principal: Principal, *, space_id: int, name: str) -> Project:
@@ -80,6 +80,11 @@ async def list_projects(
     if scope is not None:
         stmt = stmt.where(scope)
     return await paginate(
-        session, stmt, Project.id, page, codec=codec, scope="projects",
+        session,
+        stmt,
+        Project.id,
+        page,
+        codec=codec,
+        scope="projects",
         filters=common.cursor_filters(space_id=filters.space_id, space_name=filters.space_name, name=filters.name),
     )

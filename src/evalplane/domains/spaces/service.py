@@ -29,7 +29,9 @@ UNSET = object()
 
 async def _ensure_unique(session: AsyncSession, organization_id: int, name: str, exclude: int | None = None) -> None:
     taken = f"A space named '{name}' already exists in this organization."
-    await common.ensure_name_free(session, Space.id, Space.name, name, Space.organization_id == organization_id, exclude=exclude, taken=taken)
+    await common.ensure_name_free(
+        session, Space.id, Space.name, name, Space.organization_id == organization_id, exclude=exclude, taken=taken
+    )
 
 
 async def create(
@@ -52,7 +54,9 @@ async def create(
     await session.flush()
     if not principal.is_account_admin:
         role = await access.role_for_level(session, "ADMIN")
-        session.add(RoleBinding(user_id=principal.user_id, role_id=role.id, resource_type="SPACE", resource_id=space.id))
+        session.add(
+            RoleBinding(user_id=principal.user_id, role_id=role.id, resource_type="SPACE", resource_id=space.id)
+        )
         await session.flush()
     return space
 

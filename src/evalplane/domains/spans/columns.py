@@ -23,7 +23,9 @@ class ColumnSelection:
     included: tuple[str, ...] | None = None
     excluded: tuple[str, ...] | None = None
 
-    def apply(self, attributes: dict[str, Any], evaluations: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def apply(
+        self, attributes: dict[str, Any], evaluations: list[dict[str, Any]]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         if self.included is not None:
             return _include(attributes, evaluations, self.included)
         if self.excluded is not None:
@@ -41,7 +43,9 @@ def _eval_target(path: str) -> tuple[str, str | None] | None:
     return rest, None
 
 
-def _include(attributes: dict[str, Any], evaluations: list[dict[str, Any]], paths: tuple[str, ...]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _include(
+    attributes: dict[str, Any], evaluations: list[dict[str, Any]], paths: tuple[str, ...]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     picked: dict[str, Any] = {}
     wanted_evals: dict[str, set[str] | None] = {}
     all_evals = False
@@ -69,11 +73,15 @@ def _include(attributes: dict[str, Any], evaluations: list[dict[str, Any]], path
         if evaluation["name"] not in wanted_evals:
             continue
         fields = wanted_evals[evaluation["name"]]
-        kept.append(evaluation if fields is None else {k: v for k, v in evaluation.items() if k == "name" or k in fields})
+        kept.append(
+            evaluation if fields is None else {k: v for k, v in evaluation.items() if k == "name" or k in fields}
+        )
     return picked, kept
 
 
-def _exclude(attributes: dict[str, Any], evaluations: list[dict[str, Any]], paths: tuple[str, ...]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _exclude(
+    attributes: dict[str, Any], evaluations: list[dict[str, Any]], paths: tuple[str, ...]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     for path in paths:
         if path == "attributes":
             attributes = {}
@@ -86,7 +94,9 @@ def _exclude(attributes: dict[str, Any], evaluations: list[dict[str, Any]], path
             if field is None:
                 evaluations = [e for e in evaluations if e["name"] != name]
             else:
-                evaluations = [{k: v for k, v in e.items() if not (e["name"] == name and k == field)} for e in evaluations]
+                evaluations = [
+                    {k: v for k, v in e.items() if not (e["name"] == name and k == field)} for e in evaluations
+                ]
     return attributes, evaluations
 
 

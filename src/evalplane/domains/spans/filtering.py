@@ -70,9 +70,7 @@ def span_resolver(dialect: str, spans: Any = _SPANS) -> SqlResolver:
 
     def evaluation(name: str, field: str) -> ColumnElement[Any]:
         return (
-            select(_EVALS.c[field])
-            .where(_EVALS.c.span_row_id == spans.c.id, _EVALS.c.name == name)
-            .scalar_subquery()
+            select(_EVALS.c[field]).where(_EVALS.c.span_row_id == spans.c.id, _EVALS.c.name == name).scalar_subquery()
         )
 
     return SqlResolver(dialect=dialect, columns=columns, attributes=spans.c.attributes, evals=evaluation)

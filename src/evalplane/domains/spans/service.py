@@ -47,7 +47,6 @@ _US = timedelta(microseconds=1)
 prepare_attributes = metadata_as_object
 
 
-
 async def resolve_ingest_space(session: AsyncSession, principal: Principal, hint: str | None) -> int:
     """The space spans go to, by the rule in this module's docstring (404 if not visible)."""
     hint = (hint or "").strip()
@@ -100,7 +99,9 @@ async def store(session: AsyncSession, space_id: int, decoded: DecodedRequest) -
         if not batch.rows:
             continue
         if len(batch.project_name) > 255:
-            decoded.reject("the project name (openinference.project.name) is longer than 255 characters", len(batch.rows))
+            decoded.reject(
+                "the project name (openinference.project.name) is longer than 255 characters", len(batch.rows)
+            )
             batch.rows = []
             continue
         if batch.resource_json is None:
@@ -109,7 +110,9 @@ async def store(session: AsyncSession, space_id: int, decoded: DecodedRequest) -
             continue
         project_id = projects.get(batch.project_name)
         if project_id is None:
-            project_id = projects[batch.project_name] = await repository.ensure_project(session, space_id, batch.project_name)
+            project_id = projects[batch.project_name] = await repository.ensure_project(
+                session, space_id, batch.project_name
+            )
         await repository.insert_span_rows(session, project_id, batch.resource_json, now, batch.rows)
 
 
@@ -242,7 +245,9 @@ async def list_traces(
     entries = []
     for root in roots:
         spans = by_trace.get(root.trace_id) or [root]
-        entries.append(TraceEntry(root=root, spans=spans[:MAX_SPANS_PER_TRACE], truncated=len(spans) > MAX_SPANS_PER_TRACE))
+        entries.append(
+            TraceEntry(root=root, spans=spans[:MAX_SPANS_PER_TRACE], truncated=len(spans) > MAX_SPANS_PER_TRACE)
+        )
     shown = {span.id for entry in entries for span in entry.spans}
     evaluations = await repository.evaluations_for(session, shown)
     cursor = _next_cursor(codec, "traces", query, start, end, roots[-1]) if has_more else None

@@ -15,13 +15,13 @@ from evalplane.core.errors import Conflict, InvalidInput, NotFound, Unprocessabl
 from evalplane.db.models import DatasetExample, DatasetVersion, Experiment, Task, TaskRun
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains.access.principal import Principal
+from evalplane.domains.datasets import record_filter
 from evalplane.domains.task_runs.transitions import ACTIVE, CANCELLED, PENDING, transition
 from evalplane.domains.tasks import rules
-from evalplane.domains.tasks.repository import record_activity
-from evalplane.jobs import units
 from evalplane.domains.tasks.inputs import EVALUATION_TYPES, RUN_EXPERIMENT, RunRequest
+from evalplane.domains.tasks.repository import record_activity
 from evalplane.domains.tasks.service import visible_task
-from evalplane.domains.datasets import record_filter
+from evalplane.jobs import units
 
 MAX_WINDOW = timedelta(days=30)
 DEFAULT_MAX_SPANS = 10_000
@@ -51,7 +51,9 @@ async def trigger(session: AsyncSession, principal: Principal, task_id: int, req
         await session.flush()
     except IntegrityError as exc:
         # Lost a race with a concurrent trigger: the partial unique index uq_task_runs_one_active said no.
-        raise Conflict(ACTIVE_RUN_CONFLICT if _is_unique_violation(exc) else "The task changed meanwhile; try again.") from None
+        raise Conflict(
+            ACTIVE_RUN_CONFLICT if _is_unique_violation(exc) else "The task changed meanwhile; try again."
+        ) from None
     await record_activity(session, task.id, last_run_at=run.created_at)
     await session.flush()
     return run
@@ -154,7 +156,9 @@ async def _experiment_run(session: AsyncSession, principal: Principal, task: Tas
 
 def _experiment_name(value: str | None) -> str:
     if value is None:
-        raise InvalidInput("'experiment_name' is required when triggering a run_experiment task.", field="experiment_name")
+        raise InvalidInput(
+            "'experiment_name' is required when triggering a run_experiment task.", field="experiment_name"
+        )
     name = rules.clean_name(value, "experiment_name")
     if '"' in name or "\\" in name:
         raise InvalidInput("'experiment_name' must not contain double quotes or backslashes.", field="experiment_name")
@@ -230,9 +234,7 @@ async def cancel(session: AsyncSession, principal: Principal, run_id: int) -> Ta
     # Compare-and-set; if the engine moved the run meanwhile, look again and retry once per move.
     for _ in range(3):
         if run.status not in ACTIVE:
-            raise Conflict(
-                f"The run is already {run.status.lower()}; only pending or running runs can be cancelled."
-            )
+            raise Conflict(f"The run is already {run.status.lower()}; only pending or running runs can be cancelled.")
         if await transition(session, run.id, run.status, CANCELLED, failure_reason="Cancelled on request."):
             await units.cancel_run(session, run.id)  # stop handing out the run's work
             break

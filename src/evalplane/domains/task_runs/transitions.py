@@ -36,9 +36,7 @@ def can_move(current: str, target: str) -> bool:
     return target in ALLOWED.get(current, frozenset())
 
 
-async def transition(
-    session: AsyncSession, run_id: int, expected: str, target: str, **values: Any
-) -> bool:
+async def transition(session: AsyncSession, run_id: int, expected: str, target: str, **values: Any) -> bool:
     """Move run ``run_id`` from ``expected`` to ``target``; False if its status was no longer ``expected``.
 
     Entering RUNNING stamps ``run_started_at``; entering a terminal status stamps

@@ -101,7 +101,12 @@ class LinkRow(NamedTuple):
 
 _TASK_COLUMNS = ", ".join(f"t.{name}" for name in TaskRow._fields)
 _LINK_VALUES = [
-    "te.evaluator_id", "te.evaluator_version_id", "te.query_filter", "te.column_mappings", "te.query_mappings", "e.name",
+    "te.evaluator_id",
+    "te.evaluator_version_id",
+    "te.query_filter",
+    "te.column_mappings",
+    "te.query_mappings",
+    "e.name",
 ]
 
 
@@ -126,7 +131,9 @@ async def load_page_views(session: AsyncSession, query: PageQuery) -> list[TaskV
     if query.name:
         where.append(q.contains_text_ci("t.name", query.name))
     if query.space_name:
-        where.append(f"t.space_id IN (SELECT s.id FROM spaces s WHERE {q.contains_text_ci('s.name', query.space_name)})")
+        where.append(
+            f"t.space_id IN (SELECT s.id FROM spaces s WHERE {q.contains_text_ci('s.name', query.space_name)})"
+        )
     if query.space_ids is not None:
         reach = q.in_ints("t.space_id", query.space_ids or [-1])
         if query.project_ids:

@@ -22,12 +22,12 @@ from evalplane.db.models import (
     Task,
     TaskEvaluator,
 )
+from evalplane.domains import common
 from evalplane.domains.access.principal import Principal
 from evalplane.domains.ai_integrations import service as ai_integrations
-from evalplane.domains.tasks.inputs import CODE_EVALUATION, TEMPLATE_EVALUATION, EvaluatorSpec
 from evalplane.domains.datasets.record_filter import check_record_filter
+from evalplane.domains.tasks.inputs import CODE_EVALUATION, TEMPLATE_EVALUATION, EvaluatorSpec
 from evalplane.filters import check_filter
-from evalplane.domains import common
 
 # Which evaluator kind each evaluation task type runs.
 EVALUATOR_KIND_FOR = {TEMPLATE_EVALUATION: "TEMPLATE", CODE_EVALUATION: "CODE"}
@@ -44,7 +44,9 @@ def clean_name(name: str | None, field: str = "name") -> str:
 
 async def ensure_name_free(session: AsyncSession, space_id: int, name: str, exclude: int | None = None) -> None:
     taken = f"A task named '{name}' already exists in this space."
-    await common.ensure_name_free(session, Task.id, Task.name, name, Task.space_id == space_id, exclude=exclude, taken=taken)
+    await common.ensure_name_free(
+        session, Task.id, Task.name, name, Task.space_id == space_id, exclude=exclude, taken=taken
+    )
 
 
 def reject_fields(sent: Sequence[str], why: str) -> None:
@@ -252,7 +254,9 @@ def normalise_specs(specs: Sequence[EvaluatorSpec]) -> list[EvaluatorSpec]:
 # --- experiments ----------------------------------------------------------------------
 
 
-async def check_experiments(session: AsyncSession, principal: Principal, dataset_id: int, ids: Sequence[int]) -> list[int]:
+async def check_experiments(
+    session: AsyncSession, principal: Principal, dataset_id: int, ids: Sequence[int]
+) -> list[int]:
     """Every id is a visible experiment of ``dataset_id``; returns them de-duplicated, in order."""
     unique = list(dict.fromkeys(ids))
     if not unique:
@@ -313,4 +317,3 @@ async def _check_integration_usable(
         raise NotFound(
             "The AI integration in 'run_configuration.ai_integration_id' was not found in this task's space."
         ) from None
-

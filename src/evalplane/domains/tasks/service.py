@@ -104,7 +104,9 @@ async def create_task(session: AsyncSession, principal: Principal, new: NewTask)
     return (await load_views(session, [task]))[0]
 
 
-async def _writable_source(session: AsyncSession, principal: Principal, project_id: int | None, dataset_id: int | None) -> int:
+async def _writable_source(
+    session: AsyncSession, principal: Principal, project_id: int | None, dataset_id: int | None
+) -> int:
     """The space of the task's data source, after checking the caller may write there."""
     if project_id is not None:
         source = await common.visible_project(session, project_id, principal)
@@ -209,7 +211,8 @@ async def update_task(session: AsyncSession, principal: Principal, task_id: int,
         task.name = name
     if task.type == RUN_EXPERIMENT:
         rules.reject_fields(
-            [f for f in _EVALUATION_ONLY if f in changes.provided], "for run_experiment tasks (only 'name' and 'run_configuration')"
+            [f for f in _EVALUATION_ONLY if f in changes.provided],
+            "for run_experiment tasks (only 'name' and 'run_configuration')",
         )
         if "run_configuration" in changes.provided:
             task.run_configuration = await rules.check_run_configuration(
@@ -223,7 +226,9 @@ async def update_task(session: AsyncSession, principal: Principal, task_id: int,
     return (await load_views(session, [task]))[0]
 
 
-async def _apply_evaluation_changes(session: AsyncSession, principal: Principal, task: Task, changes: TaskChanges) -> None:
+async def _apply_evaluation_changes(
+    session: AsyncSession, principal: Principal, task: Task, changes: TaskChanges
+) -> None:
     provided = changes.provided
     rules.reject_fields(["run_configuration"] if "run_configuration" in provided else [], "for evaluation tasks")
     on_project = task.project_id is not None

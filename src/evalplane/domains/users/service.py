@@ -83,7 +83,9 @@ async def create(
             "use NONE or EMAIL_LINK and give the user an API key."
         )
     name = common.clean_name(name)
-    user = User(name=name, email=email, account_role=account_role, status=status, is_developer=account_role != "ANNOTATOR")
+    user = User(
+        name=name, email=email, account_role=account_role, status=status, is_developer=account_role != "ANNOTATOR"
+    )
     session.add(user)
     await session.flush()
     return user, True

@@ -196,14 +196,20 @@ def main():
     current = [0]  # the tag of the item in progress
     _stop_at_cpu_limit(protocol_out.fileno(), current, cpu_seconds)
 
-    namespace = {"__name__": "evaluator", "__builtins__": builtins, "EvaluationResult": EvaluationResult, "CodeEvaluator": CodeEvaluator}
+    namespace = {
+        "__name__": "evaluator",
+        "__builtins__": builtins,
+        "EvaluationResult": EvaluationResult,
+        "CodeEvaluator": CodeEvaluator,
+    }
     sys.stdout = sys.stderr = io.StringIO()
     try:
         if setup.get("imports"):
             exec(compile(setup["imports"], "<imports>", "exec"), namespace)
         exec(compile(setup["code"], "<evaluator>", "exec"), namespace)
         classes = [
-            v for v in namespace.values()
+            v
+            for v in namespace.values()
             if isinstance(v, type) and issubclass(v, CodeEvaluator) and v is not CodeEvaluator
         ]
         if not classes:

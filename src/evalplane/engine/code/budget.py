@@ -15,7 +15,9 @@ from evalplane.engine.code.isolation import Identities
 
 
 class SandboxBudget:
-    def __init__(self, max_children: int = 4, memory_mb: int = 2048, uid_base: int = 200_000, uid_count: int = 10_000) -> None:
+    def __init__(
+        self, max_children: int = 4, memory_mb: int = 2048, uid_base: int = 200_000, uid_count: int = 10_000
+    ) -> None:
         self.identities = Identities(uid_base, uid_count)
         self.max_children = max(1, max_children)
         self.memory_mb = max(1, memory_mb)
@@ -29,7 +31,9 @@ class SandboxBudget:
         need = min(memory_mb, self.memory_mb)
         changed = self._condition()
         async with changed:
-            await changed.wait_for(lambda: self.children < self.max_children and self.reserved_mb + need <= self.memory_mb)
+            await changed.wait_for(
+                lambda: self.children < self.max_children and self.reserved_mb + need <= self.memory_mb
+            )
             self.children += 1
             self.reserved_mb += need
         try:

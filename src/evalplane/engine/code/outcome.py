@@ -47,12 +47,16 @@ def normalize(value: Any) -> Outcome:
         return _checked(_score(score) if score is not None else None, label, explanation, {})
     mapping = value if isinstance(value, dict) else _attributes(value)
     if mapping is None:
-        raise BadResult(f"an evaluator must return a result, a bool, a number, a string or a tuple, not {type(value).__name__}")
+        raise BadResult(
+            f"an evaluator must return a result, a bool, a number, a string or a tuple, not {type(value).__name__}"
+        )
     score = mapping.get("score")
     metadata = mapping.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise BadResult("'metadata' must be a mapping")
-    return _checked(_score(score) if score is not None else None, mapping.get("label"), mapping.get("explanation"), metadata)
+    return _checked(
+        _score(score) if score is not None else None, mapping.get("label"), mapping.get("explanation"), metadata
+    )
 
 
 def _attributes(value: Any) -> dict[str, Any] | None:

@@ -121,7 +121,9 @@ class _Child:
 def _death_reason(code: int | None) -> str:
     if code is not None and code < 0:
         signal_names = {
-            9: "killed (memory or time limit)", 24: "killed for exceeding its CPU limit", 11: "crashed",
+            9: "killed (memory or time limit)",
+            24: "killed for exceeding its CPU limit",
+            11: "crashed",
             31: "killed for a forbidden system call",
         }
         return f"the evaluator process {signal_names.get(-code, f'died from signal {-code}')}"
@@ -173,8 +175,12 @@ async def _probe(budget: SandboxBudget) -> str | None:
 async def _log_bwrap_complaint(identity: isolation.Identity) -> None:
     """bwrap's own error message, for the operator's log only (it names host paths)."""
     process = await asyncio.create_subprocess_exec(
-        *isolation.command(identity, 512, 10), stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env={"LANG": "C.UTF-8"}, cwd="/",
+        *isolation.command(identity, 512, 10),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={"LANG": "C.UTF-8"},
+        cwd="/",
     )
     with contextlib.suppress(TimeoutError):
         _, stderr = await asyncio.wait_for(process.communicate(), 10)

@@ -79,7 +79,9 @@ class AnthropicProvider:
             raw = await self.client.post("/v1/messages", cast_to=bytes, body=payload)
         except anthropic.APIStatusError as exc:
             raise classify_status(
-                exc.status_code, summary(response_body(exc.response), self.redact), exc.response.headers if exc.response else None
+                exc.status_code,
+                summary(response_body(exc.response), self.redact),
+                exc.response.headers if exc.response else None,
             ) from None
         except anthropic.APITimeoutError:
             raise TransientProviderError("the provider did not answer in time") from None

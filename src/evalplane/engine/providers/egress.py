@@ -25,9 +25,11 @@ except ImportError:  # pragma: no cover - older SDKs use httpx itself
 # TCP keep-alive, as the SDKs' own default clients set it, so idle pooled connections are noticed dead.
 _SOCKET_OPTIONS = [
     (socket.SOL_SOCKET, socket.SO_KEEPALIVE, True),
-    *[(socket.IPPROTO_TCP, getattr(socket, name), value)
-      for name, value in (("TCP_KEEPINTVL", 60), ("TCP_KEEPCNT", 5), ("TCP_KEEPIDLE", 60))
-      if hasattr(socket, name)],
+    *[
+        (socket.IPPROTO_TCP, getattr(socket, name), value)
+        for name, value in (("TCP_KEEPINTVL", 60), ("TCP_KEEPCNT", 5), ("TCP_KEEPIDLE", 60))
+        if hasattr(socket, name)
+    ],
 ]
 
 

@@ -15,8 +15,13 @@ REDACTED = "[redacted]"
 # Credentials as they tend to appear in echoed requests and provider messages, and what
 # each becomes (a header or field keeps its name, loses its value).
 _PATTERNS = [
-    (re.compile(r"(?i)\b(authorization|proxy-authorization|x-api-key|api[-_]?key|cookie|set-cookie|password|secret|token)"
-                r"(\"?\s*[:=]\s*\"?)(bearer\s+|basic\s+)?[^\s\",;}]+"), rf"\1\2{REDACTED}"),
+    (
+        re.compile(
+            r"(?i)\b(authorization|proxy-authorization|x-api-key|api[-_]?key|cookie|set-cookie|password|secret|token)"
+            r"(\"?\s*[:=]\s*\"?)(bearer\s+|basic\s+)?[^\s\",;}]+"
+        ),
+        rf"\1\2{REDACTED}",
+    ),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}"), REDACTED),
     (re.compile(r"\b(sk|pk|rk|ak)-[A-Za-z0-9_-]{6,}"), REDACTED),
     (re.compile(r"\b[A-Za-z0-9_-]{32,}\b"), REDACTED),  # long opaque tokens
