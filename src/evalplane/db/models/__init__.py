@@ -7,7 +7,7 @@ from evalplane.db.models.evaluators import Evaluator, EvaluatorVersion
 from evalplane.db.models.experiments import Experiment, ExperimentRun, ExperimentRunEvaluation
 from evalplane.db.models.identity import ApiKey, Organization, Role, RoleBinding, ServerState, Space, User
 from evalplane.db.models.projects import Project
-from evalplane.db.models.spans import Span, SpanEvaluation
+from evalplane.db.models.spans import SessionEvaluation, Span, SpanEvaluation, TraceEvaluation
 from evalplane.db.models.tasks import Task, TaskEvaluator, TaskRun
 from evalplane.db.models.work_units import WorkUnit
 
@@ -33,6 +33,8 @@ __all__ = [
     "Space",
     "Span",
     "SpanEvaluation",
+    "TraceEvaluation",
+    "SessionEvaluation",
     "Task",
     "TaskEvaluator",
     "TaskRun",
