@@ -41,6 +41,7 @@ class Conversation:
     project_id: str
     traces: dict[str, str]  # T1..T4 -> trace id
     spans: dict[str, str]  # R1, C1, ... -> span id (R: root, C: its child)
+    sent: list[Any]  # the OTLP spans, to send again
 
 
 def _trace(trace_id: str, start_ns: int, n: int, session: str | None) -> list[Any]:
@@ -105,7 +106,7 @@ def conversation(server: Server, api: Api, http: httpx.Client) -> Conversation:
     add_evaluation(server, project_id, spans["C1"], name="coherence", label="span-level", score=0.5)
     add_session_evaluation(server, project_id, "chat-A", name="resolution", label="resolved", score=0.8)
     add_session_evaluation(server, project_id, "chat-B", name="resolution", label="open", score=0.2)
-    return Conversation(space, project, project_id, traces, spans)
+    return Conversation(space, project, project_id, traces, spans, sent)
 
 
 def _by_name(spans: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -246,3 +247,59 @@ def test_a_bad_scoped_column_is_a_400_naming_it(http: httpx.Client, conversation
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
     assert "trace_eval.<name>.label" in response.json()["detail"]
+
+
+def _stored_results(server: Server, project_id: str) -> tuple[list[str], list[str]]:
+    """(trace ids, session ids) with a stored evaluation in the project."""
+
+    async def work(session: Any) -> tuple[list[str], list[str]]:
+        pid = decode_id(Kind.PROJECT, project_id)
+        traces = await session.scalars(select(TraceEvaluation.trace_id).where(TraceEvaluation.project_id == pid))
+        sessions = await session.scalars(
+            select(SessionEvaluation.session_id).where(SessionEvaluation.project_id == pid)
+        )
+        return sorted(traces.all()), sorted(sessions.all())
+
+    return in_db(server, work)
+
+
+def test_deleting_spans_drops_a_result_with_the_last_span_of_its_trace_or_session(
+    server: Server, http: httpx.Client, conversation: Conversation
+) -> None:
+    c = conversation
+
+    def delete(*names: str) -> None:
+        body = {"project_id": c.project_id, "span_ids": [c.spans[n] for n in names]}
+        response = http.request("DELETE", "/v2/spans", json=body)
+        assert response.status_code == 200 and response.json()["deleted_span_ids"] == body["span_ids"], response.text
+
+    delete("R1")  # the trace keeps a span: its result stays, filterable, shown on no root
+    assert {
+        s["name"] for s in list_spans(http, c.project_id, filter="trace_eval.coherence.label = 'good'")["spans"]
+    } == {"C1"}
+    delete("C1")
+    assert _stored_results(server, c.project_id) == (sorted([c.traces["T3"]]), ["chat-A", "chat-B"])
+    # chat-A's first trace is now T2, whose root shows the session's result
+    shown = _by_name(list_spans(http, c.project_id)["spans"])
+    assert [(e["name"], e["metadata"]["scope"]) for e in shown["R2"]] == [("resolution", "SESSION")]
+
+    # the same trace sent again starts without the old result
+    assert export(server, request_pb(c.sent[:2], c.project), space_id=c.space["id"]).status_code == 200
+    assert _by_name(list_spans(http, c.project_id)["spans"])["R1"] == [
+        {
+            "name": "resolution",
+            "label": "resolved",
+            "score": 0.8,
+            "metadata": {"scope": "SESSION", "session_id": "chat-A"},
+        }
+    ]
+    delete("R1", "C1", "R2", "C2")
+    assert _stored_results(server, c.project_id) == ([c.traces["T3"]], ["chat-B"])
+
+
+def test_deleting_the_project_deletes_its_trace_and_session_results(
+    server: Server, http: httpx.Client, conversation: Conversation
+) -> None:
+    assert _stored_results(server, conversation.project_id) != ([], [])
+    assert http.delete(f"/v2/projects/{conversation.project_id}").status_code == 204
+    assert _stored_results(server, conversation.project_id) == ([], [])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -146,11 +147,20 @@ async def spans_of_traces(
     return await fetch(session, stmt)
 
 
+@dataclass
+class Deleted:
+    """What a deletion removed: span ids, and the traces and sessions those spans were in."""
+
+    span_ids: set[str] = field(default_factory=set)
+    trace_ids: set[str] = field(default_factory=set)
+    session_ids: set[str] = field(default_factory=set)
+
+
 async def delete_spans(
     session: AsyncSession, project_id: int, span_ids: Sequence[str], start: datetime, end: datetime
-) -> set[str]:
-    """Delete the project's spans with these ids inside the window; returns the ids deleted."""
-    deleted: set[str] = set()
+) -> Deleted:
+    """Delete the project's spans with these ids inside the window."""
+    deleted = Deleted()
     for chunk in _chunks(list(span_ids)):
         stmt = (
             delete(Span)
@@ -162,10 +172,14 @@ async def delete_spans(
                     Span.start_time <= end,
                 )
             )
-            .returning(Span.span_id)
+            .returning(Span.span_id, Span.trace_id, Span.session_id)
             .execution_options(synchronize_session=False)
         )
-        deleted.update((await session.scalars(stmt)).all())
+        for span_id, trace_id, session_id in (await session.execute(stmt)).all():
+            deleted.span_ids.add(span_id)
+            deleted.trace_ids.add(trace_id)
+            if session_id is not None:
+                deleted.session_ids.add(session_id)
     return deleted
 
 

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.db.models import SessionEvaluation, Span, TraceEvaluation
@@ -117,6 +117,25 @@ async def first_traces(session: AsyncSession, project_id: int, session_ids: list
         )
         firsts.update((str(session_id), trace_id) for session_id, trace_id in (await session.execute(stmt)).all())
     return firsts
+
+
+async def forget_emptied(
+    session: AsyncSession, project_id: int, trace_ids: Iterable[str], session_ids: Iterable[str]
+) -> None:
+    """Delete the evaluations of the traces and sessions that no longer have a span, so a trace
+    id sent again later starts with no result; a trace or session with spans left keeps its own."""
+    for table, key, ids in (
+        (TraceEvaluation, TraceEvaluation.trace_id, sorted(trace_ids)),
+        (SessionEvaluation, SessionEvaluation.session_id, sorted(session_ids)),
+    ):
+        span_key = Span.trace_id if table is TraceEvaluation else Span.session_id
+        for chunk in _chunks(ids):
+            remaining = select(Span.id).where(Span.project_id == project_id, span_key == key)
+            await session.execute(
+                delete(table)
+                .where(table.project_id == project_id, key.in_(chunk), ~remaining.exists())
+                .execution_options(synchronize_session=False)
+            )
 
 
 def _chunks(items: list[Any]) -> Iterable[list[Any]]:

@@ -273,7 +273,8 @@ async def delete_spans(
     start, end = _window(SpanQuery(project_id=project_id, start_time=start_time, end_time=end_time), DELETE_WINDOW)
     requested = list(dict.fromkeys(s.strip().lower() for s in span_ids))
     deleted = await repository.delete_spans(session, project_id, requested, start, end)
-    return [s for s in requested if s in deleted], [s for s in requested if s not in deleted]
+    await scoped.forget_emptied(session, project_id, deleted.trace_ids, deleted.session_ids)
+    return [s for s in requested if s in deleted.span_ids], [s for s in requested if s not in deleted.span_ids]
 
 
 def _micros(value: datetime) -> int:
