@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from evalplane.core.ids import Kind, decode_id
 from evalplane.db.models import Span
+from evalplane.domains.spans import repository
 from tests.arrange import in_db
 from tests.support import Api, Server
 from tests.support_spans import export, new_project_name, project_id_named, request_pb, span_pb
@@ -103,3 +105,40 @@ def test_json_export_stores_the_session_of_each_span(server: Server, api: Api, h
         "kvlist": "s-2",
         "boolean": None,
     }
+
+
+def test_spans_arranged_as_rows_get_their_session_too(server: Server, api: Api) -> None:
+    project_id = api.project(api.space()["id"])["id"]
+    now = datetime.now(UTC)
+
+    def row(name: str, attributes: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        return {
+            "project_id": decode_id(Kind.PROJECT, project_id),
+            "trace_id": "a" * 32,
+            "span_id": f"{len(name):016x}",
+            "name": name,
+            "span_kind": "LLM",
+            "status_code": "OK",
+            "status_message": "",
+            "start_time": now,
+            "end_time": now,
+            "latency_ms": 0.0,
+            "attributes": attributes,
+            "events": [],
+            "resource_attributes": {},
+            "ingested_at": now,
+            **extra,
+        }
+
+    async def work(session: Any) -> None:
+        await repository.insert_spans(
+            session,
+            [
+                row("a", {"session": {"id": "chat-9"}}),
+                row("bb", {"session": {"id": 9}}),
+                row("ccc", {"session": {"id": "ignored"}}, session_id="given"),
+            ],
+        )
+
+    in_db(server, work)
+    assert stored_sessions(server, project_id) == {"a": "chat-9", "bb": None, "ccc": "given"}

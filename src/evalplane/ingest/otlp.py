@@ -247,11 +247,11 @@ def _row(
         (end_ns - start_ns) / 1_000_000,
         attributes_json,
         events_json,
-        _session_id(attributes),
+        session_id_of(attributes),
     )
 
 
-def _session_id(attributes: dict[str, Any]) -> str | None:
+def session_id_of(attributes: dict[str, Any]) -> str | None:
     """``session.id`` when it is a string short enough to group spans by; else no session."""
     session = attributes.get("session")
     value = session.get("id") if type(session) is dict else None

@@ -15,7 +15,7 @@ from evalplane.db.dialect import insert_for
 from evalplane.db.models import Project, Span, SpanEvaluation
 from evalplane.db.types import UtcDateTime
 from evalplane.domains.spans import filtering
-from evalplane.ingest.otlp import ROW_FIELDS, SpanRow
+from evalplane.ingest.otlp import ROW_FIELDS, SpanRow, session_id_of
 
 # Keeps each statement well under SQLite's and asyncpg's bound-parameter limits.
 _IN_CHUNK = 900
@@ -68,11 +68,13 @@ def _span_insert(dialect: Any) -> tuple[str, Callable[[Any], Any] | None]:
 
 async def insert_spans(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Insert spans given as column dicts (arrangements, tools); spans already stored are skipped.
+    A row without ``session_id`` gets it from its attributes, as ingestion does.
 
     Ingestion uses ``insert_span_rows``, which skips per-row parameter processing.
     """
     if not rows:
         return
+    rows = [r if "session_id" in r else {**r, "session_id": session_id_of(r.get("attributes") or {})} for r in rows]
     stmt = insert_for(session.bind.dialect.name, Span.__table__).on_conflict_do_nothing(
         index_elements=["project_id", "trace_id", "span_id"]
     )
