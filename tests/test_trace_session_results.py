@@ -303,3 +303,18 @@ def test_deleting_the_project_deletes_its_trace_and_session_results(
     assert _stored_results(server, conversation.project_id) != ([], [])
     assert http.delete(f"/v2/projects/{conversation.project_id}").status_code == 204
     assert _stored_results(server, conversation.project_id) == ([], [])
+
+
+def test_a_trace_with_two_roots_shows_its_result_once_on_each(server: Server, api: Api, http: httpx.Client) -> None:
+    trace_id, start = new_trace_id(), time.time_ns() - 5 * MINUTE_NS
+    sent = [span_pb(trace_id=trace_id, name=f"root{i}", start_ns=start + i * 1000) for i in range(2)]
+    space, project = api.space(), new_project_name()
+    assert export(server, request_pb(sent, project), space_id=space["id"]).status_code == 200
+    project_id = project_id_named(http, space["id"], project)
+    add_trace_evaluation(server, project_id, trace_id, name="coherence", label="good")
+
+    traces = http.post("/v2/traces", json={"project_id": project_id}).json()["traces"]
+    assert sorted(t["root_span_id"] for t in traces) == sorted(s.span_id.hex() for s in sent)
+    for entry in traces:
+        for span in entry["spans"]:
+            assert [e["label"] for e in span["evaluations"]] == ["good"], span["name"]

@@ -25,10 +25,10 @@ ScopedEvaluation = TraceEvaluation | SessionEvaluation
 
 async def on_roots(session: AsyncSession, project_id: int, spans: Iterable[Span]) -> dict[int, list[ScopedEvaluation]]:
     """The trace and session evaluations to show on each root span among ``spans``, by span row id."""
-    roots: dict[str, list[int]] = defaultdict(list)
+    roots: dict[str, set[int]] = defaultdict(set)  # a set: a trace's spans may come more than once
     for span in spans:
         if span.parent_id is None:
-            roots[span.trace_id].append(span.id)
+            roots[span.trace_id].add(span.id)
     if not roots:
         return {}
     found: dict[int, list[ScopedEvaluation]] = defaultdict(list)
