@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import and_, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.db.models import SessionEvaluation, Span, TraceEvaluation
@@ -61,18 +61,7 @@ async def _session_evaluations(
     session: AsyncSession, project_id: int, trace_ids: list[str]
 ) -> dict[str, list[ScopedEvaluation]]:
     """Session evaluations by the trace that shows them: the first trace of each evaluated session."""
-    sessions = await _sessions_of(session, project_id, trace_ids)
-    if not sessions:
-        return {}
-    evaluated: dict[str, list[SessionEvaluation]] = defaultdict(list)
-    for chunk in _chunks(sorted(sessions)):
-        stmt = (
-            select(SessionEvaluation)
-            .where(SessionEvaluation.project_id == project_id, SessionEvaluation.session_id.in_(chunk))
-            .order_by(SessionEvaluation.name)
-        )
-        for evaluation in (await session.scalars(stmt)).all():
-            evaluated[evaluation.session_id].append(evaluation)
+    evaluated = await _evaluated_sessions_of(session, project_id, trace_ids)
     if not evaluated:
         return {}
     firsts = await first_traces(session, project_id, sorted(evaluated))
@@ -81,21 +70,28 @@ async def _session_evaluations(
     for session_id, evaluations in evaluated.items():
         first = firsts.get(session_id)
         if first in listed:
-            shown[first].extend(evaluations)
+            shown[first].extend(sorted(evaluations.values(), key=lambda e: e.name))
     return shown
 
 
-async def _sessions_of(session: AsyncSession, project_id: int, trace_ids: list[str]) -> set[str]:
-    """The sessions that spans of these traces belong to."""
-    sessions: set[str] = set()
+async def _evaluated_sessions_of(
+    session: AsyncSession, project_id: int, trace_ids: list[str]
+) -> dict[str, dict[int, SessionEvaluation]]:
+    """The evaluations (by id) of each session that spans of these traces belong to; one query
+    per chunk, which finds nothing quickly in the common case of no session results."""
+    found: dict[str, dict[int, SessionEvaluation]] = defaultdict(dict)
     for chunk in _chunks(trace_ids):
         stmt = (
-            select(Span.session_id)
-            .where(Span.project_id == project_id, Span.trace_id.in_(chunk), Span.session_id.is_not(None))
-            .distinct()
+            select(SessionEvaluation)
+            .join(
+                Span,
+                and_(Span.project_id == SessionEvaluation.project_id, Span.session_id == SessionEvaluation.session_id),
+            )
+            .where(SessionEvaluation.project_id == project_id, Span.trace_id.in_(chunk))
         )
-        sessions.update(s for s in (await session.scalars(stmt)).all() if s is not None)
-    return sessions
+        for evaluation in (await session.scalars(stmt)).all():  # repeated once per matching span
+            found[evaluation.session_id][evaluation.id] = evaluation
+    return found
 
 
 async def first_traces(session: AsyncSession, project_id: int, session_ids: list[str]) -> dict[str, str]:
