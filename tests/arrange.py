@@ -184,8 +184,10 @@ def evaluator(
     name: str | None = None,
     versions: int = 1,
     integration_id: str | None = None,
+    granularity: str | None = None,
 ) -> EvaluatorRow:
-    """A TEMPLATE (LLM judge) or CODE (managed JSON check) evaluator with ``versions`` versions, oldest first."""
+    """A TEMPLATE (LLM judge) or CODE (managed JSON check) evaluator with ``versions`` versions, oldest first;
+    ``granularity`` (SPAN, TRACE, SESSION) sets every version's data_granularity."""
     name = name or unique("eval")
     if kind == "TEMPLATE":
         integration_id = integration_id or ai_integration(api, space_ids=[space_id])
@@ -196,6 +198,8 @@ def evaluator(
             if kind == "TEMPLATE"
             else {"code_config": code_config(n)}
         )
+        if granularity is not None:
+            next(iter(config.values()))["data_granularity"] = granularity
         return {"commit_message": f"v{n}", **config}
 
     body = {"space_id": space_id, "name": name, "type": kind, "version": version(0)}

@@ -124,7 +124,8 @@ def test_run_experiment_task_accepts_lower_case_template_evaluation_config(serve
     assert rc["classification_choices"] == {"correct": 1.0, "incorrect": 0.0}
 
 
-def test_trace_shape_filters_and_mappings_round_trip(server: Server, world: World, http) -> None:
+def test_trace_shape_filters_and_mappings_round_trip(server: Server, world: World, api: Api, http) -> None:
+    judge = arrange.evaluator(api, world.space["id"], integration_id=world.integration_id, granularity="TRACE")
     body = project_task_body(
         world,
         query_filters={
@@ -133,7 +134,7 @@ def test_trace_shape_filters_and_mappings_round_trip(server: Server, world: Worl
         },
         evaluators=[
             {
-                "evaluator_id": world.template_eval.id,
+                "evaluator_id": judge.id,
                 "query_mappings": [
                     {"variable_name": "input", "query_ids": ["a"], "attribute_path": "attributes.input.value"}
                 ],
@@ -679,8 +680,9 @@ def test_read_only_members_get_403_and_outsiders_404(server: Server, world: Worl
         assert as_outsider.get("/v2/tasks", params={"name": task["name"]}).json()["tasks"] == []
 
 
-def test_sdk_switches_a_task_between_span_and_trace_shapes(server: Server, world: World, http) -> None:
+def test_sdk_switches_a_task_between_span_and_trace_shapes(server: Server, world: World, api: Api, http) -> None:
     client = server.sdk()
+    judge = arrange.evaluator(api, world.space["id"], integration_id=world.integration_id, granularity="TRACE")
     task = client.tasks.create_evaluation_task(
         name=unique("shape"),
         task_type="TEMPLATE_EVALUATION",
@@ -690,7 +692,7 @@ def test_sdk_switches_a_task_between_span_and_trace_shapes(server: Server, world
     )
     trace_evaluator = TaskEvaluatorInput(
         TraceOrSessionEvaluatorInput(
-            evaluator_id=world.template_eval.id,
+            evaluator_id=judge.id,
             query_mappings=[{"variable_name": "x", "query_ids": ["A"], "attribute_path": "attributes.input.value"}],
         )
     )

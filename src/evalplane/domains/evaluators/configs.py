@@ -50,6 +50,11 @@ MAX_VARIABLES = 50
 MAX_FILTER_CHARS = 10_000
 
 
+def evaluation_scope(config: dict[str, Any]) -> str:
+    """What one evaluation of this version covers: SPAN, TRACE or SESSION (unset means SPAN)."""
+    return config.get("data_granularity") or "SPAN"
+
+
 def _enum(value: Any, allowed: tuple[str, ...], name: str, default: str | None = None) -> str | None:
     if value is None:
         return default

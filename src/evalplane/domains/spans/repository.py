@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from evalplane.db.dialect import insert_for
 from evalplane.db.models import Project, Span, SpanEvaluation
 from evalplane.db.types import UtcDateTime
 from evalplane.domains.spans import filtering
-from evalplane.ingest.otlp import ROW_FIELDS, SpanRow
+from evalplane.ingest.otlp import ROW_FIELDS, SpanRow, session_id_of
 
 # Keeps each statement well under SQLite's and asyncpg's bound-parameter limits.
 _IN_CHUNK = 900
@@ -41,7 +42,8 @@ async def ensure_project(session: AsyncSession, space_id: int, name: str) -> int
 
 # Spans are written with one prepared statement per dialect, fed plain tuples through the
 # driver's executemany: no ORM, no per-row parameter compilation, JSON already serialized.
-_INSERT_COLUMNS = ("project_id", *ROW_FIELDS, "resource_attributes", "ingested_at")
+# The table's column order, which the compiled statement follows; session_id was added last.
+_INSERT_COLUMNS = ("project_id", *ROW_FIELDS[:-1], "resource_attributes", "ingested_at", ROW_FIELDS[-1])
 _INSERTS: dict[str, tuple[str, Callable[[Any], Any] | None]] = {}
 
 
@@ -66,11 +68,13 @@ def _span_insert(dialect: Any) -> tuple[str, Callable[[Any], Any] | None]:
 
 async def insert_spans(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Insert spans given as column dicts (arrangements, tools); spans already stored are skipped.
+    A row without ``session_id`` gets it from its attributes, as ingestion does.
 
     Ingestion uses ``insert_span_rows``, which skips per-row parameter processing.
     """
     if not rows:
         return
+    rows = [r if "session_id" in r else {**r, "session_id": session_id_of(r.get("attributes") or {})} for r in rows]
     stmt = insert_for(session.bind.dialect.name, Span.__table__).on_conflict_do_nothing(
         index_elements=["project_id", "trace_id", "span_id"]
     )
@@ -87,12 +91,15 @@ async def insert_span_rows(
     connection = await session.connection()
     sql, to_time = _span_insert(connection.dialect)
     if to_time is None:
-        params = [(project_id, *row, resource_json, ingested_at) for row in rows]
+        params = [
+            (project_id, t, s, p, n, k, c, m, start, end, lat, a, e, resource_json, ingested_at, sid)
+            for t, s, p, n, k, c, m, start, end, lat, a, e, sid in rows
+        ]
     else:
         at = to_time(ingested_at)
         params = [
-            (project_id, t, s, p, n, k, c, m, to_time(start), to_time(end), lat, a, e, resource_json, at)
-            for t, s, p, n, k, c, m, start, end, lat, a, e in rows
+            (project_id, t, s, p, n, k, c, m, to_time(start), to_time(end), lat, a, e, resource_json, at, sid)
+            for t, s, p, n, k, c, m, start, end, lat, a, e, sid in rows
         ]
     await connection.exec_driver_sql(sql, params)
 
@@ -142,11 +149,20 @@ async def spans_of_traces(
     return await fetch(session, stmt)
 
 
+@dataclass
+class Deleted:
+    """What a deletion removed: span ids, and the traces and sessions those spans were in."""
+
+    span_ids: set[str] = field(default_factory=set)
+    trace_ids: set[str] = field(default_factory=set)
+    session_ids: set[str] = field(default_factory=set)
+
+
 async def delete_spans(
     session: AsyncSession, project_id: int, span_ids: Sequence[str], start: datetime, end: datetime
-) -> set[str]:
-    """Delete the project's spans with these ids inside the window; returns the ids deleted."""
-    deleted: set[str] = set()
+) -> Deleted:
+    """Delete the project's spans with these ids inside the window."""
+    deleted = Deleted()
     for chunk in _chunks(list(span_ids)):
         stmt = (
             delete(Span)
@@ -158,10 +174,14 @@ async def delete_spans(
                     Span.start_time <= end,
                 )
             )
-            .returning(Span.span_id)
+            .returning(Span.span_id, Span.trace_id, Span.session_id)
             .execution_options(synchronize_session=False)
         )
-        deleted.update((await session.scalars(stmt)).all())
+        for span_id, trace_id, session_id in (await session.execute(stmt)).all():
+            deleted.span_ids.add(span_id)
+            deleted.trace_ids.add(trace_id)
+            if session_id is not None:
+                deleted.session_ids.add(session_id)
     return deleted
 
 

@@ -14,7 +14,7 @@ from evalplane.db.models import Task, TaskEvaluator
 from evalplane.db.paging import Page, PageRequest, cursor_position, cut_page
 from evalplane.domains import common
 from evalplane.domains.access.principal import Principal
-from evalplane.domains.tasks import rules
+from evalplane.domains.tasks import rules, scopes
 from evalplane.domains.tasks.inputs import RUN_EXPERIMENT, TASK_TYPES, NewTask, TaskChanges
 from evalplane.domains.tasks.repository import PageQuery, TaskView, load_links, load_page_views, load_views
 
@@ -137,6 +137,7 @@ async def _new_evaluation_task(session: AsyncSession, principal: Principal, new:
     specs = rules.normalise_specs(new.evaluators)
     rules.check_shapes(new.query_filter, query_filters, specs, on_dataset=not on_project)
     links = await rules.build_evaluator_links(session, principal, new.type, space_id, specs)
+    await scopes.check_scopes(session, specs, new.query_filter, query_filters, on_dataset=not on_project)
     experiment_ids: list[int] = []
     if new.dataset_id is not None:
         experiment_ids = await rules.check_experiments(session, principal, new.dataset_id, new.experiment_ids or [])
@@ -264,8 +265,12 @@ async def _apply_evaluation_changes(
     else:
         specs = rules.specs_of(await load_links(session, task.id))
     rules.check_shapes(query_filter, query_filters, specs, on_dataset=not on_project)
+    links = None
     if "evaluators" in provided:
         links = await rules.build_evaluator_links(session, principal, task.type, task.space_id, specs)
+    if provided & {"evaluators", "query_filter", "query_filters"}:  # a rename keeps what was accepted
+        await scopes.check_scopes(session, specs, query_filter, query_filters, on_dataset=not on_project)
+    if links is not None:
         await session.execute(delete(TaskEvaluator).where(TaskEvaluator.task_id == task.id))
         for link in links:
             link.task_id = task.id
