@@ -79,18 +79,12 @@ def tokenize(text: str) -> list[Token]:
         elif _is_digit(ch) or (ch == "-" and i + 1 < n and _is_digit(text[i + 1])):
             value, i = _number(text, i)
             tokens.append(Token("number", value, start, text[start:i]))
-        elif _is_word_start(ch):
+        elif _is_word_start(ch) or ch == '"':  # a record column may be quoted whole: "1st try"
             value, i = _reference(text, i)
             tokens.append(Token("ref", value, start, text[start:i]))
         elif ch in "(),":
             tokens.append(Token(ch, ch, start, ch))  # type: ignore[arg-type]
             i += 1
-        elif ch == '"':
-            raise FilterSyntaxError(
-                f"unexpected '\"' at position {i}: strings use single quotes ('like this'); "
-                'double quotes only name a part of a column path, e.g. eval."My Eval".label',
-                position=i,
-            )
         else:
             for op in _OPERATORS:
                 if text.startswith(op, i):
@@ -167,11 +161,14 @@ def _number(text: str, i: int) -> tuple[int | float, int]:
 def _reference(text: str, i: int) -> tuple[tuple[tuple[str, ...], tuple[bool, ...]], int]:
     """A dotted name such as ``attributes.llm.output_messages.0."my key"``; returns (segments, quoted)."""
     n = len(text)
-    start = i
-    while i < n and _is_word_char(text[i]):
-        i += 1
-    segments = [text[start:i]]
-    quoted = [False]
+    if text[i] == '"':
+        name, i = _quoted_name(text, i)
+        segments, quoted = [name], [True]
+    else:
+        start = i
+        while i < n and _is_word_char(text[i]):
+            i += 1
+        segments, quoted = [text[start:i]], [False]
     while i < n and text[i] == ".":
         i += 1
         if i < n and text[i] == '"':

@@ -98,6 +98,9 @@ def _reader(column: ast.Column) -> _Reader:
     if isinstance(column, ast.AttributeColumn):
         path = column.path
         return lambda span: _walk(span.get("attributes"), path)
+    if isinstance(column, ast.RecordColumn):
+        key = column.key
+        return lambda record: record.get(key)
     if isinstance(column, ast.EvalColumn):
         evaluator, field = column.evaluator, column.field
         return lambda span: _walk(span.get("evals"), (evaluator, field))
@@ -211,7 +214,7 @@ def _contains(expr: ast.Contains) -> _Test:
         value = read(span)
         if isinstance(value, str) and isinstance(literal, str):
             return (literal in value) != negated
-        if isinstance(value, list | tuple) and isinstance(expr.column, ast.AttributeColumn):
+        if isinstance(value, list | tuple) and isinstance(expr.column, ast.DOCUMENT_COLUMNS):
             found = any(element_as(item) == wanted for item in value if element_as(item) is not None)
             return found != negated
         return None

@@ -24,9 +24,9 @@ from evalplane.db.models import (
 from evalplane.domains import common
 from evalplane.domains.access.principal import Principal
 from evalplane.domains.ai_integrations import service as ai_integrations
-from evalplane.domains.datasets.record_filter import check_record_filter
 from evalplane.domains.tasks.inputs import CODE_EVALUATION, TEMPLATE_EVALUATION, EvaluatorSpec
 from evalplane.filters import check_filter
+from evalplane.filters.records import check_record_filter
 from evalplane.filters.scopes import parse_query_filters
 
 # Which evaluator kind each evaluation task type runs.
