@@ -2,7 +2,7 @@
 of the chosen experiments, in the transaction that starts the run.
 
 The run's ``experiment_ids`` (from the trigger, else the task's) name the experiments. The
-task's and each evaluator's ``query_filter`` select runs with the record filter over the
+task's and each evaluator's ``query_filter`` select runs with the filter language over the
 run's columns (``output``, ``error``, ``example_id``, extra columns, ``eval.<name>.*``,
 ``annotation.<name>.*``). ``max_spans`` caps the runs per evaluator. A run already
 evaluated by the same evaluator version and mappings is skipped (counted in

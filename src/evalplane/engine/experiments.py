@@ -4,8 +4,8 @@ Starting (in the transaction that moves the run to RUNNING): create the experime
 the trigger on the chosen dataset version, record it as the run's ``experiment_id``, and
 enqueue one generation unit per chosen example. Examples are taken in dataset order from
 the version (the trigger's ``dataset_version_id``, else the newest), narrowed to
-``example_ids`` when given, to those whose columns pass ``query_filter`` (the record filter
-the trigger validated), and cut at ``max_examples``.
+``example_ids`` when given, to those whose columns pass ``query_filter`` (the filter language
+over records, checked when triggered), and cut at ``max_examples``.
 
 Finishing (when no unit is left): trigger each of the run's ``evaluation_task_ids`` on the
 new experiment. A follow-up task that is busy with a run of its own is retried on later

@@ -317,7 +317,7 @@ def _column_name(column: ast.Column) -> str:
 def _record_column(token: Token) -> ast.RecordColumn:
     """A record key as written, dotted segments joined (``eval."My Eval".score`` is the key
     ``eval.My Eval.score``)."""
-    segments, _ = token.value  # type: ignore[misc]
+    segments, _ = token.path
     key = ".".join(segments)
     if '"' in key:  # SQLite's JSON paths cannot spell such a key, so SQL would never match it
         raise FilterSyntaxError(
@@ -328,7 +328,7 @@ def _record_column(token: Token) -> ast.RecordColumn:
 
 
 def _column(token: Token) -> ast.Column:
-    segments, quoted = token.value  # type: ignore[misc]
+    segments, quoted = token.path
     head = segments[0].lower() if not quoted[0] else segments[0]
     rest = tuple(segments[1:])
     if head == "span" and rest:  # an optional 'span.' prefix, as in span.status_code

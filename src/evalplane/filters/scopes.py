@@ -22,7 +22,7 @@ from evalplane.db.models import Span
 from evalplane.domains.spans.filtering import parse_span_filter, span_resolver
 from evalplane.filters import ast
 from evalplane.filters.errors import FilterSyntaxError
-from evalplane.filters.lexer import Token, tokenize
+from evalplane.filters.lexer import Token, TokenStream, tokenize
 from evalplane.filters.parser import MAX_DEPTH, MAX_LENGTH
 from evalplane.filters.predicate import compile_predicate
 from evalplane.filters.sql import to_sql
@@ -118,7 +118,7 @@ def parse_expression(text: Any, declared: Sequence[str]) -> QueryExpr:
 
 
 class _ExpressionParser:
-    def __init__(self, tokens: list[Token], declared: Sequence[str]) -> None:
+    def __init__(self, tokens: TokenStream, declared: Sequence[str]) -> None:
         self.tokens, self.declared, self.i, self.depth = tokens, declared, 0, 0
 
     @property
@@ -169,7 +169,7 @@ class _ExpressionParser:
             self.depth -= 1
             return inner
         if token.kind == "ref" and token.keyword is None:
-            segments, _ = token.value  # type: ignore[misc]
+            segments, _ = token.path
             word = ".".join(segments).upper()
             if word not in self.declared:
                 raise FilterSyntaxError(
