@@ -12,7 +12,7 @@ tests/test_filters_scopes.py checks they agree on both databases.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Table, and_, exists, false, not_, or_, select, true
@@ -55,6 +55,11 @@ class QueryFilters:
 
     filters: Mapping[str, ast.Expr]
     expression: QueryExpr
+    # Each id's in-memory predicate, compiled once: the engine asks per trace.
+    tests: Mapping[str, Callable[[Mapping[str, Any]], bool]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tests", {i: compile_predicate(e) for i, e in self.filters.items()})
 
     @property
     def ids(self) -> list[str]:
@@ -74,19 +79,19 @@ def parse_query_filters(value: Mapping[str, Any] | None) -> QueryFilters | None:
         return None
     filters: dict[str, ast.Expr] = {}
     for index, item in enumerate(value["filters"]):
-        field = f"query_filters.filters[{index}]"
+        where = f"query_filters.filters[{index}]"
         item = item if isinstance(item, Mapping) else {}
         query_id = str(item.get("id", "")).strip().upper()
         if query_id not in QUERY_IDS:
-            raise FilterSyntaxError(f"'{field}.id' must be one of A, B, C, D, E", position=0, field="query_filters")
+            raise FilterSyntaxError(f"'{where}.id' must be one of A, B, C, D, E", position=0, field="query_filters")
         if query_id in filters:
             raise FilterSyntaxError(
                 f"'query_filters' declares the id '{query_id}' twice", position=0, field="query_filters"
             )
         text = item.get("filter")
         if not isinstance(text, str) or not text.strip():
-            raise FilterSyntaxError(f"'{field}.filter' must be a non-empty filter", position=0, field="query_filters")
-        filters[query_id] = parse_span_filter(text, field=f"{field}.filter")
+            raise FilterSyntaxError(f"'{where}.filter' must be a non-empty filter", position=0, field="query_filters")
+        filters[query_id] = parse_span_filter(text, field=f"{where}.filter")
     expression = value.get("expression")
     if expression is None or (isinstance(expression, str) and not expression.strip()):
         if len(filters) > 1:
@@ -229,13 +234,9 @@ def session_admission_sql(
     return _admission_sql(qf, dialect_name, project_id_column, "session_id", session_id_column)
 
 
-def _predicates(qf: QueryFilters) -> dict[str, Callable[[Mapping[str, Any]], bool]]:
-    return {query_id: compile_predicate(expr) for query_id, expr in qf.filters.items()}
-
-
 def trace_admitted(qf: QueryFilters, spans: Sequence[Mapping[str, Any]]) -> bool:
     """In memory: whether a trace (or session) with these span documents is admitted."""
-    tests = _predicates(qf)
+    tests = qf.tests
     return bool(
         _combine(
             qf.expression,
@@ -249,7 +250,7 @@ def trace_admitted(qf: QueryFilters, spans: Sequence[Mapping[str, Any]]) -> bool
 
 def matches_any_of(qf: QueryFilters, ids: Sequence[str], span: Mapping[str, Any]) -> bool:
     """Whether a span document matches any of the filters ``ids`` (a query mapping's ``query_ids``)."""
-    return any(compile_predicate(qf.span_filter(query_id.upper()))(span) for query_id in ids)
+    return any(qf.tests[query_id.upper()](span) for query_id in ids)
 
 
 __all__ = [
