@@ -272,3 +272,22 @@ def test_deleting_a_dataset_removes_it(server: Server, api: Api, http) -> None:
     assert_problem(http.get(f"/v2/datasets/{dataset.id}"), 404)
     assert_problem(http.get(f"/v2/datasets/{dataset.id}/examples"), 404)
     assert client.datasets.list(space=space["id"]).datasets == []
+
+
+def test_example_search_speaks_the_one_filter_language(server: Server, api: Api, http) -> None:
+    space = api.space()
+    rows = [{"score": "1", "k": "a"}, {"score": 2, "k": "b"}, {"score": "x", "k": "c"}, {"k": "d"}]
+    body = {"space_id": space["id"], "name": unique("ds"), "examples": rows}
+    dataset = api.ok(http.post("/v2/datasets", json=body), 201)
+    search = f"/v2/datasets/{dataset['id']}/examples/search"
+
+    def kept(text: str) -> list[str]:
+        return [e["k"] for e in api.ok(http.post(search, json={"filter": text}))["examples"]]
+
+    assert kept("score = 1") == ["a"]  # a numeric string compared with a number is that number
+    assert kept("score >= 1") == ["a", "b"]
+    assert kept("score = '1'") == ["a"] and kept("score = '2'") == []  # a quoted string matches strings only
+    assert kept("NOT (score > 1)") == ["a"]  # 'x' and a missing score are unknown, under NOT too
+    assert kept("NOT (missing = 'x')") == []
+    assert kept("score IS NULL") == ["d"]
+    assert_problem(http.post(search, json={"filter": "k = 'a' AND (score > 1"}), 400, "expected ')'", "position 22")

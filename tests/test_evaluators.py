@@ -501,3 +501,43 @@ def test_unstorable_values_are_400_not_500(api: Api, http) -> None:
     # A NUL in a name filter is valid text that matches nothing, as on every list.
     assert api.ok(http.get("/v2/evaluators", params={"name": "a\u0000"}))["evaluators"] == []
     assert api.ok(http.get("/v2/evaluators", params={"space_id": space["id"]}))["evaluators"] == []
+
+
+@pytest.mark.parametrize(
+    ("query_filter", "says"),
+    [
+        ("attributes.x = ", "'code_config.query_filter' is not a valid filter: expected a value"),
+        ("span_kind = 'LLM' AND (latency_ms > 5", "expected ')'"),
+        ("output LIKE 5", "expected a quoted pattern"),
+        ("NOT " * 60 + "x = 1", "nests too deeply"),
+    ],
+)
+def test_an_evaluator_filter_is_parsed_when_saved(api: Api, http, query_filter: str, says: str) -> None:
+    space = api.space()
+    config = {"type": "MANAGED", "name": "j", "managed_evaluator": "JSON_PARSEABLE", "variables": ["a"]}
+    response = http.post("/v2/evaluators", json=_code_body(space["id"], {**config, "query_filter": query_filter}))
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert says in response.json()["detail"] and "position" in response.json()["detail"]
+    listed = http.get("/v2/evaluators", params={"space_id": space["id"]}).json()["evaluators"]
+    assert listed == []  # nothing was saved
+
+    created = api.ok(http.post("/v2/evaluators", json=_code_body(space["id"], config)), 201)
+    newer = http.post(
+        f"/v2/evaluators/{created['id']}/versions",
+        json={"commit_message": "m", "code_config": {**config, "query_filter": query_filter}},
+    )
+    assert newer.status_code == 400, newer.text
+    assert says in newer.json()["detail"]
+    versions = http.get(f"/v2/evaluators/{created['id']}/versions").json()["evaluator_versions"]
+    assert len(versions) == 1
+
+
+def test_an_evaluator_filter_over_spans_or_records_is_kept(api: Api, http) -> None:
+    space = api.space()
+    for text in ("span_kind = 'LLM' AND attributes.llm.model_name = 'gpt-4o'", "output = 'yes' AND eval.q.score > 0.5"):
+        config = {"type": "MANAGED", "name": "j", "managed_evaluator": "JSON_PARSEABLE", "variables": ["a"]}
+        created = api.ok(
+            http.post("/v2/evaluators", json=_code_body(space["id"], {**config, "query_filter": text})), 201
+        )
+        assert created["version"]["code_config"]["query_filter"] == text

@@ -256,3 +256,32 @@ def test_deleting_experiments_and_their_datasets(server: Server, api: Api, http)
     assert [e.id for e in client.experiments.list(dataset=dataset.id).experiments] == [kept.id]
     client.datasets.delete(dataset=dataset.id)
     assert_problem(http.get(f"/v2/experiments/{kept.id}"), 404)
+
+
+def test_run_search_speaks_the_one_filter_language(server: Server, api: Api, http) -> None:
+    space = api.space()
+    body = {"space_id": space["id"], "name": unique("ds"), "examples": [{"q": "a"}]}
+    dataset = api.ok(http.post("/v2/datasets", json=body), 201)
+    example_id = api.ok(http.get(f"/v2/datasets/{dataset['id']}/examples"))["examples"][0]["id"]
+    runs = [
+        {"example_id": example_id, "output": "4", "eval.q.score": 0.2},
+        {"example_id": example_id, "output": "four", "eval.q.score": 0.9},
+        {"example_id": example_id, "output": "4.0", "error": "late"},
+    ]
+    experiment = api.ok(
+        http.post(
+            "/v2/experiments", json={"name": unique("exp"), "dataset_id": dataset["id"], "experiment_runs": runs}
+        ),
+        201,
+    )
+    search = f"/v2/experiments/{experiment['id']}/runs/search"
+
+    def kept(text: str) -> list[str]:
+        return [r["output"] for r in api.ok(http.post(search, json={"filter": text}))["experiment_runs"]]
+
+    assert kept("output = 4") == ["4", "4.0"]  # numeric strings compared with a number
+    assert kept("output = '4'") == ["4"]
+    assert kept("NOT (eval.q.score < 0.5)") == ["four"]  # the third run has no score: unknown
+    assert kept("NOT (error = 'late')") == []  # a missing error is unknown, not unequal
+    assert kept("error IS NULL AND output LIKE 'f%'") == ["four"]
+    assert_problem(http.post(search, json={"filter": "output IN ('4',"}), 400, "position 15")

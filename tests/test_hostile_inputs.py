@@ -147,9 +147,9 @@ def test_an_experiment_run_or_evaluator_holding_a_lone_surrogate_is_refused(api:
 @pytest.mark.parametrize(
     ("filter_text", "says"),
     [
-        ("q = " + "9" * 5000, "number at position 5 is too long"),
-        ("(" * 3000 + "q = 'a'" + ")" * 3000, "nesting deeper than"),
-        ("NOT " * 200 + "q = 'a'", "nesting deeper than"),
+        ("q = " + "9" * 5000, "number out of range at position 4"),
+        ("(" * 3000 + "q = 'a'" + ")" * 3000, "nests too deeply"),
+        ("NOT " * 200 + "q = 'a'", "nests too deeply"),
     ],
     ids=["5000-digits", "3000-parentheses", "200-nots"],
 )

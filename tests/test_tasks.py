@@ -710,3 +710,34 @@ def test_sdk_switches_a_task_between_span_and_trace_shapes(server: Server, world
         http.patch(f"/v2/tasks/{task.id}", json={"run_configuration": {"experiment_type": "AGENT_CALL"}}).status_code
         == 400
     )  # not for evaluation tasks
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragments"),
+    [
+        ({"query_filter": "span_kind = 'LLM' AND"}, ("'query_filter' is not a valid filter", "position 21")),
+        (
+            {"query_filters": {"filters": [{"id": "A", "filter": "latency_ms > 'slow'"}]}},
+            ("'query_filters.filters[0].filter' is not a valid filter", "position 13"),
+        ),
+        (
+            {
+                "query_filters": {
+                    "filters": [{"id": "A", "filter": "span_kind = 'LLM'"}, {"id": "B", "filter": "latency_ms > 5"}],
+                    "expression": "A AND (B OR C)",
+                }
+            },
+            ("'query_filters.expression'", "'C' at position 12 is not a declared filter id"),
+        ),
+        (
+            {"query_filters": {"filters": [{"id": "A", "filter": "name = 'x'"}], "expression": "A B"}},
+            ("'query_filters.expression'", "position 2"),
+        ),
+    ],
+    ids=["span-filter", "query-filter", "undeclared-id", "two-ids"],
+)
+def test_task_filters_are_parsed_when_saved_with_the_position(
+    overrides: dict[str, Any], fragments: tuple[str, ...], shared_world: World, http
+) -> None:
+    assert_problem(http.post("/v2/tasks", json=project_task_body(shared_world, **overrides)), 400, *fragments)
+    assert http.get("/v2/tasks", params={"space_id": shared_world.space["id"]}).json()["tasks"] == []

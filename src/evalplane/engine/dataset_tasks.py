@@ -2,7 +2,7 @@
 of the chosen experiments, in the transaction that starts the run.
 
 The run's ``experiment_ids`` (from the trigger, else the task's) name the experiments. The
-task's and each evaluator's ``query_filter`` select runs with the record filter over the
+task's and each evaluator's ``query_filter`` select runs with the filter language over the
 run's columns (``output``, ``error``, ``example_id``, extra columns, ``eval.<name>.*``,
 ``annotation.<name>.*``). ``max_spans`` caps the runs per evaluator. A run already
 evaluated by the same evaluator version and mappings is skipped (counted in
@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from evalplane.core.clock import utcnow
 from evalplane.core.errors import InvalidInput
 from evalplane.db.models import Experiment, ExperimentRun, TaskRun
-from evalplane.domains.datasets.record_filter import compile_filter
 from evalplane.domains.experiments.records import filter_record
 from evalplane.domains.task_runs.transitions import PENDING, RUNNING, transition
 from evalplane.engine.dataset_documents import EXPERIMENT_RUN
 from evalplane.engine.planner import RunChanged, fail
 from evalplane.engine.plans import TaskPlan
+from evalplane.filters.records import record_predicate
 from evalplane.jobs import units
 from evalplane.jobs.units import NewUnit
 
@@ -43,7 +43,7 @@ def _predicate(*filters: str | None) -> Predicate | None:
     texts = [f for f in filters if f and f.strip()]
     if not texts:
         return None
-    return compile_filter(" AND ".join(f"({t})" for t in texts))
+    return record_predicate(*texts, field="query_filter")
 
 
 async def _chosen_experiments(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> list[int]:

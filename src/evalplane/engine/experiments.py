@@ -4,8 +4,8 @@ Starting (in the transaction that moves the run to RUNNING): create the experime
 the trigger on the chosen dataset version, record it as the run's ``experiment_id``, and
 enqueue one generation unit per chosen example. Examples are taken in dataset order from
 the version (the trigger's ``dataset_version_id``, else the newest), narrowed to
-``example_ids`` when given, to those whose columns pass ``query_filter`` (the record filter
-the trigger validated), and cut at ``max_examples``.
+``example_ids`` when given, to those whose columns pass ``query_filter`` (the filter language
+over records, checked when triggered), and cut at ``max_examples``.
 
 Finishing (when no unit is left): trigger each of the run's ``evaluation_task_ids`` on the
 new experiment. A follow-up task that is busy with a run of its own is retried on later
@@ -31,12 +31,12 @@ from evalplane.db.models import (
     Task,
     TaskRun,
 )
-from evalplane.domains.datasets.record_filter import compile_filter
 from evalplane.domains.datasets.records import example_record
 from evalplane.domains.task_runs.transitions import ACTIVE, PENDING, RUNNING, transition
 from evalplane.engine.dataset_documents import EXAMPLE
 from evalplane.engine.planner import RunChanged, fail
 from evalplane.engine.plans import TaskPlan
+from evalplane.filters.records import record_search
 from evalplane.jobs import units
 from evalplane.jobs.units import NewUnit, fingerprint
 
@@ -139,7 +139,7 @@ async def plan_experiment_run(session: AsyncSession, run: TaskRun, plan: TaskPla
     keep = None
     if params.get("query_filter") and str(params["query_filter"]).strip():
         try:
-            keep = compile_filter(str(params["query_filter"]))
+            keep = record_search(str(params["query_filter"]))
         except InvalidInput as exc:
             await _fail(session, run, f"The run's query_filter is not valid: {exc.detail}")
             return None

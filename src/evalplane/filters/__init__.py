@@ -16,9 +16,14 @@ Quick reference (see parser.py for the grammar):
   column, mixed-kind IN lists) are rejected when parsing, with the position.
 
 Meaning (values.py has the details; in-memory and SQL agree, tests/test_filters_sql.py checks):
-SQL three-valued logic; attributes are read as the kind of the literal (a string never equals a
-number) and otherwise count as NULL; LIKE is case-sensitive; CONTAINS is a substring test on text
-and whole-element membership on lists; JSON held inside a string attribute is not walked into.
+SQL three-valued logic; attributes are read as the kind of the literal and otherwise count as
+NULL, except that a numeric string ("42") compared with a number is that number; a quoted string
+matches strings only; LIKE is case-sensitive; CONTAINS is a substring test on text and
+whole-element membership on lists; JSON held inside a string attribute is not walked into.
+
+One language, three targets: spans (this grammar's columns), records (``records.py``: dataset
+examples and experiment runs, every column a record key) and ``query_filters`` of trace and
+session tasks (``scopes.py``: filters A–E over spans, combined by an expression of their ids).
 
 Use: ``check_filter(text, field=...)`` when saving; ``compile_predicate(parse(text))(span)`` for
 fresh spans; ``to_sql(parse(text), SqlResolver(...))`` in a WHERE clause for backfills.

@@ -55,7 +55,21 @@ class EvalColumn:
     scope: Literal["eval", "trace_eval", "session_eval"] = "eval"
 
 
-Column = SpanColumn | AttributeColumn | EvalColumn
+@dataclass(frozen=True, slots=True)
+class RecordColumn:
+    """A column of a dataset example or an experiment run, named exactly as the record names it
+    (``topic``, ``eval.quality.score``, ``annotation.Correctness.label``); read like an attribute."""
+
+    key: str
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return (self.key,)
+
+
+Column = SpanColumn | AttributeColumn | EvalColumn | RecordColumn
+# Columns holding JSON values, read at ``path`` inside a document: the span's attributes, or the record.
+DOCUMENT_COLUMNS = (AttributeColumn, RecordColumn)
 
 
 def column_type(column: Column) -> ValueType:

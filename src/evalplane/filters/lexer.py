@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from evalplane.filters.errors import FilterSyntaxError
 
@@ -32,11 +33,16 @@ class Token:
         return f"'{self.text}'"
 
     @property
+    def path(self) -> tuple[tuple[str, ...], tuple[bool, ...]]:
+        """A reference's segments and whether each was double-quoted."""
+        return cast(tuple[tuple[str, ...], tuple[bool, ...]], self.value)
+
+    @property
     def keyword(self) -> str | None:
         """The upper-cased word when this is a single bare word (a possible keyword)."""
         if self.kind != "ref":
             return None
-        segments, quoted = self.value  # type: ignore[misc]
+        segments, quoted = self.path
         if len(segments) == 1 and not quoted[0]:
             word = segments[0].upper()
             return word if word in KEYWORDS else None
@@ -62,39 +68,53 @@ def _is_segment_char(ch: str) -> bool:
     return _is_word_char(ch) or ch == "-"
 
 
-def tokenize(text: str) -> list[Token]:
-    tokens: list[Token] = []
+class TokenStream:
+    """Tokens read as the parser asks for them: a hostile filter fails at its first problem
+    (say, the 51st '(') without the rest of it being read."""
+
+    def __init__(self, text: str) -> None:
+        self._source = _tokens(text)
+        self._read: list[Token] = []
+
+    def __getitem__(self, index: int) -> Token:
+        while len(self._read) <= index:
+            token = next(self._source, None)
+            if token is None:  # past the end: the end token again
+                return self._read[-1]
+            self._read.append(token)
+        return self._read[index]
+
+
+def tokenize(text: str) -> TokenStream:
+    return TokenStream(text)
+
+
+def _tokens(text: str) -> Iterator[Token]:
     i, n = 0, len(text)
     while True:
         while i < n and text[i].isspace():
             i += 1
         if i >= n:
-            tokens.append(Token("end", None, n, ""))
-            return tokens
+            yield Token("end", None, n, "")
+            return
         ch = text[i]
         start = i
         if ch == "'":
             value, i = _string(text, i)
-            tokens.append(Token("string", value, start, text[start:i]))
+            yield Token("string", value, start, text[start:i])
         elif _is_digit(ch) or (ch == "-" and i + 1 < n and _is_digit(text[i + 1])):
             value, i = _number(text, i)
-            tokens.append(Token("number", value, start, text[start:i]))
-        elif _is_word_start(ch):
+            yield Token("number", value, start, text[start:i])
+        elif _is_word_start(ch) or ch == '"':  # a record column may be quoted whole: "1st try"
             value, i = _reference(text, i)
-            tokens.append(Token("ref", value, start, text[start:i]))
+            yield Token("ref", value, start, text[start:i])
         elif ch in "(),":
-            tokens.append(Token(ch, ch, start, ch))  # type: ignore[arg-type]
+            yield Token(ch, ch, start, ch)  # type: ignore[arg-type]
             i += 1
-        elif ch == '"':
-            raise FilterSyntaxError(
-                f"unexpected '\"' at position {i}: strings use single quotes ('like this'); "
-                'double quotes only name a part of a column path, e.g. eval."My Eval".label',
-                position=i,
-            )
         else:
             for op in _OPERATORS:
                 if text.startswith(op, i):
-                    tokens.append(Token("op", _OP_ALIASES.get(op, op), start, op))
+                    yield Token("op", _OP_ALIASES.get(op, op), start, op)
                     i += len(op)
                     break
             else:
@@ -167,11 +187,14 @@ def _number(text: str, i: int) -> tuple[int | float, int]:
 def _reference(text: str, i: int) -> tuple[tuple[tuple[str, ...], tuple[bool, ...]], int]:
     """A dotted name such as ``attributes.llm.output_messages.0."my key"``; returns (segments, quoted)."""
     n = len(text)
-    start = i
-    while i < n and _is_word_char(text[i]):
-        i += 1
-    segments = [text[start:i]]
-    quoted = [False]
+    if text[i] == '"':
+        name, i = _quoted_name(text, i)
+        segments, quoted = [name], [True]
+    else:
+        start = i
+        while i < n and _is_word_char(text[i]):
+            i += 1
+        segments, quoted = [text[start:i]], [False]
     while i < n and text[i] == ".":
         i += 1
         if i < n and text[i] == '"':

@@ -39,8 +39,12 @@ VALID_COLUMNS = (
 )
 
 
-def parse(text: str) -> ast.Expr:
-    """Parse a filter; raises ``FilterSyntaxError`` (with ``.position``) for anything unacceptable."""
+def parse(text: str, *, records: bool = False) -> ast.Expr:
+    """Parse a filter; raises ``FilterSyntaxError`` (with ``.position``) for anything unacceptable.
+
+    ``records``: the filter is over dataset examples or experiment runs, where every column is a
+    record key (``RecordColumn``) rather than a span column.
+    """
     if not isinstance(text, str):
         raise FilterSyntaxError("a filter must be a string", position=0)
     if len(text) > MAX_LENGTH:
@@ -53,7 +57,7 @@ def parse(text: str) -> ast.Expr:
         raise FilterSyntaxError(
             f"the filter holds an unpaired surrogate code point at position {exc.start}", position=exc.start
         ) from None
-    return _Parser(text).parse()
+    return _Parser(text, records).parse()
 
 
 def _where(token: Token) -> str:
@@ -61,8 +65,9 @@ def _where(token: Token) -> str:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, records: bool = False) -> None:
         self.text = text
+        self.records = records
         self.tokens = tokenize(text)
         self.i = 0
         self.depth = 0
@@ -158,7 +163,7 @@ class _Parser:
         if column_token.kind != "ref" or column_token.keyword is not None:
             raise self.fail("a column name, NOT or '('")
         self.advance()
-        column = _column(column_token)
+        column = _record_column(column_token) if self.records else _column(column_token)
         ctype = ast.column_type(column)
         name = column_token.text
         tok = self.tok
@@ -240,6 +245,12 @@ class _Parser:
         if token.keyword in ("TRUE", "FALSE"):
             self.advance()
             return token.keyword == "TRUE", token
+        if token.kind == "ref" and token.text.startswith('"'):
+            raise FilterSyntaxError(
+                f"unexpected '\"' at position {token.pos}: strings use single quotes ('like this'); "
+                'double quotes name a column or a part of one, e.g. eval."My Eval".label',
+                position=token.pos,
+            )
         if token.keyword == "NULL":
             raise FilterSyntaxError(
                 f"NULL is not a value to compare with at position {token.pos}; use IS NULL or IS NOT NULL",
@@ -300,11 +311,26 @@ def _column_name(column: ast.Column) -> str:
         return column.name
     if isinstance(column, ast.EvalColumn):
         return f"{column.scope}.{column.evaluator}.{column.field}"
+    if isinstance(column, ast.RecordColumn):
+        return column.key
     return "attributes." + ".".join(column.path)
 
 
+def _record_column(token: Token) -> ast.RecordColumn:
+    """A record key as written, dotted segments joined (``eval."My Eval".score`` is the key
+    ``eval.My Eval.score``)."""
+    segments, _ = token.path
+    key = ".".join(segments)
+    if '"' in key:  # SQLite's JSON paths cannot spell such a key, so SQL would never match it
+        raise FilterSyntaxError(
+            f"columns containing a double quote cannot be filtered on ('{token.text}' at position {token.pos})",
+            position=token.pos,
+        )
+    return ast.RecordColumn(key)
+
+
 def _column(token: Token) -> ast.Column:
-    segments, quoted = token.value  # type: ignore[misc]
+    segments, quoted = token.path
     head = segments[0].lower() if not quoted[0] else segments[0]
     rest = tuple(segments[1:])
     if head == "span" and rest:  # an optional 'span.' prefix, as in span.status_code

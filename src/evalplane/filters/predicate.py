@@ -20,7 +20,7 @@ from typing import Any
 
 from evalplane.filters import ast
 from evalplane.filters.like import like_matcher
-from evalplane.filters.values import like_parts, list_index
+from evalplane.filters.values import like_parts, list_index, number_from_text
 
 SpanLike = Mapping[str, Any]
 _Reader = Callable[[SpanLike], Any]
@@ -103,6 +103,9 @@ def _reader(column: ast.Column) -> _Reader:
     if isinstance(column, ast.AttributeColumn):
         path = column.path
         return lambda span: _walk(span.get("attributes"), path)
+    if isinstance(column, ast.RecordColumn):
+        key = column.key
+        return lambda record: record.get(key)
     if isinstance(column, ast.EvalColumn):
         key, evaluator, field = _EVAL_KEYS[column.scope], column.evaluator, column.field
         return lambda span: _walk(span.get(key), (evaluator, field))
@@ -127,6 +130,8 @@ def _as_text(value: Any) -> str | None:
 
 
 def _as_number(value: Any) -> float | None:
+    if isinstance(value, str):
+        return number_from_text(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
@@ -214,7 +219,7 @@ def _contains(expr: ast.Contains) -> _Test:
         value = read(span)
         if isinstance(value, str) and isinstance(literal, str):
             return (literal in value) != negated
-        if isinstance(value, list | tuple) and isinstance(expr.column, ast.AttributeColumn):
+        if isinstance(value, list | tuple) and isinstance(expr.column, ast.DOCUMENT_COLUMNS):
             found = any(element_as(item) == wanted for item in value if element_as(item) is not None)
             return found != negated
         return None

@@ -45,13 +45,15 @@ class SqlResolver:
     def __post_init__(self) -> None:
         object.__setattr__(self, "json", for_dialect(self.dialect))
 
-    def column(self, column: ast.SpanColumn | ast.EvalColumn) -> ColumnElement[Any]:
+    def column(self, column: ast.Column) -> ColumnElement[Any]:
         if isinstance(column, ast.EvalColumn) and column.scope != "eval":
             if self.scoped_evals is None:
                 raise ValueError(f"the resolver has no SQL expression for {column.scope} columns")
             return self.scoped_evals(column.scope, column.evaluator, column.field)
         if isinstance(column, ast.EvalColumn):
             return self.evals(column.evaluator, column.field)
+        if not isinstance(column, ast.SpanColumn):
+            raise TypeError(f"{column!r} is read from the document, not a column")
         try:
             return self.columns[column.name]
         except KeyError:
@@ -132,7 +134,7 @@ class _Compiler:
         if isinstance(expr, ast.Not):
             return not_(self.compile(expr.operand).self_group())
         if isinstance(expr, ast.IsNull):
-            if isinstance(expr.column, ast.AttributeColumn):
+            if isinstance(expr.column, ast.DOCUMENT_COLUMNS):
                 test = self.json.is_null(self.r.attributes, expr.column.path)
             else:
                 test = self.r.column(expr.column).is_(None)
@@ -150,7 +152,7 @@ class _Compiler:
             test = self.json.like(self.typed(expr.column, "text"), list(like_parts(expr.pattern)))
             return self.negate(test, expr.negated)
         if isinstance(expr, ast.Contains):
-            if isinstance(expr.column, ast.AttributeColumn):
+            if isinstance(expr.column, ast.DOCUMENT_COLUMNS):
                 value = float(expr.value) if _kind(expr.value) == "number" else expr.value
                 test = self.json.contains(self.r.attributes, expr.column.path, value)  # type: ignore[arg-type]
             else:
@@ -160,7 +162,7 @@ class _Compiler:
 
     def typed(self, column: ast.Column, kind: str) -> ColumnElement[Any]:
         """The column read as ``kind``; attributes of another kind read as NULL."""
-        if isinstance(column, ast.AttributeColumn):
+        if isinstance(column, ast.DOCUMENT_COLUMNS):
             return self.json.read(self.r.attributes, column.path, kind)
         return self.r.column(column)
 

@@ -28,7 +28,7 @@ from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains.access.principal import Principal
 from evalplane.domains.datasets import annotations as notes
 from evalplane.domains.datasets import service, store
-from evalplane.domains.datasets.record_filter import compile_filter
+from evalplane.filters.records import record_search
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +117,7 @@ async def list_examples(
     """Examples of a version, oldest first. With ``filter_text``, only those whose wire
     record (``to_record``) matches it."""
     dataset = await service.get(session, principal, dataset_id)
-    predicate = compile_filter(filter_text) if filter_text is not None else None
+    predicate = record_search(filter_text) if filter_text is not None else None
     target = await service.version(session, dataset, version_id)
     stmt = (
         select(DatasetExample)

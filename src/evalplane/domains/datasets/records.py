@@ -15,3 +15,14 @@ def example_record(row: DatasetExample) -> dict[str, Any]:
     record["id"] = encode_id(Kind.DATASET_EXAMPLE, row.example_id)
     record.update(notes.flatten(row.annotations))
     return record
+
+
+def example_document_sql(dialect: str, data: Any) -> Any:
+    """The example's own columns as a JSON document SQL filters can read (JSONB on PostgreSQL).
+
+    ``id`` and ``annotation.*`` are not in it: search filters records in memory, and this form
+    exists so tests can prove the SQL and in-memory readings of the language agree.
+    """
+    from sqlalchemy.dialects import postgresql
+
+    return data.cast(postgresql.JSONB) if dialect == "postgresql" else data

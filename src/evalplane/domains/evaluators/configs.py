@@ -29,6 +29,7 @@ from typing import Any
 from evalplane.core import user_regex
 from evalplane.core.errors import InvalidInput
 from evalplane.domains.evaluators import custom_code, managed
+from evalplane.filters import FilterSyntaxError, parse
 
 TEMPLATE = "TEMPLATE"
 CODE = "CODE"
@@ -202,7 +203,26 @@ def _query_filter(value: Any) -> str | None:
     value = value.strip()
     if len(value) > MAX_FILTER_CHARS:
         raise InvalidInput(f"'code_config.query_filter' exceeds {MAX_FILTER_CHARS} characters.", field="query_filter")
+    if value:
+        _check_filter(value)
     return value or None
+
+
+def _check_filter(text: str) -> None:
+    """Parsed now, not at run time: it must be a filter over spans or over records (an evaluator
+    serves span tasks and dataset tasks alike). Records name any column, so their error is the
+    one about the grammar itself."""
+    try:
+        parse(text)
+    except FilterSyntaxError:
+        try:
+            parse(text, records=True)
+        except FilterSyntaxError as exc:
+            raise FilterSyntaxError(
+                f"'code_config.query_filter' is not a valid filter: {exc.detail}",
+                position=exc.position,
+                field="query_filter",
+            ) from None
 
 
 def normalize_code(config: dict[str, Any]) -> dict[str, Any]:

@@ -37,3 +37,40 @@ def filter_record(run: ExperimentRun) -> dict[str, Any]:
     record.update(eval_columns(run))
     record.update(notes.flatten(run.annotations))
     return record
+
+
+def run_document_sql(dialect: str, runs: Any, evaluations: Any) -> Any:
+    """A run's record as a JSON document SQL filters can read: its extra columns, then output,
+    error and example_id, then ``eval.<name>.<field>`` (a later source wins, as in ``filter_record``).
+
+    ``id`` and ``annotation.*`` are not in it: search filters records in memory, and this form
+    exists so tests can prove the SQL and in-memory readings of the language agree.
+    """
+    from sqlalchemy import func, literal, select
+    from sqlalchemy.dialects import postgresql
+
+    mine = evaluations.c.experiment_run_id == runs.c.id
+    if dialect == "postgresql":
+        jsonb = postgresql.JSONB
+        fixed = func.jsonb_build_object("output", runs.c.output, "error", runs.c.error, "example_id", runs.c.example_id)
+        pairs = [
+            select(func.jsonb_object_agg(literal("eval.") + evaluations.c.name + "." + field, evaluations.c[field]))
+            .where(mine, evaluations.c[field].is_not(None))
+            .scalar_subquery()
+            for field in EVAL_FIELDS
+        ]
+        document = runs.c.data.cast(jsonb).op("||", return_type=jsonb)(fixed)
+        for part in pairs:
+            document = document.op("||", return_type=jsonb)(func.coalesce(part, literal("{}").cast(jsonb)))
+        return document
+    # SQLite: json_patch drops keys whose new value is null, which reads as NULL all the same.
+    fixed = func.json_object("output", runs.c.output, "error", runs.c.error, "example_id", runs.c.example_id)
+    document = func.json_patch(runs.c.data, fixed)
+    for field in EVAL_FIELDS:
+        part = (
+            select(func.json_group_object(literal("eval.") + evaluations.c.name + "." + field, evaluations.c[field]))
+            .where(mine, evaluations.c[field].is_not(None))
+            .scalar_subquery()
+        )
+        document = func.json_patch(document, func.coalesce(part, "{}"))
+    return document

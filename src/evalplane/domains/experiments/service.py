@@ -22,7 +22,7 @@ from evalplane.domains.access.principal import Principal
 from evalplane.domains.datasets import annotations as notes
 from evalplane.domains.datasets import service as datasets
 from evalplane.domains.datasets.examples import scan_filtered
-from evalplane.domains.datasets.record_filter import compile_filter
+from evalplane.filters.records import record_search
 
 MAX_RUNS_PER_REQUEST = 1000
 # Written by the server; a run may not carry its own value for these.
@@ -220,7 +220,7 @@ async def list_runs(
 ) -> Page[ExperimentRun]:
     """Runs in insertion order; with ``filter_text``, only those whose record matches it."""
     experiment = await get(session, principal, experiment_id)
-    predicate = compile_filter(filter_text) if filter_text is not None else None
+    predicate = record_search(filter_text) if filter_text is not None else None
     stmt = select(ExperimentRun).where(ExperimentRun.experiment_id == experiment.id)
     filters = {"experiment": experiment.id, "filter": filter_text}
     if predicate is None or to_record is None:

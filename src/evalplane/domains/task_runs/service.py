@@ -15,12 +15,12 @@ from evalplane.core.errors import Conflict, InvalidInput, NotFound, Unprocessabl
 from evalplane.db.models import DatasetExample, DatasetVersion, Experiment, Task, TaskRun
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains.access.principal import Principal
-from evalplane.domains.datasets import record_filter
 from evalplane.domains.task_runs.transitions import ACTIVE, CANCELLED, PENDING, transition
 from evalplane.domains.tasks import rules
 from evalplane.domains.tasks.inputs import EVALUATION_TYPES, RUN_EXPERIMENT, RunRequest
 from evalplane.domains.tasks.repository import record_activity
 from evalplane.domains.tasks.service import visible_task
+from evalplane.filters.records import check_record_filter
 from evalplane.jobs import units
 
 MAX_WINDOW = timedelta(days=30)
@@ -125,12 +125,8 @@ async def _experiment_run(session: AsyncSession, principal: Principal, task: Tas
         raise InvalidInput("'example_ids' and 'max_examples' are mutually exclusive; send at most one.")
     if request.max_examples is not None and request.max_examples < 1:
         raise InvalidInput("'max_examples' must be at least 1.", field="max_examples")
-    if request.query_filter and request.query_filter.strip():
-        # Example filters name the dataset's own columns, so they use the record filter.
-        try:
-            record_filter.compile_filter(request.query_filter)
-        except InvalidInput as exc:
-            raise InvalidInput(f"'query_filter' is not a valid filter: {exc.detail}", field="query_filter") from None
+    # Example filters name the dataset's own columns: the filter language over records.
+    check_record_filter(request.query_filter, field="query_filter")
     parameters: dict[str, Any] = {"experiment_name": name}
     if request.dataset_version_id is not None:
         version = await session.get(DatasetVersion, request.dataset_version_id)
