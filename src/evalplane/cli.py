@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from evalplane.cli_tasks import tasks
 from evalplane.settings import Settings
 
 
@@ -221,8 +222,6 @@ def _say(message: str) -> None:
     else:
         click.echo(f"evalplane: {message}", err=True)
 
-
-from evalplane.cli_tasks import tasks
 
 main.add_command(tasks)
 
