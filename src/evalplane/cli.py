@@ -6,6 +6,7 @@ import asyncio
 import os
 import socket
 import sys
+from typing import Any
 
 import click
 
@@ -202,7 +203,7 @@ def keys_create(name: str, email: str | None) -> None:
     print("evalplane: the key above is shown only once; store it now.", file=sys.stderr)
 
 
-def _configure_logging(settings: Settings) -> dict:  # type: ignore[type-arg]
+def _configure_logging(settings: Settings) -> dict[str, Any]:
     from evalplane import logs
 
     try:

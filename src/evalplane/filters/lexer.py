@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from evalplane.filters.errors import FilterSyntaxError
 
 TokenKind = Literal["ref", "string", "number", "op", "(", ")", ",", "end"]
+RefValue = tuple[tuple[str, ...], tuple[bool, ...]]  # a "ref" token's (segments, quoted)
 
 _OPERATORS = ("<=", ">=", "!=", "<>", "==", "=", "<", ">")
 _OP_ALIASES = {"<>": "!=", "==": "="}
@@ -36,7 +37,7 @@ class Token:
         """The upper-cased word when this is a single bare word (a possible keyword)."""
         if self.kind != "ref":
             return None
-        segments, quoted = self.value  # type: ignore[misc]
+        segments, quoted = cast(RefValue, self.value)
         if len(segments) == 1 and not quoted[0]:
             word = segments[0].upper()
             return word if word in KEYWORDS else None
@@ -64,6 +65,7 @@ def _is_segment_char(ch: str) -> bool:
 
 def tokenize(text: str) -> list[Token]:
     tokens: list[Token] = []
+    value: object
     i, n = 0, len(text)
     while True:
         while i < n and text[i].isspace():
@@ -164,7 +166,7 @@ def _number(text: str, i: int) -> tuple[int | float, int]:
     return value, i
 
 
-def _reference(text: str, i: int) -> tuple[tuple[tuple[str, ...], tuple[bool, ...]], int]:
+def _reference(text: str, i: int) -> tuple[RefValue, int]:
     """A dotted name such as ``attributes.llm.output_messages.0."my key"``; returns (segments, quoted)."""
     n = len(text)
     start = i

@@ -17,10 +17,11 @@ Grammar (keywords case-insensitive; NOT binds tighter than AND, AND tighter than
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 from evalplane.filters import ast
 from evalplane.filters.errors import FilterSyntaxError
-from evalplane.filters.lexer import Token, tokenize
+from evalplane.filters.lexer import RefValue, Token, tokenize
 from evalplane.filters.values import looks_like_signed_index
 
 MAX_LENGTH = 10_000
@@ -302,7 +303,7 @@ def _column_name(column: ast.Column) -> str:
 
 
 def _column(token: Token) -> ast.Column:
-    segments, quoted = token.value  # type: ignore[misc]
+    segments, quoted = cast(RefValue, token.value)
     head = segments[0].lower() if not quoted[0] else segments[0]
     rest = tuple(segments[1:])
     if head == "span" and rest:  # an optional 'span.' prefix, as in span.status_code

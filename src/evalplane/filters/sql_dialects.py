@@ -107,7 +107,7 @@ class SqliteJson:
 
     def read(self, doc: ColumnElement[Any], path: tuple[str, ...], kind: Kind) -> ColumnElement[Any]:
         at = self.path(doc, path)
-        value = func.json_extract(doc, at)
+        value: ColumnElement[Any] = func.json_extract(doc, at)
         if kind == "number":
             value = value.cast(Float)
         return case((func.json_type(doc, at).in_(self._TYPES[kind]), value))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table, and_, select, true
 from sqlalchemy.sql.elements import ColumnElement
@@ -119,7 +119,7 @@ def span_as_filter_dict(row: Span | Mapping[str, Any], evaluations: Iterable[Any
     evals: dict[str, dict[str, Any]] = {}
     for evaluation in evaluations:
         read = evaluation.get if isinstance(evaluation, Mapping) else lambda key, e=evaluation: getattr(e, key, None)
-        evals[read("name")] = {field: read(field) for field in _EVAL_FIELDS}
+        evals[cast(str, read("name"))] = {field: read(field) for field in _EVAL_FIELDS}
     span["evals"] = evals
     return span
 
