@@ -311,6 +311,7 @@ def test_repointing_needs_the_credentials_again_unless_admin(server: Server, api
         assert moved.status_code == 200 and moved.json()["has_api_key"] is True
 
 
+@pytest.mark.slow
 def test_headers_saved_in_plain_text_are_sealed_at_the_next_start(fresh_server: Server) -> None:
     with fresh_server.http() as http:
         created = Api(http).ok(
