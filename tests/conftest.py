@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.arrange import EngineWorld, World, integration, make_world
+from tests.arrange import World, make_world
 from tests.support import Api, LlmServer, Server, create_pg_database, drop_pg_database, migrated_database
+from tests.support_engine import EngineWorld, integration
 
 DATABASES = [d.strip() for d in os.environ.get("EVALPLANE_TEST_DATABASES", "sqlite,postgres").split(",") if d.strip()]
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.arrange import integration, task_with, template_evaluator
 from tests.support import Api, LlmServer, Server, unique
+from tests.support_engine import integration, task_with, template_evaluator
 from tests.support_spans import project_id_named, send_spans
 
 # Each test runs the CLI as subprocesses against a server and waits for runs: the fast lane leaves it out.

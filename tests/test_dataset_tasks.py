@@ -19,8 +19,8 @@ from evalplane.engine.experiments_generation import (
     render,
 )
 from evalplane.engine.variables import resolve_variables
-from tests.arrange import EngineWorld, code_evaluator, dataset_with, runs_of, template_evaluator
 from tests.support import unique
+from tests.support_engine import EngineWorld, code_evaluator, dataset_with, runs_of, template_evaluator
 
 FIELDS = ExperimentTaskFieldNames(example_id="example_id", output="output")
 

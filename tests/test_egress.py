@@ -17,10 +17,11 @@ from evalplane.core.ids import Kind, decode_id
 from evalplane.db.models import AiIntegration
 from evalplane.engine.providers import FatalProviderError, ProviderConfig, TransientProviderError, build_provider
 from evalplane.engine.providers.base import ChatRequest
-from tests.arrange import assert_problem, in_db, task_with, template_evaluator
+from tests.arrange import assert_problem, in_db
 from tests.conftest import start_server
 from tests.llm_server import FAKE_SECRET
 from tests.support import LOOPBACK_EGRESS, Api, LlmServer, Server, drop_pg_database, unique
+from tests.support_engine import task_with, template_evaluator
 from tests.support_spans import project_id_named, send_spans
 
 REFUSED_HOSTS = [

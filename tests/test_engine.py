@@ -9,20 +9,21 @@ from typing import Any
 
 import pytest
 
-# Tests on other branches still import the engine helpers (CHOICES, integration, template_evaluator,
-# code_evaluator, task_with, send_spans, evaluations, wait_until) from this module: keep them importable
-# here until they import from tests/arrange.py, tests/support.py and tests/support_spans.py.
-from tests.arrange import (
-    CHOICES,  # noqa: F401
+from tests.arrange import span_evaluator
+from tests.support import LlmServer, unique, wait_until
+from tests.support_engine import (
+    CHOICES,  # noqa: F401 - see below
     EngineWorld,
     code_evaluator,
     integration,
-    span_evaluator,
     task_with,
     template_evaluator,
 )
-from tests.support import LlmServer, unique, wait_until
 from tests.support_spans import evaluations, project_id_named, send_spans
+
+# Tests on other branches import the engine helpers (CHOICES, integration, template_evaluator,
+# code_evaluator, task_with, send_spans, evaluations, wait_until) from this module; their home is
+# tests/support_engine.py, tests/support_spans.py and tests/support.py. Drop the re-export when none does.
 
 
 def test_backfill_judges_every_span_with_exact_counters(engine_world: EngineWorld) -> None:

@@ -22,9 +22,10 @@ from evalplane.engine.providers.calls import Gates, RetryPolicy
 from evalplane.engine.worker import Worker
 from evalplane.jobs import units
 from evalplane.jobs.units import Claimed, NewUnit
-from tests.arrange import a_space, integration, keyword_evaluator, task_with, template_evaluator
+from tests.arrange import a_space
 from tests.conftest import start_server
 from tests.support import Api, LlmServer, Server, drop_pg_database, unique, wait_until
+from tests.support_engine import integration, keyword_evaluator, task_with, template_evaluator
 from tests.support_spans import project_id_named, send_spans
 
 SLOW_SPANS = 40

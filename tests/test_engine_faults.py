@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.arrange import integration, task_with, template_evaluator
 from tests.conftest import DATABASES, start_server
 from tests.support import Api, LlmServer, Server, drop_pg_database, unique, wait_until
+from tests.support_engine import integration, task_with, template_evaluator
 from tests.support_engine_faults import (
     SECRET,
     WorkerProcess,

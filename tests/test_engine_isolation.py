@@ -25,9 +25,9 @@ from evalplane.engine.service import Engine
 from evalplane.jobs import units
 from evalplane.server import build_engine
 from evalplane.settings import Settings
-from tests.arrange import keyword_evaluator
 from tests.conftest import start_server
 from tests.support import Api, Server, drop_pg_database, unique
+from tests.support_engine import keyword_evaluator
 from tests.support_engine_faults import run_row_id
 from tests.support_spans import evaluations, project_id_named, send_spans
 

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from tests.arrange import code_evaluator, task_with, user_key
+from tests.arrange import user_key
 from tests.support import Api, Server, unique
+from tests.support_engine import code_evaluator, task_with
 from tests.support_responsive import HEALTHZ_BUDGET_S, during_attack
 from tests.support_spans import (
     evaluations,

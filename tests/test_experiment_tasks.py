@@ -12,8 +12,8 @@ from arize import ApiException
 from arize._generated.api_client import SpanEvaluatorInput, TaskEvaluatorInput
 from arize.experiments import ExperimentTaskFieldNames
 
-from tests.arrange import EngineWorld, dataset_with, integration, runs_of, template_evaluator
 from tests.support import LlmServer, Server, unique
+from tests.support_engine import EngineWorld, dataset_with, integration, runs_of, template_evaluator
 
 GEN_MODEL = "gen-1"
 

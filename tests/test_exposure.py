@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.arrange import integration, task_with, template_evaluator
 from tests.conftest import start_server
 from tests.support import Api, LlmServer, Server, create_pg_database, drop_pg_database, unique
+from tests.support_engine import integration, task_with, template_evaluator
 from tests.support_spans import evaluations, project_id_named, send_spans
 
 # These tests start servers of their own to inspect their files: the fast lane leaves the module out.

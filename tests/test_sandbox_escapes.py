@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from tests.arrange import code_evaluator, task_with
 from tests.conftest import DATABASES
 from tests.support import Api, Server, create_pg_database, drop_pg_database, unique
+from tests.support_engine import code_evaluator, task_with
 from tests.support_sandbox import IDENTITIES, REPO, home_for, launcher, remove_home
 from tests.support_spans import evaluations, project_id_named, send_spans
 

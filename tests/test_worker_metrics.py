@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.arrange import integration, task_with, template_evaluator
 from tests.conftest import start_server
 from tests.support import Api, LlmServer, Server, drop_pg_database, free_port, unique, wait_until
+from tests.support_engine import integration, task_with, template_evaluator
 from tests.support_engine_faults import SECRET, WorkerProcess, seed_spans
 from tests.support_spans import project_id_named
 
