@@ -5,7 +5,8 @@ experiments, AI integrations, users and their bindings), so tests arrange what a
 Rows go straight into the server's database only where the API cannot put them: an API key
 for a user other than the caller, a run moved to another status (the engine's job), tasks
 with server-owned fields (``last_run_at``, creator, exact insertion order) and raw reads.
-Everything speaks public ids on the way in and out, like a client would.
+Everything speaks public ids on the way in and out, like a client would. What the engine runs
+(an integration that reaches the local judge, evaluators and tasks for it) is in tests/support_engine.py.
 """
 
 from __future__ import annotations
