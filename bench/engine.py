@@ -35,10 +35,10 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # makes tests/ importable: the imports below come after it
 
-from tests.support import LOOPBACK_EGRESS
-from tests.support_spans import llm_attributes, request_pb, span_pb
+from tests.support import LOOPBACK_EGRESS  # noqa: E402
+from tests.support_spans import llm_attributes, request_pb, span_pb  # noqa: E402
 
 README = HERE / "README.md"
 API_KEY = "ep_bench_admin_key_0000"

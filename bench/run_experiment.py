@@ -29,10 +29,10 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # makes tests/ importable: the imports below come after it
 
-from evalplane.engine.service import EngineOptions
-from tests.support import Api, LlmServer, Server
+from evalplane.engine.service import EngineOptions  # noqa: E402
+from tests.support import Api, LlmServer, Server  # noqa: E402
 
 README = ROOT / "bench" / "README.md"
 BEGIN, END = "<!-- run_experiment:begin -->", "<!-- run_experiment:end -->"

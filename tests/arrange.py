@@ -5,7 +5,8 @@ experiments, AI integrations, users and their bindings), so tests arrange what a
 Rows go straight into the server's database only where the API cannot put them: an API key
 for a user other than the caller, a run moved to another status (the engine's job), tasks
 with server-owned fields (``last_run_at``, creator, exact insertion order) and raw reads.
-Everything speaks public ids on the way in and out, like a client would.
+Everything speaks public ids on the way in and out, like a client would. What the engine runs
+(an integration that reaches the local judge, evaluators and tasks for it) is in tests/support_engine.py.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from evalplane.db.engine import Database
 from evalplane.db.models import Organization, Space, Task, TaskEvaluator, TaskRun
 from evalplane.domains.access import service as access
 from evalplane.settings import Settings
-from tests.support import Api, Server, free_port, unique
+from tests.support import Api, Server, unique
 
 T = TypeVar("T")
 
@@ -237,21 +238,6 @@ def experiment(api: Api, data: DatasetRow, *, name: str | None = None) -> str:
         "experiment_runs": [{"example_id": data.example_ids[0], "output": "o"}],
     }
     return api.ok(api.client.post("/v2/experiments", json=body), 201)["id"]
-
-
-def sdk(server: Server, key: str | None = None) -> Any:
-    """The arize SDK pointed at the server, with experiment tracing sent to a closed local port."""
-    from arize import ArizeClient
-
-    return ArizeClient(
-        api_key=key or server.admin_key,
-        api_scheme="http",
-        api_host="127.0.0.1",
-        api_port=server.port,
-        otlp_scheme="http",
-        otlp_host="127.0.0.1",
-        otlp_port=free_port(),
-    )
 
 
 # --- runs: the engine's part ------------------------------------------------------------------

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.arrange import World, make_world
 from tests.support import Api, LlmServer, Server, create_pg_database, drop_pg_database, migrated_database
+from tests.support_engine import EngineWorld, integration
 
 DATABASES = [d.strip() for d in os.environ.get("EVALPLANE_TEST_DATABASES", "sqlite,postgres").split(",") if d.strip()]
 
@@ -86,6 +88,21 @@ def llm() -> Iterator[LlmServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def world(api: Api) -> World:
+    """A fresh space on the API server with one of everything a task can point at."""
+    return make_world(api)
+
+
+@pytest.fixture
+def engine_world(engine_server: Server, llm: LlmServer) -> Iterator[EngineWorld]:
+    """A fresh space on the engine server with an AI integration that calls the local judge."""
+    with engine_server.http() as http:
+        api = Api(http)
+        space = api.space()
+        yield EngineWorld(engine_server, api, space, integration(api, space["id"], llm))
 
 
 @pytest.fixture(params=DATABASES)

@@ -31,6 +31,17 @@ def unique(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+def wait_until(predicate: Any, timeout: float = 30.0, what: str = "condition", interval: float = 0.2) -> Any:
+    """Poll ``predicate`` until it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
 def create_pg_database() -> tuple[str, str]:
     """A fresh, empty PostgreSQL database; returns (name, url)."""
     name = f"evalplane_test_{uuid.uuid4().hex[:12]}"
@@ -130,10 +141,19 @@ class Server:
         return httpx.Client(base_url=self.base_url, headers=all_headers, timeout=30.0)
 
     def sdk(self, key: str | None = None) -> Any:
-        """The official ``arize`` SDK pointed at this server."""
+        """The official ``arize`` SDK pointed at this server (admin key unless another is given), with
+        the traces it sends while running experiments aimed at a closed local port."""
         from arize import ArizeClient
 
-        return ArizeClient(api_key=key or self.admin_key, api_scheme="http", api_host="127.0.0.1", api_port=self.port)
+        return ArizeClient(
+            api_key=key or self.admin_key,
+            api_scheme="http",
+            api_host="127.0.0.1",
+            api_port=self.port,
+            otlp_scheme="http",
+            otlp_host="127.0.0.1",
+            otlp_port=free_port(),
+        )
 
 
 class Api:

@@ -7,6 +7,7 @@ import asyncio
 import concurrent.futures
 import os
 import re
+import secrets
 import signal
 import sqlite3
 import subprocess
@@ -29,6 +30,9 @@ from tests.support_spans import (
 )
 
 _NAME = re.compile(r"worker (\S+) running")
+
+# EVALPLANE_SECRET_KEY for every server and worker of these tests: workers decrypt the AI keys the API stored.
+SECRET = secrets.token_urlsafe(32)
 
 
 @dataclass
@@ -178,13 +182,3 @@ def spans_in_project(database_url: str, project_name: str) -> int:
         project_name,
     )
     return int(rows[0][0])
-
-
-def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")

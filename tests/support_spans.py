@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import secrets
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -131,6 +132,22 @@ def export_response(response: httpx.Response) -> ExportTraceServiceResponse:
     return ExportTraceServiceResponse.FromString(response.content)
 
 
+def send_spans(
+    server: Server, space_id: str, project: str, outputs: list[str | None], *, age: timedelta = timedelta(minutes=5)
+) -> None:
+    """One LLM span per output, ``age`` ago and a millisecond apart; None leaves the output out."""
+    start_ns = int((datetime.now(UTC) - age).timestamp() * 1e9)
+    spans = []
+    for i, output in enumerate(outputs):
+        attributes = llm_attributes(i)
+        if output is None:
+            attributes.pop("output.value")
+        else:
+            attributes["output.value"] = output
+        spans.append(span_pb(start_ns=start_ns + i * 1_000_000, attributes=attributes))
+    export_response(export(server, request_pb(spans, project), space_id=space_id))
+
+
 def gzipped(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=1)
 
@@ -140,6 +157,13 @@ def list_spans(http: httpx.Client, project_id: str, **body: Any) -> dict[str, An
     response = http.post("/v2/spans", params=params, json={"project_id": project_id, **body})
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def evaluations(http: httpx.Client, project_id: str) -> list[list[dict[str, Any]]]:
+    """The evaluations on each span of a project (up to 500 spans), in the order the API lists them."""
+    response = http.post("/v2/spans", params={"limit": 500}, json={"project_id": project_id})
+    assert response.status_code == 200, response.text
+    return [span["evaluations"] for span in response.json()["spans"]]
 
 
 def project_id_named(http: httpx.Client, space_id: str, name: str) -> str:

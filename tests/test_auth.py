@@ -141,6 +141,7 @@ def limited_server(server: Server, tmp_path: Path) -> Iterator[Server]:
         drop_pg_database(pg_name)
 
 
+@pytest.mark.slow
 def test_rate_limit_answers_429_with_retry_after(limited_server: Server) -> None:
     with limited_server.http() as http:
         statuses = [http.get("/v2/spaces") for _ in range(12)]

@@ -95,6 +95,7 @@ def guarded_server(server: Server, tmp_path: Path) -> Iterator[Server]:
         drop_pg_database(pg_name)
 
 
+@pytest.mark.slow
 def test_repeated_failed_authentications_from_one_address_get_429(guarded_server: Server) -> None:
     good = guarded_server.admin_key
     with from_address(guarded_server, "127.0.0.2", guessed_key()) as guesser:
@@ -143,6 +144,7 @@ def test_a_deleted_users_user_and_service_keys_stop_working(server: Server, api:
     assert f"{service_key[:6]}...{service_key[-4:]}" in {k["redacted_key"] for k in listed}
 
 
+@pytest.mark.slow
 def test_a_deactivated_users_keys_stop_working_within_the_cache_window(server: Server, api: Api) -> None:
     person_id, user_key, service_key = _user_and_service_keys(server, api)
     _set_status(server, person_id, "EXPIRED")  # outside the API, as another process would see it

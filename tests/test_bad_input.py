@@ -48,7 +48,9 @@ def b64(text: str) -> str:
 
 
 @dataclass
-class World:
+class Scene:
+    """Two populated spaces, a member of the first, and a space whose name is full of LIKE and quote characters."""
+
     mine: Populated
     theirs: Populated
     member_key: str  # MEMBER of `mine` only
@@ -56,13 +58,13 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(server: Server) -> Iterator[World]:
+def scene(server: Server) -> Iterator[Scene]:
     with server.http() as client:
         api = Api(client)
         mine, theirs = populate_space(server, api), populate_space(server, api)
         tricky = api.space(f"tricky {uuid.uuid4().hex[:8]} 100%_\\'")["id"]
     insert_tasks(server, [TaskSpec(tricky, name, "CODE_EVALUATION") for name in TRICKY_NAMES])
-    yield World(mine, theirs, member_key(server, {mine.space["id"]: "MEMBER"}), tricky)
+    yield Scene(mine, theirs, member_key(server, {mine.space["id"]: "MEMBER"}), tricky)
 
 
 @pytest.fixture
@@ -96,7 +98,7 @@ MALFORMED = {
 
 @pytest.mark.parametrize("param", list(ID_KINDS))
 @pytest.mark.parametrize("malformed", list(MALFORMED))
-def test_malformed_ids_are_400(server: Server, world: World, unchanged: None, param: str, malformed: str) -> None:
+def test_malformed_ids_are_400(server: Server, scene: Scene, unchanged: None, param: str, malformed: str) -> None:
     value = MALFORMED[malformed](ID_KINDS[param].value)
     body = assert_problem(get_tasks(server, **{param: value}), 400)
     assert param in body["detail"]
@@ -106,41 +108,41 @@ def test_malformed_ids_are_400(server: Server, world: World, unchanged: None, pa
     ("param", "kind"),
     [("project_id", Kind.SPACE), ("space_id", Kind.PROJECT), ("dataset_id", Kind.PROJECT), ("project_id", Kind.TASK)],
 )
-def test_an_id_of_the_wrong_kind_is_400(server: Server, world: World, param: str, kind: Kind) -> None:
+def test_an_id_of_the_wrong_kind_is_400(server: Server, scene: Scene, param: str, kind: Kind) -> None:
     assert_problem(get_tasks(server, **{param: encode_id(kind, 1)}), 400)
 
 
 @pytest.mark.parametrize(
     ("param", "kind"), [("space_id", Kind.SPACE), ("project_id", Kind.PROJECT), ("dataset_id", Kind.DATASET)]
 )
-def test_a_well_formed_unknown_id_is_404(server: Server, world: World, param: str, kind: Kind) -> None:
+def test_a_well_formed_unknown_id_is_404(server: Server, scene: Scene, param: str, kind: Kind) -> None:
     assert_problem(get_tasks(server, **{param: encode_id(kind, 10**12)}), 404)
 
 
-def test_another_spaces_resources_are_404_for_a_member(server: Server, world: World) -> None:
-    theirs = world.theirs
+def test_another_spaces_resources_are_404_for_a_member(server: Server, scene: Scene) -> None:
+    theirs = scene.theirs
     for param, value in (
         ("space_id", theirs.space["id"]),
         ("project_id", theirs.project_ids[0]),
         ("dataset_id", theirs.dataset_ids[0]),
     ):
-        body = assert_problem(get_tasks(server, world.member_key, **{param: value}), 404)
+        body = assert_problem(get_tasks(server, scene.member_key, **{param: value}), 404)
         assert theirs.space["name"] not in body["detail"]
     # Their own space still works, and the other space's tasks never appear.
-    listed = get_tasks(server, world.member_key, limit=100).json()["tasks"]
-    assert {t["id"] for t in listed} == set(world.mine.task_ids.values())
-    assert get_tasks(server, world.member_key, space_name=theirs.space["name"]).json()["tasks"] == []
+    listed = get_tasks(server, scene.member_key, limit=100).json()["tasks"]
+    assert {t["id"] for t in listed} == set(scene.mine.task_ids.values())
+    assert get_tasks(server, scene.member_key, space_name=theirs.space["name"]).json()["tasks"] == []
 
 
-def test_percent_encoded_ids_are_accepted(server: Server, world: World) -> None:
-    project = world.mine.project_ids[0]
-    expected = {world.mine.task_ids["Production hallucination check"], world.mine.task_ids["Backfill judge"]}
+def test_percent_encoded_ids_are_accepted(server: Server, scene: Scene) -> None:
+    project = scene.mine.project_ids[0]
+    expected = {scene.mine.task_ids["Production hallucination check"], scene.mine.task_ids["Backfill judge"]}
     with server.http() as client:
         for raw in (quote(project, safe=""), quote(quote(project, safe=""), safe="")):
             response = client.get(f"/v2/tasks?project_id={raw}")
             assert response.status_code == 200, (raw, response.text)
             assert {t["id"] for t in response.json()["tasks"]} == expected
-        task_id = world.mine.task_ids["Judge dataset"]
+        task_id = scene.mine.task_ids["Judge dataset"]
         response = client.get(f"/v2/tasks/{quote(task_id, safe='')}")
         assert response.status_code == 200 and response.json()["id"] == task_id
 
@@ -163,8 +165,8 @@ def flip_byte(cursor: str, at: int) -> str:
     return base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
 
 
-def test_tampered_cursors_are_400(server: Server, world: World, unchanged: None) -> None:
-    space = world.mine.space["id"]
+def test_tampered_cursors_are_400(server: Server, scene: Scene, unchanged: None) -> None:
+    space = scene.mine.space["id"]
     cursor = first_cursor(server, space_id=space)
     for forged in (
         flip(cursor, 0),
@@ -187,13 +189,13 @@ def test_tampered_cursors_are_400(server: Server, world: World, unchanged: None)
         assert_problem(get_tasks(server, cursor=projects["pagination"]["next_cursor"]), 400)
 
 
-def test_a_cursor_reused_with_different_filters_is_400(server: Server, world: World) -> None:
-    space = world.mine.space["id"]
+def test_a_cursor_reused_with_different_filters_is_400(server: Server, scene: Scene) -> None:
+    space = scene.mine.space["id"]
     cursor = first_cursor(server, space_id=space, type="run_experiment")
     for other in (
         {"space_id": space},
         {"space_id": space, "type": "code_evaluation"},
-        {"space_id": world.theirs.space["id"], "type": "run_experiment"},
+        {"space_id": scene.theirs.space["id"], "type": "run_experiment"},
         {"space_id": space, "type": "run_experiment", "name": "x"},
         {"type": "run_experiment"},
     ):
@@ -205,23 +207,23 @@ def test_a_cursor_reused_with_different_filters_is_400(server: Server, world: Wo
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "abc", "-1", "1.5", "", "1e2", "99999999999999999999999"])
-def test_out_of_range_limits_are_400(server: Server, world: World, limit: str) -> None:
+def test_out_of_range_limits_are_400(server: Server, scene: Scene, limit: str) -> None:
     assert_problem(get_tasks(server, limit=limit), 400)
 
 
 @pytest.mark.parametrize("limit", ["1", "100", "050"])
-def test_in_range_limits_are_accepted(server: Server, world: World, limit: str) -> None:
+def test_in_range_limits_are_accepted(server: Server, scene: Scene, limit: str) -> None:
     assert get_tasks(server, limit=limit).status_code == 200
 
 
 @pytest.mark.parametrize("value", ["bogus", "", "template-evaluation", "TEMPLATE_EVALUATIONS", "agent_call"])
-def test_unknown_task_types_are_400(server: Server, world: World, value: str) -> None:
+def test_unknown_task_types_are_400(server: Server, scene: Scene, value: str) -> None:
     body = assert_problem(get_tasks(server, type=value), 400)
     assert "type" in body["detail"]
 
 
 @pytest.mark.parametrize("param", ["name", "space_name"])
-def test_search_text_longer_than_255_is_400(server: Server, world: World, param: str) -> None:
+def test_search_text_longer_than_255_is_400(server: Server, scene: Scene, param: str) -> None:
     assert_problem(get_tasks(server, **{param: "a" * 256}), 400)
     assert get_tasks(server, **{param: "a" * 255}).status_code == 200
 
@@ -242,8 +244,8 @@ def test_search_text_longer_than_255_is_400(server: Server, world: World, param:
         ("valuation", ["Évaluation ÜBER"]),
     ],
 )
-def test_sql_metacharacters_in_name_are_literal(server: Server, world: World, needle: str, expected: list[str]) -> None:
-    response = get_tasks(server, space_id=world.tricky_space, name=needle)
+def test_sql_metacharacters_in_name_are_literal(server: Server, scene: Scene, needle: str, expected: list[str]) -> None:
+    response = get_tasks(server, space_id=scene.tricky_space, name=needle)
     assert response.status_code == 200, response.text
     assert sorted(t["name"] for t in response.json()["tasks"]) == sorted(expected)
 
@@ -252,8 +254,8 @@ def test_sql_metacharacters_in_name_are_literal(server: Server, world: World, ne
     ("needle", "matches"),
     [("%_\\'", True), ("100%", True), ("%", True), ("_", True), ("%%", False), ("' OR 1=1 --", False), ("\x00", False)],
 )
-def test_sql_metacharacters_in_space_name_are_literal(server: Server, world: World, needle: str, matches: bool) -> None:
-    response = get_tasks(server, space_id=world.tricky_space, space_name=needle)
+def test_sql_metacharacters_in_space_name_are_literal(server: Server, scene: Scene, needle: str, matches: bool) -> None:
+    response = get_tasks(server, space_id=scene.tricky_space, space_name=needle)
     assert response.status_code == 200, response.text
     assert sorted(t["name"] for t in response.json()["tasks"]) == (sorted(TRICKY_NAMES) if matches else [])
 
@@ -263,8 +265,8 @@ def project_names(server: Server, space_id: str) -> list[str]:
         return [p["name"] for p in client.get("/v2/projects", params={"space_id": space_id}).json()["projects"]]
 
 
-def test_a_ten_megabyte_body_is_413_and_creates_nothing(server: Server, world: World) -> None:
-    space = world.mine.space["id"]
+def test_a_ten_megabyte_body_is_413_and_creates_nothing(server: Server, scene: Scene) -> None:
+    space = scene.mine.space["id"]
     before = project_names(server, space)
     huge = b'{"space_id": "' + space.encode() + b'", "name": "' + b"x" * (10 * 1024 * 1024) + b'"}'
 
@@ -280,8 +282,8 @@ def test_a_ten_megabyte_body_is_413_and_creates_nothing(server: Server, world: W
 
 
 @pytest.mark.parametrize("body", [b"{", b"not json", b'{"name": "x",}', b"\xff\xfe", b"[]", b"null"])
-def test_invalid_json_is_400_and_creates_nothing(server: Server, world: World, body: bytes) -> None:
-    space = world.mine.space["id"]
+def test_invalid_json_is_400_and_creates_nothing(server: Server, scene: Scene, body: bytes) -> None:
+    space = scene.mine.space["id"]
     before = project_names(server, space)
     with server.http() as client:
         assert_problem(client.post("/v2/projects", content=body, headers={"content-type": "application/json"}), 400)
@@ -292,8 +294,8 @@ def test_invalid_json_is_400_and_creates_nothing(server: Server, world: World, b
     "content_type",
     ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml"],
 )
-def test_wrong_content_type_is_415_and_creates_nothing(server: Server, world: World, content_type: str) -> None:
-    space = world.mine.space["id"]
+def test_wrong_content_type_is_415_and_creates_nothing(server: Server, scene: Scene, content_type: str) -> None:
+    space = scene.mine.space["id"]
     before = project_names(server, space)
     payload = f'{{"space_id": "{space}", "name": "sneaky"}}'
     with server.http() as client:
@@ -310,7 +312,7 @@ def test_unknown_paths_are_404_problems(server: Server, path: str) -> None:
 
 
 @pytest.mark.parametrize("method", ["DELETE", "PUT", "PATCH"])
-def test_wrong_methods_are_405_problems(server: Server, world: World, unchanged: None, method: str) -> None:
+def test_wrong_methods_are_405_problems(server: Server, scene: Scene, unchanged: None, method: str) -> None:
     with server.http() as client:
         response = client.request(method, "/v2/tasks", json={})
     assert_problem(response, 405)
@@ -344,7 +346,7 @@ ODD_QUERIES = [
 
 
 @pytest.mark.parametrize("query", ODD_QUERIES)
-def test_odd_queries_never_cause_a_server_error(server: Server, world: World, query: str) -> None:
+def test_odd_queries_never_cause_a_server_error(server: Server, scene: Scene, query: str) -> None:
     with server.http() as client:
         response = client.get(f"/v2/tasks?{query}")
     assert response.status_code < 500, response.text
@@ -368,7 +370,7 @@ def test_odd_queries_never_cause_a_server_error(server: Server, world: World, qu
         "/v2/spaces?limit=0",
     ],
 )
-def test_odd_paths_never_cause_a_server_error(server: Server, world: World, path: str) -> None:
+def test_odd_paths_never_cause_a_server_error(server: Server, scene: Scene, path: str) -> None:
     with server.http() as client:
         response = client.get(path)
     assert response.status_code < 500, response.text

@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 
 from tests.support import Api, LlmServer, Server, unique
-from tests.support_spans import project_id_named
-from tests.test_engine import integration, send_spans, task_with, template_evaluator
+from tests.support_engine import integration, task_with, template_evaluator
+from tests.support_spans import project_id_named, send_spans
+
+# Each test runs the CLI as subprocesses against a server and waits for runs: the fast lane leaves it out.
+pytestmark = pytest.mark.slow
 
 
 def evalplane(server: Server, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

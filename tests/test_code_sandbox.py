@@ -135,6 +135,7 @@ async def test_broken_evaluator_fails_every_item_with_an_actionable_reason(code:
         assert isinstance(result, Failure) and message in result.reason
 
 
+@pytest.mark.slow
 async def test_a_worker_runs_at_most_its_budget_of_children_at_once() -> None:
     body = "import time\nstart = time.time()\ntime.sleep(0.2)\nreturn f'{start},{time.time()}'"
     for budget, most in (

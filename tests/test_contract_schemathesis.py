@@ -95,6 +95,7 @@ schema = schemathesis.openapi.from_path(
 )
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_list_tasks_obeys_seed_spec(case: Any, server: Server, real_values: RealValues) -> None:

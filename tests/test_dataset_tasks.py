@@ -19,21 +19,10 @@ from evalplane.engine.experiments_generation import (
     render,
 )
 from evalplane.engine.variables import resolve_variables
-from tests.arrange import sdk
-from tests.support import Api, LlmServer, Server, unique
-from tests.test_engine import code_evaluator, integration, template_evaluator
-from tests.test_experiment_tasks import dataset_with, runs_of
+from tests.support import unique
+from tests.support_engine import EngineWorld, code_evaluator, dataset_with, runs_of, template_evaluator
 
 FIELDS = ExperimentTaskFieldNames(example_id="example_id", output="output")
-
-
-@pytest.fixture
-def world(engine_server: Server, llm: LlmServer):
-    with engine_server.http() as http:
-        api = Api(http)
-        space = api.space()
-        judge = integration(api, space["id"], llm)
-        yield engine_server, api, space, judge, sdk(engine_server)
 
 
 def experiment(client: Any, dataset_id: str, runs: list[dict[str, Any]]) -> Any:
@@ -52,8 +41,9 @@ def evaluation_task(client: Any, dataset_id: str, experiment_ids: list[str], eva
     )
 
 
-def test_evaluates_the_runs_of_the_chosen_experiments_once(world) -> None:
-    _, api, space, judge, client = world
+def test_evaluates_the_runs_of_the_chosen_experiments_once(engine_world: EngineWorld) -> None:
+    server, api, space, judge = engine_world
+    client = server.sdk()
     dataset, example_ids = dataset_with(client, space["id"], [{"input": "2+2?"}, {"input": "3+3?"}, {"input": "4+4?"}])
     first = experiment(
         client,
@@ -99,8 +89,9 @@ def test_evaluates_the_runs_of_the_chosen_experiments_once(world) -> None:
     assert sorted(df["eval.correctness.label"].dropna()) == ["correct", "incorrect"]
 
 
-def test_variables_come_from_the_run_and_its_example(world) -> None:
-    _, api, space, judge, client = world
+def test_variables_come_from_the_run_and_its_example(engine_world: EngineWorld) -> None:
+    server, api, space, judge = engine_world
+    client = server.sdk()
     dataset, example_ids = dataset_with(
         client,
         space["id"],
@@ -147,8 +138,9 @@ def test_variables_come_from_the_run_and_its_example(world) -> None:
     assert labels == {example_ids[0]: "correct", example_ids[1]: "incorrect"}
 
 
-def test_code_evaluators_and_filters_over_runs(world) -> None:
-    _, api, space, judge, client = world
+def test_code_evaluators_and_filters_over_runs(engine_world: EngineWorld) -> None:
+    server, api, space, judge = engine_world
+    client = server.sdk()
     dataset, example_ids = dataset_with(client, space["id"], [{"input": f"q{i}"} for i in range(4)])
     runs = experiment(
         client,

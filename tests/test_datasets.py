@@ -8,7 +8,7 @@ from arize import ApiException
 from arize.datasets.types import AnnotateRecordInput, AnnotationInput
 
 from evalplane.core.ids import Kind, encode_id
-from tests.arrange import assert_problem, sdk, user_key
+from tests.arrange import assert_problem, user_key
 from tests.support import Api, Server, unique
 
 
@@ -20,7 +20,7 @@ def _examples(client, dataset_id: str, version_id: str | None = None) -> list[di
 
 def test_sdk_creates_datasets_from_records_and_dataframes(server: Server, api: Api) -> None:
     space = api.space()
-    client = sdk(server)
+    client = server.sdk()
     records = [
         {"question": "2+2?", "answer": "4", "meta": {"topic": "math"}},
         {"question": "Capital of Spain?", "answer": "Madrid"},
@@ -51,7 +51,7 @@ def test_sdk_creates_datasets_from_records_and_dataframes(server: Server, api: A
 
 def test_dataset_names_are_unique_per_space(server: Server, api: Api, http) -> None:
     space, other = api.space(), api.space()
-    client = sdk(server)
+    client = server.sdk()
     first = client.datasets.create(name="golden", space=space["id"], examples=[{"a": 1}])
     with pytest.raises(ApiException) as raised:
         client.datasets.create(name="golden", space=space["id"], examples=[{"a": 2}])
@@ -67,7 +67,7 @@ def test_dataset_names_are_unique_per_space(server: Server, api: Api, http) -> N
 
 def test_example_writes_keep_ids_and_versions_keep_their_content(server: Server, api: Api) -> None:
     space = api.space()
-    client = sdk(server)
+    client = server.sdk()
     dataset = client.datasets.create(
         name=unique("ds"), space=space["id"], examples=[{"q": "a", "v": 1}, {"q": "b", "v": 2}]
     )
@@ -116,7 +116,7 @@ def test_example_writes_keep_ids_and_versions_keep_their_content(server: Server,
 
 def test_examples_page_in_insertion_order(server: Server, api: Api, http) -> None:
     space = api.space()
-    client = sdk(server)
+    client = server.sdk()
     dataset = client.datasets.create(name=unique("ds"), space=space["id"], examples=[{"n": i} for i in range(7)])
     seen, cursor = [], None
     while True:
@@ -137,7 +137,7 @@ def test_examples_page_in_insertion_order(server: Server, api: Api, http) -> Non
 
 def test_search_and_annotate_examples(server: Server, api: Api, http) -> None:
     space = api.space()
-    client = sdk(server)
+    client = server.sdk()
     rows = [
         {"topic": "math", "q": "2+2", "n": 1},
         {"topic": "geo", "q": "capital", "n": 2},
@@ -181,7 +181,7 @@ def test_search_and_annotate_examples(server: Server, api: Api, http) -> None:
 
 def test_list_datasets_pages_with_filters(server: Server, api: Api, http) -> None:
     space = api.space(unique("pager"))
-    client = sdk(server)
+    client = server.sdk()
     made = [client.datasets.create(name=f"pg-{i}", space=space["id"], examples=[{"i": i}]).id for i in range(5)]
     ids, cursor = [], None
     while True:
@@ -197,7 +197,7 @@ def test_list_datasets_pages_with_filters(server: Server, api: Api, http) -> Non
 
 def test_datasets_in_other_spaces_are_invisible(server: Server, api: Api) -> None:
     mine, theirs = api.space(), api.space()
-    admin = sdk(server)
+    admin = server.sdk()
     hidden = admin.datasets.create(name=unique("hidden"), space=theirs["id"], examples=[{"a": 1}])
     visible = admin.datasets.create(name=unique("visible"), space=mine["id"], examples=[{"a": 2}])
     key = user_key(server, mine["id"], "MEMBER")
@@ -225,7 +225,7 @@ def test_datasets_in_other_spaces_are_invisible(server: Server, api: Api) -> Non
 
 def test_bad_dataset_input_is_a_4xx_problem(server: Server, api: Api, http) -> None:
     space = api.space()
-    dataset = sdk(server).datasets.create(name=unique("ds"), space=space["id"], examples=[{"a": 1}])
+    dataset = server.sdk().datasets.create(name=unique("ds"), space=space["id"], examples=[{"a": 1}])
     base = f"/v2/datasets/{dataset.id}"
     cases = [
         http.post("/v2/datasets", json={"name": "x", "space_id": space["id"], "examples": []}),
@@ -266,7 +266,7 @@ def test_bad_dataset_input_is_a_4xx_problem(server: Server, api: Api, http) -> N
 
 def test_deleting_a_dataset_removes_it(server: Server, api: Api, http) -> None:
     space = api.space()
-    client = sdk(server)
+    client = server.sdk()
     dataset = client.datasets.create(name=unique("gone"), space=space["id"], examples=[{"a": 1}])
     client.datasets.delete(dataset=dataset.name, space=space["id"])
     assert_problem(http.get(f"/v2/datasets/{dataset.id}"), 404)

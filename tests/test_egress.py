@@ -21,8 +21,8 @@ from tests.arrange import assert_problem, in_db
 from tests.conftest import start_server
 from tests.llm_server import FAKE_SECRET
 from tests.support import LOOPBACK_EGRESS, Api, LlmServer, Server, drop_pg_database, unique
-from tests.support_spans import project_id_named
-from tests.test_engine import send_spans, task_with, template_evaluator
+from tests.support_engine import task_with, template_evaluator
+from tests.support_spans import project_id_named, send_spans
 
 REFUSED_HOSTS = [
     "169.254.169.254",

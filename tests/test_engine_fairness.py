@@ -24,10 +24,9 @@ from evalplane.jobs import units
 from evalplane.jobs.units import Claimed, NewUnit
 from tests.arrange import a_space
 from tests.conftest import start_server
-from tests.support import Api, LlmServer, Server, drop_pg_database, unique
-from tests.support_spans import project_id_named
-from tests.test_engine import integration, send_spans, task_with, template_evaluator, wait_until
-from tests.test_engine_isolation import keyword_evaluator
+from tests.support import Api, LlmServer, Server, drop_pg_database, unique, wait_until
+from tests.support_engine import integration, keyword_evaluator, task_with, template_evaluator
+from tests.support_spans import project_id_named, send_spans
 
 SLOW_SPANS = 40
 
@@ -56,6 +55,7 @@ def project_of(server: Server, api: Api, space_id: str, outputs: list[str]) -> s
     return project_id_named(api.client, space_id, name)
 
 
+@pytest.mark.slow
 def test_a_slow_space_leaves_room_for_a_quick_one(small_batches: Server, llm: LlmServer) -> None:
     server = small_batches
     with server.http() as http:

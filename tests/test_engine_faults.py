@@ -7,7 +7,6 @@ counters that match the rows."""
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DATABASES, start_server
-from tests.support import Api, LlmServer, Server, drop_pg_database, unique
+from tests.support import Api, LlmServer, Server, drop_pg_database, unique, wait_until
+from tests.support_engine import integration, task_with, template_evaluator
 from tests.support_engine_faults import (
+    SECRET,
     WorkerProcess,
     evaluations_of_run,
     expected_counts,
@@ -29,14 +30,14 @@ from tests.support_engine_faults import (
     spans_in_project,
     sql,
     unit_states,
-    wait_for,
 )
 from tests.support_spans import project_id_named
-from tests.test_engine import integration, task_with, template_evaluator
+
+# Processes are killed and restarted mid-backfill over thousands of spans: the fast lane leaves it out.
+pytestmark = pytest.mark.slow
 
 # The issue's figure; EVALPLANE_FAULT_SPANS lowers it for a quick local loop.
 FAULT_SPANS = int(os.environ.get("EVALPLANE_FAULT_SPANS", "5000"))
-SECRET = secrets.token_urlsafe(32)
 FAST_LEASES = {"EVALPLANE_LEASE_SECONDS": "3", "EVALPLANE_TICK_SECONDS": "0.2"}
 
 
@@ -103,7 +104,7 @@ def assert_exactly_once(server: Server, project: str, run_id: str, run_row: int,
 def wait_for_run(server: Server, run_id: str, timeout: float) -> str:
     """The run's final status; a failure reason, if any, comes along for the assertion message."""
     client = server.sdk()
-    run = wait_for(
+    run = wait_until(
         lambda: (r := client.tasks.get_run(run_id=run_id)).status in ("COMPLETED", "FAILED", "CANCELLED") and r,
         timeout,
         "the run to end",
@@ -117,7 +118,6 @@ def done_units(server: Server, run_row: int) -> int:
     return sum(v for k, v in states.items() if k not in ("PENDING", "LEASED"))
 
 
-@pytest.mark.slow
 def test_killing_a_worker_mid_backfill_loses_and_duplicates_nothing(pg_cluster, llm: LlmServer, tmp_path: Path) -> None:
     server, workers, url = pg_cluster
     first = add_worker(workers, server, tmp_path, **FAST_LEASES)
@@ -125,11 +125,11 @@ def test_killing_a_worker_mid_backfill_loses_and_duplicates_nothing(pg_cluster, 
     llm.control(latency_ms=20)
     try:
         project, run_id, run_row = backfill(server, llm, FAULT_SPANS)
-        wait_for(lambda: done_units(server, run_row) >= FAULT_SPANS // 10, 120, "a tenth of the run")
+        wait_until(lambda: done_units(server, run_row) >= FAULT_SPANS // 10, 120, "a tenth of the run")
         # Which worker claims first is a race: kill the first only once it has recorded work of
         # its own, so it dies mid-run with results behind it and leases in hand.
-        wait_for(lambda: recorded_by(url, run_row, first.name or "") > 0, 60, "the first worker to record results")
-        wait_for(lambda: leased_by(url, first.name or "") > 0, 30, "the first worker to hold leases", interval=0.02)
+        wait_until(lambda: recorded_by(url, run_row, first.name or "") > 0, 60, "the first worker to record results")
+        wait_until(lambda: leased_by(url, first.name or "") > 0, 30, "the first worker to hold leases", interval=0.02)
         first.kill()
         orphaned = leased_by(url, first.name or "")
         assert orphaned > 0  # it died holding work: only lease expiry can give it back
@@ -166,7 +166,7 @@ def test_sigterm_leaves_no_lease_behind(
     llm.control(latency_ms=latency_ms)
     try:
         project, run_id, run_row = backfill(server, llm, spans)
-        wait_for(lambda: leased_by(url, stopping.name or "") > 0, 60, "the worker to hold leases", interval=0.02)
+        wait_until(lambda: leased_by(url, stopping.name or "") > 0, 60, "the worker to hold leases", interval=0.02)
         code, took = stopping.terminate()
         assert code == 0, stopping.log()
         assert took < float(grace) + 5
@@ -181,7 +181,6 @@ def test_sigterm_leaves_no_lease_behind(
     assert_exactly_once(server, project, run_id, run_row, spans)
 
 
-@pytest.mark.slow
 def test_two_workers_share_a_backfill(pg_cluster, llm: LlmServer, tmp_path: Path) -> None:
     """Scale-out sanity: with a slow judge, both workers take part (throughput figures are in bench/)."""
     server, workers, url = pg_cluster
@@ -201,7 +200,6 @@ def test_two_workers_share_a_backfill(pg_cluster, llm: LlmServer, tmp_path: Path
     assert min(recorders.values()) > sum(recorders.values()) // 5  # neither idled
 
 
-@pytest.mark.slow
 def test_sqlite_server_killed_mid_backfill_finishes_after_restart(llm: LlmServer, tmp_path: Path) -> None:
     if "sqlite" not in DATABASES:
         pytest.skip("EVALPLANE_TEST_DATABASES excludes SQLite")
@@ -210,7 +208,7 @@ def test_sqlite_server_killed_mid_backfill_finishes_after_restart(llm: LlmServer
     llm.control(latency_ms=20)
     try:
         project, run_id, run_row = backfill(single, llm, spans)
-        wait_for(lambda: done_units(single, run_row) >= spans // 10, 120, "a tenth of the run")
+        wait_until(lambda: done_units(single, run_row) >= spans // 10, 120, "a tenth of the run")
         assert single.process is not None
         single.process.kill()
         single.process.wait()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from arize._generated.api_client import SpanEvaluatorInput, TaskEvaluatorInput
@@ -28,24 +27,9 @@ from evalplane.server import build_engine
 from evalplane.settings import Settings
 from tests.conftest import start_server
 from tests.support import Api, Server, drop_pg_database, unique
+from tests.support_engine import keyword_evaluator
 from tests.support_engine_faults import run_row_id
-from tests.support_spans import project_id_named
-from tests.test_engine import code_evaluator, evaluations, send_spans
-
-
-def keyword_evaluator(api: Api, space_id: str, column: str) -> dict[str, Any]:
-    """A managed evaluator (no model needed) whose results land in ``eval.<column>``."""
-    return code_evaluator(
-        api,
-        space_id,
-        {
-            "type": "MANAGED",
-            "name": column,
-            "managed_evaluator": "CONTAINS_ANY_KEYWORD",
-            "variables": ["attributes.output.value"],
-            "static_params": [{"name": "keywords", "type": "STRING_ARRAY", "default_value": ["refund"]}],
-        },
-    )
+from tests.support_spans import evaluations, project_id_named, send_spans
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,18 @@ import pytest
 
 from tests.arrange import user_key
 from tests.support import Api, Server, unique
+from tests.support_engine import code_evaluator, task_with
 from tests.support_responsive import HEALTHZ_BUDGET_S, during_attack
-from tests.support_spans import export, export_response, list_spans, project_id_named, request_pb, span_pb
-from tests.test_engine import code_evaluator, evaluations, send_spans, task_with
+from tests.support_spans import (
+    evaluations,
+    export,
+    export_response,
+    list_spans,
+    project_id_named,
+    request_pb,
+    send_spans,
+    span_pb,
+)
 
 EVIL_REGEX = "^(a+)+$"
 EVIL_TEXT = "a" * 5000 + "b"

@@ -12,9 +12,8 @@ from arize import ApiException
 from arize._generated.api_client import SpanEvaluatorInput, TaskEvaluatorInput
 from arize.experiments import ExperimentTaskFieldNames
 
-from tests.arrange import sdk
-from tests.support import Api, LlmServer, Server, unique
-from tests.test_engine import integration, template_evaluator
+from tests.support import LlmServer, Server, unique
+from tests.support_engine import EngineWorld, dataset_with, integration, runs_of, template_evaluator
 
 GEN_MODEL = "gen-1"
 
@@ -34,19 +33,6 @@ def generation_config(integration_id: str, **overrides: Any) -> dict[str, Any]:
     return {**config, **overrides}
 
 
-def dataset_with(client: Any, space_id: str, rows: list[dict[str, Any]]) -> tuple[Any, list[str]]:
-    dataset = client.datasets.create(name=unique("ds"), space=space_id, examples=rows)
-    return dataset, [e.id for e in client.datasets.list_examples(dataset=dataset.id).examples]
-
-
-def runs_of(client: Any, experiment_id: str) -> list[dict[str, Any]]:
-    response = client.experiments.list_runs(experiment=experiment_id, limit=500)
-    return [
-        {"id": r.id, "example_id": r.example_id, "output": r.output, "error": r.error, **r.additional_properties}
-        for r in response.experiment_runs
-    ]
-
-
 def wait_for_runs(client: Any, task_id: str, count: int, timeout: float = 60) -> list[Any]:
     """The task's runs once ``count`` of them are terminal."""
     deadline = time.monotonic() + timeout
@@ -58,17 +44,9 @@ def wait_for_runs(client: Any, task_id: str, count: int, timeout: float = 60) ->
     raise AssertionError(f"task {task_id} did not finish {count} runs in time")
 
 
-@pytest.fixture
-def world(engine_server: Server, llm: LlmServer):
-    with engine_server.http() as http:
-        api = Api(http)
-        space = api.space()
-        judge = integration(api, space["id"], llm)
-        yield engine_server, api, space, judge, sdk(engine_server)
-
-
-def test_run_experiment_records_outputs_and_errors_and_chains_evaluations(world) -> None:
-    _, api, space, judge, client = world
+def test_run_experiment_records_outputs_and_errors_and_chains_evaluations(engine_world: EngineWorld) -> None:
+    server, api, space, judge = engine_world
+    client = server.sdk()
     dataset, example_ids = dataset_with(
         client,
         space["id"],
@@ -132,8 +110,11 @@ def test_run_experiment_records_outputs_and_errors_and_chains_evaluations(world)
     assert [r.example_id for r in found.experiment_runs] == [example_ids[0]]
 
 
-def test_trigger_narrows_examples_and_renders_mustache_with_tools(world, engine_server: Server) -> None:
-    _, api, space, judge, client = world
+def test_trigger_narrows_examples_and_renders_mustache_with_tools(
+    engine_world: EngineWorld, engine_server: Server
+) -> None:
+    server, api, space, judge = engine_world
+    client = server.sdk()
     dataset, example_ids = dataset_with(
         client,
         space["id"],
@@ -181,8 +162,9 @@ def test_trigger_narrows_examples_and_renders_mustache_with_tools(world, engine_
     )
 
 
-def test_missing_prompt_variables_are_recorded_on_the_example(world) -> None:
-    _, api, space, judge, client = world
+def test_missing_prompt_variables_are_recorded_on_the_example(engine_world: EngineWorld) -> None:
+    server, api, space, judge = engine_world
+    client = server.sdk()
     dataset, example_ids = dataset_with(client, space["id"], [{"input": "hello"}, {"other": "no input here"}])
     task = client.tasks.create_run_experiment_task(
         name=unique("gen"),
@@ -197,8 +179,9 @@ def test_missing_prompt_variables_are_recorded_on_the_example(world) -> None:
     assert "'input'" in runs[example_ids[1]]["error"]
 
 
-def test_template_evaluation_run_config_labels_each_example(world) -> None:
-    _, api, space, judge, client = world
+def test_template_evaluation_run_config_labels_each_example(engine_world: EngineWorld) -> None:
+    server, api, space, judge = engine_world
+    client = server.sdk()
     dataset, example_ids = dataset_with(
         client,
         space["id"],
@@ -231,8 +214,9 @@ def test_template_evaluation_run_config_labels_each_example(world) -> None:
     assert right["explanation"] and unsure["output"] is None and "unsure" in unsure["error"]
 
 
-def test_bad_credentials_fail_the_run_fast(world, llm: LlmServer) -> None:
-    _, api, space, judge, client = world
+def test_bad_credentials_fail_the_run_fast(engine_world: EngineWorld, llm: LlmServer) -> None:
+    server, api, space, judge = engine_world
+    client = server.sdk()
     bad = integration(api, space["id"], llm, key="bad-key")
     dataset, _ = dataset_with(client, space["id"], [{"input": f"x{i}"} for i in range(5)])
     task = client.tasks.create_run_experiment_task(
@@ -245,8 +229,9 @@ def test_bad_credentials_fail_the_run_fast(world, llm: LlmServer) -> None:
     assert done.status == "FAILED" and "credentials" in (done.failure_reason or "")
 
 
-def test_experiment_names_agent_calls_and_bad_triggers(world) -> None:
-    _, api, space, judge, client = world
+def test_experiment_names_agent_calls_and_bad_triggers(engine_world: EngineWorld) -> None:
+    server, api, space, judge = engine_world
+    client = server.sdk()
     dataset, _ = dataset_with(client, space["id"], [{"input": "a"}])
     task = client.tasks.create_run_experiment_task(
         name=unique("gen"),

@@ -9,7 +9,7 @@ from arize.experiments import EvaluationResultFieldNames, ExperimentTaskFieldNam
 from arize.experiments.types import AnnotateRecordInput, AnnotationInput
 
 from evalplane.core.ids import Kind, encode_id
-from tests.arrange import assert_problem, sdk, user_key
+from tests.arrange import assert_problem, user_key
 from tests.support import Api, Server, unique
 
 FIELDS = ExperimentTaskFieldNames(example_id="example_id", output="output")
@@ -24,7 +24,7 @@ def _dataset(client, space_id: str, rows: list[dict] | None = None):
 
 def test_sdk_creates_an_experiment_with_runs_and_reads_them_back(server: Server, api: Api) -> None:
     space = api.space()
-    client = sdk(server)
+    client = server.sdk()
     dataset, example_ids = _dataset(client, space["id"])
     runs = [
         {"example_id": example_ids[0], "output": "4", "model": "small", "correct": 1.0, "why": "matches"},
@@ -55,7 +55,7 @@ def test_sdk_creates_an_experiment_with_runs_and_reads_them_back(server: Server,
 
 def test_append_search_and_annotate_runs(server: Server, api: Api, http) -> None:
     space = api.space()
-    client = sdk(server)
+    client = server.sdk()
     dataset, example_ids = _dataset(client, space["id"])
     experiment = client.experiments.create(
         name=unique("exp"),
@@ -109,7 +109,7 @@ def test_append_search_and_annotate_runs(server: Server, api: Api, http) -> None
 def test_run_experiment_over_rest_only(server: Server, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1")  # tracing goes to a closed port; fail fast
     space = api.space()
-    client = sdk(server)
+    client = server.sdk()
     dataset, example_ids = _dataset(client, space["id"], [{"question": "2+2?"}])
 
     experiment, results = client.experiments.run(
@@ -128,7 +128,7 @@ def test_run_experiment_over_rest_only(server: Server, api: Api, monkeypatch: py
 
 def test_standalone_experiments_live_in_a_space(server: Server, api: Api, http) -> None:
     space = api.space()
-    client = sdk(server)
+    client = server.sdk()
     fields = ExperimentTaskFieldNames(output="output")
     made = client.experiments.create(
         name="adhoc", space=space["id"], experiment_runs=[{"output": "x", "tag": "a"}], task_fields=fields
@@ -146,7 +146,7 @@ def test_standalone_experiments_live_in_a_space(server: Server, api: Api, http) 
 
 def test_experiment_names_are_unique_per_dataset(server: Server, api: Api, http) -> None:
     space = api.space()
-    client = sdk(server)
+    client = server.sdk()
     first, first_examples = _dataset(client, space["id"])
     second, second_examples = _dataset(client, space["id"])
     body = {
@@ -163,7 +163,7 @@ def test_experiment_names_are_unique_per_dataset(server: Server, api: Api, http)
 
 def test_experiments_in_other_spaces_are_invisible(server: Server, api: Api) -> None:
     mine, theirs = api.space(), api.space()
-    admin = sdk(server)
+    admin = server.sdk()
     their_dataset, their_examples = _dataset(admin, theirs["id"])
     hidden = admin.experiments.create(
         name=unique("exp"),
@@ -200,7 +200,7 @@ def test_experiments_in_other_spaces_are_invisible(server: Server, api: Api) -> 
 
 def test_bad_experiment_input_is_a_4xx_problem(server: Server, api: Api, http) -> None:
     space = api.space()
-    client = sdk(server)
+    client = server.sdk()
     dataset, example_ids = _dataset(client, space["id"])
     run = {"example_id": example_ids[0], "output": "o"}
     experiment = api.ok(
@@ -246,7 +246,7 @@ def test_bad_experiment_input_is_a_4xx_problem(server: Server, api: Api, http) -
 
 def test_deleting_experiments_and_their_datasets(server: Server, api: Api, http) -> None:
     space = api.space()
-    client = sdk(server)
+    client = server.sdk()
     dataset, example_ids = _dataset(client, space["id"])
     runs = [{"example_id": example_ids[0], "output": "o"}]
     doomed = client.experiments.create(name="doomed", dataset=dataset.id, experiment_runs=runs, task_fields=FIELDS)

@@ -15,8 +15,11 @@ import pytest
 
 from tests.conftest import start_server
 from tests.support import Api, LlmServer, Server, create_pg_database, drop_pg_database, unique
-from tests.support_spans import project_id_named
-from tests.test_engine import evaluations, integration, send_spans, task_with, template_evaluator
+from tests.support_engine import integration, task_with, template_evaluator
+from tests.support_spans import evaluations, project_id_named, send_spans
+
+# These tests start servers of their own to inspect their files: the fast lane leaves the module out.
+pytestmark = pytest.mark.slow
 
 OPEN_ALWAYS = ("/healthz", "/readyz")
 PROTECTABLE = ("/metrics", "/openapi.json", "/docs", "/redoc")

@@ -139,9 +139,11 @@ def test_sdk_role_bindings_crud_and_duplicate_is_409(server: Server, api: Api) -
     assert [b.id for b in listed] == [binding.id]
     assert client.role_bindings.list(resource_type="PROJECT", user_id=person["id"]).role_bindings == []
 
-    duplicate = lambda: client.role_bindings.create(
-        user_id=person["id"], role_id=roles["Space Admin"], resource_type="SPACE", resource_id=space["id"]
-    )
+    def duplicate() -> object:
+        return client.role_bindings.create(
+            user_id=person["id"], role_id=roles["Space Admin"], resource_type="SPACE", resource_id=space["id"]
+        )
+
     assert status_of(duplicate) == 409
     updated = client.role_bindings.update(binding_id=binding.id, role_id=roles["Space Admin"])
     assert updated.role_id == roles["Space Admin"]
@@ -187,10 +189,15 @@ def test_service_key_cannot_exceed_its_creator(server: Server, api: Api) -> None
     _, key = member(server, api, space["id"], "MEMBER")
     creator = server.sdk(key)
     admin_role = SpaceRoleAssignmentRequest(PredefinedRoleAssignmentRequest(type="PREDEFINED", name="ADMIN"))
-    too_much = lambda: creator.api_keys.create_service_key(
-        name=unique("svc"),
-        orgs=[OrgBinding(org_id=space["organization_id"], spaces=[SpaceBinding(space=space["id"], role=admin_role)])],
-    )
+
+    def too_much() -> object:
+        return creator.api_keys.create_service_key(
+            name=unique("svc"),
+            orgs=[
+                OrgBinding(org_id=space["organization_id"], spaces=[SpaceBinding(space=space["id"], role=admin_role)])
+            ],
+        )
+
     assert status_of(too_much) == 403
     created = creator.api_keys.create_service_key(
         name=unique("svc"), orgs=[OrgBinding(org_id=space["organization_id"], spaces=[SpaceBinding(space=space["id"])])]

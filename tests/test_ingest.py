@@ -276,6 +276,7 @@ def test_oversize_bodies_and_gzip_bombs_are_413(server: Server, api: Api) -> Non
     assert huge.status_code == 413
 
 
+@pytest.mark.slow
 def test_a_span_acknowledged_with_200_survives_sigkill(fresh_server: Server, tmp_path: Path) -> None:
     with fresh_server.http() as http:
         space = Api(http).space()

@@ -78,6 +78,7 @@ async def test_judge_falls_back_to_text_when_function_calling_is_off(llm: LlmSer
     assert result.result == Outcome(label="hallucinated", score=0.0)
 
 
+@pytest.mark.slow
 async def test_rate_limits_are_retried_after_the_providers_hint(llm: LlmServer) -> None:
     started = time.monotonic()
     result = await judge(provider(llm), Gate(4), spec(), {"input": "q", "output": f"[[fail:429:2]] {time.time()}"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,7 @@ def _reference(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(".*" if k == "any" else "." if k == "one" else re.escape(c) for k, c in parts), re.DOTALL)
 
 
+@pytest.mark.slow
 @settings(max_examples=3000, deadline=None)
 @given(st.text(alphabet="ab%_\\\n", max_size=8), st.text(alphabet="ab%_\\\n", max_size=10))
 def test_agrees_with_the_regex_translation(pattern: str, text: str) -> None:

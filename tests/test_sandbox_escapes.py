@@ -25,9 +25,12 @@ import pytest
 
 from tests.conftest import DATABASES
 from tests.support import Api, Server, create_pg_database, drop_pg_database, unique
+from tests.support_engine import code_evaluator, task_with
 from tests.support_sandbox import IDENTITIES, REPO, home_for, launcher, remove_home
-from tests.support_spans import project_id_named
-from tests.test_engine import code_evaluator, evaluations, send_spans, task_with
+from tests.support_spans import evaluations, project_id_named, send_spans
+
+# Each attack starts sandboxed processes under bubblewrap, twice: the fast lane leaves the module out.
+pytestmark = pytest.mark.slow
 
 SECRET = "leak-me-" + secrets.token_hex(8)
 MINIMAL_ROOT = {"bin", "dev", "lib", "lib32", "lib64", "libx32", "opt", "proc", "usr"}
@@ -455,7 +458,6 @@ def served(request: pytest.FixtureRequest, identity: str) -> Iterator[tuple[Serv
         remove_home(home)
 
 
-@pytest.mark.slow
 def test_attacks_through_a_server_fail_alone_and_health_stays_fast(served: tuple[Server, str]) -> None:
     server, identity = served
     with server.http() as http:
@@ -488,7 +490,6 @@ def test_attacks_through_a_server_fail_alone_and_health_stays_fast(served: tuple
         assert set(label.split()[1][5:].split(",")) <= MINIMAL_ROOT and label.endswith("environ=0")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("backend", DATABASES)
 def test_a_server_without_bubblewrap_saves_custom_code_but_refuses_to_run_it(backend: str) -> None:
     home = home_for("root")

@@ -70,6 +70,7 @@ EXTREME_FILTERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text", EXTREME_FILTERS.values(), ids=EXTREME_FILTERS.keys())
 def test_filters_at_the_parser_limits_run_on_the_database(real_db: RealSpansDb, text: str) -> None:
     assert len(text) <= MAX_LENGTH

@@ -37,11 +37,6 @@ def hours_ago(hours: float) -> datetime:
     return datetime.now(UTC) - timedelta(hours=hours)
 
 
-@pytest.fixture
-def world(server: Server, api: Api) -> World:
-    return make_world(api)
-
-
 def create(http, body: dict[str, Any]) -> dict[str, Any]:
     response = http.post("/v2/tasks", json=body)
     assert response.status_code == 201, response.text

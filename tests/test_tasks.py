@@ -20,11 +20,6 @@ SEED_SPEC = Path("/work/shared/spec/seed_list_tasks.openapi.yaml")
 CURRENT = {"X-Evalplane-Dialect": "current"}
 
 
-@pytest.fixture
-def world(server: Server, api: Api) -> World:
-    return make_world(api)
-
-
 @pytest.fixture(scope="module")
 def shared_world(server: Server) -> World:
     """For tests that only read the world (e.g. rejected creates), built once per database."""

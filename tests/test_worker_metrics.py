@@ -12,11 +12,10 @@ import httpx
 import pytest
 
 from tests.conftest import start_server
-from tests.support import Api, LlmServer, Server, drop_pg_database, free_port, unique
-from tests.support_engine_faults import WorkerProcess, seed_spans, wait_for
+from tests.support import Api, LlmServer, Server, drop_pg_database, free_port, unique, wait_until
+from tests.support_engine import integration, task_with, template_evaluator
+from tests.support_engine_faults import SECRET, WorkerProcess, seed_spans
 from tests.support_spans import project_id_named
-from tests.test_engine import integration, task_with, template_evaluator
-from tests.test_engine_faults import SECRET
 
 SAMPLE = re.compile(r'^([a-z_]+)(\{(?:[a-z_]+="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+]+|[+-]Inf|NaN)$')
 
@@ -91,6 +90,7 @@ def api_only(server: Server, tmp_path: Path):
         drop_pg_database(pg_name)
 
 
+@pytest.mark.slow
 def test_standalone_worker_serves_metrics_and_both_log_json(api_only: Server, llm: LlmServer, tmp_path: Path) -> None:
     port = free_port()
     worker = WorkerProcess(
@@ -102,7 +102,7 @@ def test_standalone_worker_serves_metrics_and_both_log_json(api_only: Server, ll
     try:
         worker.start(args=("--metrics-port", str(port)))
         assert backfill(api_only, llm, 10) == "COMPLETED"
-        samples = wait_for(
+        samples = wait_until(
             lambda: (
                 (s := parse(httpx.get(f"http://127.0.0.1:{port}/metrics").text))
                 and s.get('evalplane_evaluations_recorded_total{outcome="SUCCEEDED"}', 0) >= 9

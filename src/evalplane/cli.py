@@ -6,9 +6,11 @@ import asyncio
 import os
 import socket
 import sys
+from typing import Any
 
 import click
 
+from evalplane.cli_tasks import tasks
 from evalplane.settings import Settings
 
 
@@ -201,7 +203,7 @@ def keys_create(name: str, email: str | None) -> None:
     print("evalplane: the key above is shown only once; store it now.", file=sys.stderr)
 
 
-def _configure_logging(settings: Settings) -> dict:  # type: ignore[type-arg]
+def _configure_logging(settings: Settings) -> dict[str, Any]:
     from evalplane import logs
 
     try:
@@ -221,8 +223,6 @@ def _say(message: str) -> None:
     else:
         click.echo(f"evalplane: {message}", err=True)
 
-
-from evalplane.cli_tasks import tasks
 
 main.add_command(tasks)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import overload
 
 from fastapi import Request
 
@@ -40,7 +41,7 @@ def _is_current_sdk(package: str | None, version: str | None) -> bool:
     if package != "arize" or not version:
         return False
     match = _VERSION.match(version.strip())
-    return bool(match) and (int(match.group(1)), int(match.group(2))) >= (8, 40)
+    return match is not None and (int(match.group(1)), int(match.group(2))) >= (8, 40)
 
 
 def choose(request: Request, default_current: bool) -> Dialect:
@@ -56,6 +57,10 @@ def choose(request: Request, default_current: bool) -> Dialect:
     return CURRENT if default_current else SEED
 
 
+@overload
+def parse_enum(value: str, allowed: tuple[str, ...], field: str) -> str: ...
+@overload
+def parse_enum(value: str | None, allowed: tuple[str, ...], field: str) -> str | None: ...
 def parse_enum(value: str | None, allowed: tuple[str, ...], field: str) -> str | None:
     """Accept an enum value in any case; return the canonical upper-case form."""
     from evalplane.core.errors import InvalidInput

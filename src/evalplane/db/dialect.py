@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import ColumnElement, Integer, event, func, literal
@@ -206,7 +206,10 @@ class RawQuery:
         return f"(SELECT json_agg(json_build_array({', '.join(values)}) ORDER BY {order_by}) {from_where})"
 
 
-_sqlite_datetime = sqlite_dialect.DATETIME().result_processor(sqlite_dialect.dialect(), None)
+# SQLite's DATETIME always has a result processor: the one that parses its stored text.
+_sqlite_datetime = cast(
+    Callable[[str], datetime], sqlite_dialect.DATETIME().result_processor(sqlite_dialect.dialect(), None)
+)
 
 
 def timestamp_value(value: Any) -> datetime | None:
@@ -216,7 +219,7 @@ def timestamp_value(value: Any) -> datetime | None:
     if isinstance(value, str):
         if len(value) == 26 and value[10] == " " and value[19] == ".":  # SQLAlchemy's own format
             return datetime.fromisoformat(value).replace(tzinfo=UTC)
-        return _sqlite_datetime(value).replace(tzinfo=UTC)  # type: ignore[misc]
+        return _sqlite_datetime(value).replace(tzinfo=UTC)
     return as_utc(value)
 
 

@@ -6,9 +6,9 @@ unit is counted exactly once even when its lease expired and another worker redi
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core import metrics
@@ -196,7 +196,7 @@ async def _insert_experiment_runs(session: AsyncSession, rows: list[dict[str, An
         if row["experiment_id"] in alive
     ]
     if values:
-        await session.execute(insert(ExperimentRun.__table__), values)
+        await session.execute(insert(cast(Table, ExperimentRun.__table__)), values)
 
 
 def per_unit(batch: BatchResult) -> list[BatchResult]:

@@ -32,7 +32,7 @@ class TickReport:
     completed: int = 0
 
 
-def _skip_locked(stmt, session: AsyncSession):  # type: ignore[no-untyped-def]
+def _skip_locked(stmt, session: AsyncSession):
     if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
         return stmt.with_for_update(skip_locked=True)
     return stmt

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy.engine import make_url
 
@@ -82,7 +82,7 @@ class Engine:
         self.scheduler = Scheduler(db, options.continuous)
         self._stop = asyncio.Event()
         self._tick_now = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[Any]] = []
         self._lock: IO[str] | None = None
 
     def wake(self) -> None:

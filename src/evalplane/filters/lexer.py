@@ -10,6 +10,7 @@ from typing import Literal, cast
 from evalplane.filters.errors import FilterSyntaxError
 
 TokenKind = Literal["ref", "string", "number", "op", "(", ")", ",", "end"]
+RefValue = tuple[tuple[str, ...], tuple[bool, ...]]  # a "ref" token's (segments, quoted)
 
 _OPERATORS = ("<=", ">=", "!=", "<>", "==", "=", "<", ">")
 _OP_ALIASES = {"<>": "!=", "==": "="}
@@ -100,14 +101,14 @@ def _tokens(text: str) -> Iterator[Token]:
         ch = text[i]
         start = i
         if ch == "'":
-            value, i = _string(text, i)
-            yield Token("string", value, start, text[start:i])
+            string, i = _string(text, i)
+            yield Token("string", string, start, text[start:i])
         elif _is_digit(ch) or (ch == "-" and i + 1 < n and _is_digit(text[i + 1])):
-            value, i = _number(text, i)
-            yield Token("number", value, start, text[start:i])
+            number, i = _number(text, i)
+            yield Token("number", number, start, text[start:i])
         elif _is_word_start(ch) or ch == '"':  # a record column may be quoted whole: "1st try"
-            value, i = _reference(text, i)
-            yield Token("ref", value, start, text[start:i])
+            reference, i = _reference(text, i)
+            yield Token("ref", reference, start, text[start:i])
         elif ch in "(),":
             yield Token(ch, ch, start, ch)  # type: ignore[arg-type]
             i += 1
@@ -184,7 +185,7 @@ def _number(text: str, i: int) -> tuple[int | float, int]:
     return value, i
 
 
-def _reference(text: str, i: int) -> tuple[tuple[tuple[str, ...], tuple[bool, ...]], int]:
+def _reference(text: str, i: int) -> tuple[RefValue, int]:
     """A dotted name such as ``attributes.llm.output_messages.0."my key"``; returns (segments, quoted)."""
     n = len(text)
     if text[i] == '"':

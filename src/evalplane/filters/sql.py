@@ -11,7 +11,7 @@ import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, cast
 
 from sqlalchemy import Boolean, Float, Text, and_, literal, not_, or_
 from sqlalchemy.ext.compiler import compiles
@@ -106,13 +106,13 @@ class _Parenthesised(ColumnElement[bool]):
 
     type = Boolean()
     inherit_cache = True
-    _traverse_internals: ClassVar[Any] = [("inner", InternalTraversal.dp_clauseelement)]
+    _traverse_internals = [("inner", InternalTraversal.dp_clauseelement)]
 
     def __init__(self, inner: ColumnElement[bool]) -> None:
         self.inner = inner
 
     @property
-    def _from_objects(self) -> list[Any]:  # type: ignore[override]
+    def _from_objects(self) -> list[Any]:
         return self.inner._from_objects
 
 
@@ -153,8 +153,8 @@ class _Compiler:
             return self.negate(test, expr.negated)
         if isinstance(expr, ast.Contains):
             if isinstance(expr.column, ast.DOCUMENT_COLUMNS):
-                value = float(expr.value) if _kind(expr.value) == "number" else expr.value
-                test = self.json.contains(self.r.attributes, expr.column.path, value)  # type: ignore[arg-type]
+                needle = float(cast(float, expr.value)) if _kind(expr.value) == "number" else expr.value
+                test = self.json.contains(self.r.attributes, expr.column.path, needle)  # type: ignore[arg-type]
             else:
                 test = self.json.substring(self.r.column(expr.column), expr.value)  # type: ignore[arg-type]
             return self.negate(test, expr.negated)

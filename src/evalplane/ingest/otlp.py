@@ -14,7 +14,7 @@ import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from google.protobuf.message import DecodeError
@@ -203,7 +203,7 @@ def _row(
     decoded: DecodedRequest,
     trace_id: str | None,
     span_id: str | None,
-    parent_id: str | None | bool,
+    parent_id: str | Literal[False] | None,  # False: present but not 8 bytes
     name: str,
     start_ns: int,
     end_ns: int,
@@ -501,7 +501,7 @@ def _json_status(status: dict[str, Any]) -> str:
 def _json_span(decoded: DecodedRequest, span: dict[str, Any]) -> SpanRow | None:
     span = _dict(span, "a span")
     parent_raw = _get(span, "parentSpanId", "parent_span_id", "")
-    parent: str | None | bool = None
+    parent: str | Literal[False] | None = None
     if parent_raw:
         parent = _json_id(parent_raw, 8) or False
     status = _dict(span.get("status") or {}, "'status'")

@@ -14,10 +14,10 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import CursorResult, and_, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
@@ -199,7 +199,7 @@ async def heartbeat(session: AsyncSession, *, worker: str, unit_ids: Sequence[in
         .values(lease_expires_at=utcnow() + lease)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return cast(CursorResult[Any], result).rowcount or 0
 
 
 async def finish(session: AsyncSession, *, worker: str, unit_id: int, state: str, detail: str | None = None) -> bool:
@@ -211,7 +211,7 @@ async def finish(session: AsyncSession, *, worker: str, unit_id: int, state: str
         .values(state=state, detail=detail, lease_owner=None, lease_expires_at=None, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return (result.rowcount or 0) == 1
+    return (cast(CursorResult[Any], result).rowcount or 0) == 1
 
 
 async def finish_many(
@@ -261,7 +261,7 @@ async def release(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return cast(CursorResult[Any], result).rowcount or 0
 
 
 async def reap(session: AsyncSession, *, now: datetime | None = None) -> int:
@@ -273,7 +273,7 @@ async def reap(session: AsyncSession, *, now: datetime | None = None) -> int:
         .values(state=PENDING, lease_owner=None, lease_expires_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return cast(CursorResult[Any], result).rowcount or 0
 
 
 async def cancel_run(session: AsyncSession, run_id: int) -> int:
@@ -284,7 +284,7 @@ async def cancel_run(session: AsyncSession, run_id: int) -> int:
         .values(state=CANCELLED, lease_owner=None, lease_expires_at=None, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return cast(CursorResult[Any], result).rowcount or 0
 
 
 async def open_count(session: AsyncSession, run_id: int) -> int:

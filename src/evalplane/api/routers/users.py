@@ -47,7 +47,7 @@ async def list_users(
     limit: Annotated[int, wire.limit_param(100)] = 50,
     cursor: Annotated[str | None, Query()] = None,
 ) -> wire.JSONResponse:
-    statuses = tuple(sorted({parse_enum(s, USER_STATUSES, "status") for s in status or []}))  # type: ignore[type-var]
+    statuses = tuple(sorted({parse_enum(s, USER_STATUSES, "status") for s in status or []}))
     filters = UserFilters(email=email or None, statuses=statuses)
     async with state.db.session() as session:
         page = await service.list_users(session, caller, filters, wire.page_request(limit, cursor), state.cursors)
@@ -58,6 +58,7 @@ async def list_users(
 async def create_user(body: CreateUser, state: State, caller: Caller) -> wire.JSONResponse:
     if body.role.kind("role") == "CUSTOM":
         raise Unprocessable("Custom account roles are not supported; use a PREDEFINED role.")
+    assert body.role.name is not None  # kind() requires a name for a PREDEFINED role
     invite_mode = parse_enum(body.invite_mode, ("NONE", "EMAIL_LINK", "TEMPORARY_PASSWORD"), "invite_mode")
     role_name = parse_enum(body.role.name, ("ADMIN", "MEMBER", "MEMBER_UI_ONLY", "ANNOTATOR"), "role.name")
     async with state.db.session() as session:
@@ -67,7 +68,7 @@ async def create_user(body: CreateUser, state: State, caller: Caller) -> wire.JS
             name=body.name,
             email=body.email,
             account_role=role_name,
-            invite_mode=invite_mode,  # type: ignore[arg-type]
+            invite_mode=invite_mode,
         )
     if not created:
         return wire.JSONResponse(mapper.user(user), status_code=200)

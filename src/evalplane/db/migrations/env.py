@@ -41,6 +41,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
     else:
+        assert url, "sqlalchemy.url is set by evalplane.db.migrate"
         asyncio.run(_run_async(url))
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -83,7 +84,7 @@ async def authenticate(session: AsyncSession, token: str) -> Principal:
     return await principal_of(session, row[0], user_id=row[6], is_account_admin=row[7] == "ADMIN")
 
 
-def _usable(row: Row[Any], digest: str) -> bool:
+def _usable(row: Sequence[Any], digest: str) -> bool:
     """Whether a found key may act now: active, unexpired, its user active, and for a service
     key, the user who minted it still active too (deleting that user ends the key)."""
     key_id, key_type, status, current_hash, expires_at, previous_expires_at, _, _, user_status, creator_status = row

@@ -229,11 +229,12 @@ def normalize_code(config: dict[str, Any]) -> dict[str, Any]:
     """``config`` is the request's ``code_config`` (managed or custom, told apart by ``type``)."""
     code_type = _enum(config.get("type"), (MANAGED, CUSTOM), "code_config.type")
     params = static_params(config.get("static_params"))
+    variables = _variables(config.get("variables"))
     common = {
         "type": CODE,
         "code_type": code_type,
         "name": _eval_name(config.get("name"), "code_config"),
-        "variables": _variables(config.get("variables")),
+        "variables": variables,
         "static_params": params,
         "params": {p["name"]: p["default_value"] for p in params},
         "data_granularity": _enum(config.get("data_granularity"), GRANULARITIES, "data_granularity"),
@@ -242,7 +243,7 @@ def normalize_code(config: dict[str, Any]) -> dict[str, Any]:
     if code_type == MANAGED:
         which = _enum(config.get("managed_evaluator"), tuple(managed.REGISTRY), "code_config.managed_evaluator")
         assert which is not None
-        managed.check(which, common["variables"], params)
+        managed.check(which, variables, params)
         return {**common, "managed_evaluator": which}
     code = config.get("code")
     imports = config.get("imports") or None

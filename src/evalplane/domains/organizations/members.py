@@ -9,7 +9,9 @@ their roles on its spaces and projects.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.errors import NotFound, Unprocessable
@@ -66,6 +68,6 @@ async def remove_user(session: AsyncSession, principal: Principal, org_id: int, 
                 RoleBinding.resource_id.in_(resource_ids),
             )
         )
-        removed += result.rowcount or 0
+        removed += cast(CursorResult[Any], result).rowcount or 0
     if not removed:
         raise NotFound("The user is not a member of this organization.")

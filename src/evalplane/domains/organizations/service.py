@@ -28,7 +28,7 @@ async def _ensure_unique(session: AsyncSession, name: str, exclude: int | None =
     await common.ensure_name_free(session, Organization.id, Organization.name, name, exclude=exclude, taken=taken)
 
 
-def _visible_org_ids(principal: Principal) -> Select[tuple[int]] | None:
+def _visible_org_ids(principal: Principal) -> Select[int] | None:
     """Ids of the organizations the caller can reach, as a subquery; None means all."""
     spaces = principal.navigable_space_ids()
     if spaces is None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.cursors import CursorCodec
@@ -142,7 +143,7 @@ async def remove_user(session: AsyncSession, principal: Principal, space_id: int
             RoleBinding.user_id == user_id, RoleBinding.resource_type == "SPACE", RoleBinding.resource_id == space.id
         )
     )
-    if not result.rowcount:
+    if not cast(CursorResult[Any], result).rowcount:
         raise NotFound("The user is not a member of this space.")
 
 

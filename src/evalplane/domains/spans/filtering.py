@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table, and_, select, true
 from sqlalchemy.sql.elements import ColumnElement
@@ -148,7 +148,7 @@ def _by_name(evaluations: Iterable[Any]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for evaluation in evaluations:
         read = evaluation.get if isinstance(evaluation, Mapping) else lambda key, e=evaluation: getattr(e, key, None)
-        found[read("name")] = {field: read(field) for field in _EVAL_FIELDS}
+        found[cast(str, read("name"))] = {field: read(field) for field in _EVAL_FIELDS}
     return found
 
 

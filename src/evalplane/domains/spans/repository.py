@@ -35,9 +35,13 @@ async def ensure_project(session: AsyncSession, space_id: int, name: str) -> int
     found = await session.scalar(select(Project.id).where(Project.space_id == space_id, Project.name == name))
     if found is not None:
         return found
-    stmt = insert_for(session.bind.dialect.name, Project.__table__).values(space_id=space_id, name=name, description="")
+    stmt = insert_for(session.get_bind().dialect.name, Project.__table__).values(
+        space_id=space_id, name=name, description=""
+    )
     await session.execute(stmt.on_conflict_do_nothing(index_elements=["space_id", "name"]))
-    return await session.scalar(select(Project.id).where(Project.space_id == space_id, Project.name == name))
+    return (
+        await session.execute(select(Project.id).where(Project.space_id == space_id, Project.name == name))
+    ).scalar_one()
 
 
 # Spans are written with one prepared statement per dialect, fed plain tuples through the
@@ -75,7 +79,7 @@ async def insert_spans(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
     if not rows:
         return
     rows = [r if "session_id" in r else {**r, "session_id": session_id_of(r.get("attributes") or {})} for r in rows]
-    stmt = insert_for(session.bind.dialect.name, Span.__table__).on_conflict_do_nothing(
+    stmt = insert_for(session.get_bind().dialect.name, Span.__table__).on_conflict_do_nothing(
         index_elements=["project_id", "trace_id", "span_id"]
     )
     await session.execute(stmt, rows)

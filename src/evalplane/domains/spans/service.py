@@ -213,7 +213,7 @@ async def list_spans(
     start, end, after = _resume(codec, page, "spans", query, LIST_WINDOW)
     stmt = repository.in_window(query.project_id, start, end)
     if query.filter is not None:
-        stmt = repository.apply_filter(stmt, query.filter, session.bind.dialect.name)
+        stmt = repository.apply_filter(stmt, query.filter, session.get_bind().dialect.name)
     spans = await repository.fetch(session, repository.newest_first(stmt, after).limit(page.limit + 1))
     has_more = len(spans) > page.limit
     spans = spans[: page.limit]
@@ -234,7 +234,7 @@ async def list_traces(
     roots_stmt = repository.in_window(query.project_id, start, end).where(Span.parent_id.is_(None))
     if query.filter is not None:
         matching = repository.in_window(query.project_id, start, end).with_only_columns(Span.trace_id)
-        matching = repository.apply_filter(matching, query.filter, session.bind.dialect.name)
+        matching = repository.apply_filter(matching, query.filter, session.get_bind().dialect.name)
         roots_stmt = roots_stmt.where(Span.trace_id.in_(matching))
     roots = await repository.fetch(session, repository.newest_first(roots_stmt, after).limit(page.limit + 1))
     has_more = len(roots) > page.limit

@@ -93,6 +93,7 @@ async def _evaluation_run(session: AsyncSession, principal: Principal, task: Tas
 async def _window(session: AsyncSession, task: Task, request: RunRequest) -> tuple[datetime, datetime]:
     """The span window: ends now unless given; starts where the previous run's window ended."""
     end = as_utc(request.data_end_time) if request.data_end_time is not None else utcnow()
+    start: datetime | None
     if request.data_start_time is not None:
         start = as_utc(request.data_start_time)
     else:

@@ -6,9 +6,9 @@ through :func:`transition`, so two writers can never both win a race on the same
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
@@ -56,4 +56,4 @@ async def transition(session: AsyncSession, run_id: int, expected: str, target: 
         .values(**stamps, **values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1

@@ -116,7 +116,7 @@ async def load_page_views(session: AsyncSession, query: PageQuery) -> list[TaskV
     The page is cut first (keyset walk by id under the filters), then each of its tasks
     gathers its evaluators as a JSON array, so evaluators are read for the page only.
     """
-    q = dialect.RawQuery(session.bind.dialect.name)
+    q = dialect.RawQuery(session.get_bind().dialect.name)
     where = []
     if query.before_id is not None:
         where.append(f"t.id < {q.bind(query.before_id)}")
@@ -154,10 +154,22 @@ async def load_page_views(session: AsyncSession, query: PageQuery) -> list[TaskV
     views = []
     for r in rows:
         task = TaskRow(
-            r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7],
-            json_value(r[8]), json_value(r[9]), json_value(r[10]),
-            timestamp(r[11]), timestamp(r[12]), timestamp(r[13]), r[14],
-        )  # fmt: skip
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            bool(r[6]),
+            r[7],
+            json_value(r[8]),
+            json_value(r[9]),
+            json_value(r[10]),
+            timestamp(r[11]),
+            cast(str, timestamp(r[12])),
+            cast(str, timestamp(r[13])),
+            r[14],
+        )  # fmt: skip  (created_at and updated_at are NOT NULL)
         attached = [
             AttachedEvaluator(LinkRow(e[0], e[1], e[2], json_value(e[3]), json_value(e[4])), e[5])  # type: ignore[arg-type]
             for e in json_value(r[15]) or ()

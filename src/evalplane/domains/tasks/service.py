@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from evalplane.core.clock import utcnow
 from evalplane.core.cursors import CursorCodec
 from evalplane.core.errors import InvalidInput, NotFound
-from evalplane.db.models import Task, TaskEvaluator
+from evalplane.db.models import Dataset, Project, Task, TaskEvaluator
 from evalplane.db.paging import Page, PageRequest, cursor_position, cut_page
 from evalplane.domains import common
 from evalplane.domains.access.principal import Principal
@@ -108,6 +108,7 @@ async def _writable_source(
     session: AsyncSession, principal: Principal, project_id: int | None, dataset_id: int | None
 ) -> int:
     """The space of the task's data source, after checking the caller may write there."""
+    source: Project | Dataset
     if project_id is not None:
         source = await common.visible_project(session, project_id, principal)
         principal.require_write(source.space_id, "Project")
@@ -290,4 +291,4 @@ async def delete_task(session: AsyncSession, principal: Principal, task_id: int)
 
 
 def vars_of(filters: TaskFilters) -> dict[str, object]:
-    return {name: getattr(filters, name) for name in filters.__slots__}  # type: ignore[attr-defined]
+    return {name: getattr(filters, name) for name in filters.__slots__}

@@ -17,7 +17,7 @@ import logging
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from evalplane.engine.code import isolation
 from evalplane.engine.code.budget import SandboxBudget
@@ -132,7 +132,7 @@ def _death_reason(code: int | None) -> str:
     return f"the evaluator process exited unexpectedly (code {code})"
 
 
-_verdict: str | None | bool = False  # False: not probed yet; None: available; str: why not
+_verdict: str | Literal[False] | None = False  # False: not probed yet; None: available; str: why not
 _probing: asyncio.Task[str | None] | None = None
 
 
@@ -215,6 +215,7 @@ async def _run_batch(source: CustomCode, items: Sequence[Mapping[str, Any]], lim
                         child, load_error = None, f"the evaluator process could not be started: {exc}"
                     if load_error is not None:
                         return results + [Failure(load_error)] * (len(items) - len(results))
+                    assert child is not None  # started without a load error
                 # An unguessable tag per item: forged lines on the reply channel do not match.
                 n = secrets.randbits(62)
                 reply = await child.exchange({"n": n, "variables": dict(variables)}, limits.timeout_seconds)

@@ -33,7 +33,7 @@ _SOCKET_OPTIONS = [
 ]
 
 
-class GuardedBackend(core.AsyncNetworkBackend):  # type: ignore[misc]
+class GuardedBackend(core.AsyncNetworkBackend):
     """Opens TCP connections only to addresses the policy allows, checked at connect time."""
 
     def __init__(self, policy: EgressPolicy) -> None:
@@ -68,7 +68,7 @@ class GuardedBackend(core.AsyncNetworkBackend):  # type: ignore[misc]
         await self.inner.sleep(seconds)
 
 
-class GuardedTransport(http.AsyncHTTPTransport):  # type: ignore[misc]
+class GuardedTransport(http.AsyncHTTPTransport):
     """httpx's transport with its connection pool on a :class:`GuardedBackend`; no proxies."""
 
     def __init__(self, policy: EgressPolicy, *, limits: Any, tls: ssl.SSLContext) -> None:

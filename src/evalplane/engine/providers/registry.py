@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from evalplane.engine.providers.base import FatalProviderError, Provider, ProviderConfig
 
 # Providers served by the OpenAI-compatible client. Default base URLs fill in when the
@@ -24,7 +26,7 @@ def build_provider(config: ProviderConfig) -> Provider:
         from evalplane.engine.providers.openai_compat import OpenAICompatible
 
         if config.base_url is None and OPENAI_COMPATIBLE[kind]:
-            config = ProviderConfig(**{**_fields(config), "base_url": OPENAI_COMPATIBLE[kind]})
+            config = replace(config, base_url=OPENAI_COMPATIBLE[kind])
         if kind in ("CUSTOM", "LITELLM", "AZURE_OPEN_AI") and not config.base_url:
             raise FatalProviderError(f"the {kind} AI integration needs a base_url")
         return OpenAICompatible(config)
@@ -36,7 +38,3 @@ def build_provider(config: ProviderConfig) -> Provider:
         f"provider {kind} is not supported by this server yet; use an OpenAI-compatible endpoint "
         "(for example through a LiteLLM proxy) or Anthropic"
     )
-
-
-def _fields(config: ProviderConfig) -> dict[str, object]:
-    return {name: getattr(config, name) for name in config.__slots__}  # type: ignore[attr-defined]
