@@ -19,8 +19,9 @@ from evalplane.core.clock import utcnow
 from evalplane.db.models import Span, Task, TaskRun
 from evalplane.domains.task_runs.transitions import COMPLETED, FAILED, RUNNING, transition
 from evalplane.domains.tasks.repository import record_activity
-from evalplane.engine.plans import TaskPlan
+from evalplane.engine.plans import SESSION, SPAN, EvaluatorPlan, TaskPlan
 from evalplane.engine.sampling import sampled
+from evalplane.engine.scopes.grouped import GROUP_SCOPES, keys_among, new_units
 from evalplane.engine.selection import span_filter
 from evalplane.filters import FilterSyntaxError
 from evalplane.jobs import units
@@ -35,6 +36,12 @@ class ContinuousPolicy:
     lag: timedelta = timedelta(seconds=10)  # PostgreSQL only, see the module docstring
     run_length: timedelta = timedelta(hours=1)  # a continuous run is closed and a new one opened
     cool_down: timedelta = timedelta(minutes=5)  # after a run failed (e.g. bad credentials)
+    # A trace or session is evaluated once it has received no span for this long.
+    trace_idle: timedelta = timedelta(seconds=30)
+    session_idle: timedelta = timedelta(seconds=300)
+
+    def idle(self, scope: str) -> timedelta:
+        return self.session_idle if scope == SESSION else self.trace_idle
 
 
 async def open_run(session: AsyncSession, task: Task, policy: ContinuousPolicy) -> TaskRun | None:
@@ -97,8 +104,15 @@ async def tick_task(session: AsyncSession, plan: TaskPlan, policy: ContinuousPol
     if run is None:
         return 0
     dialect = session.bind.dialect.name  # type: ignore[union-attr]
+    mismatch = plan.scope_mismatch()
+    if mismatch:
+        await transition(session, run.id, RUNNING, FAILED, failure_reason=mismatch)
+        return 0
     enqueued = 0
     for evaluator in plan.evaluators:
+        if evaluator.scope != SPAN:
+            enqueued += await _touch_groups(session, plan, evaluator, run, cursor, high, policy)
+            continue
         try:
             where = span_filter(dialect, task.query_filter, evaluator.query_filter)
         except FilterSyntaxError as exc:
@@ -136,6 +150,32 @@ async def tick_task(session: AsyncSession, plan: TaskPlan, policy: ContinuousPol
     await record_activity(session, task.id, **activity)
     run.data_end_time = now
     return enqueued
+
+
+async def _touch_groups(
+    session: AsyncSession,
+    plan: TaskPlan,
+    evaluator: EvaluatorPlan,
+    run: TaskRun,
+    cursor: int,
+    high: int,
+    policy: ContinuousPolicy,
+) -> int:
+    """Traces/sessions that received spans are (re)queued to run once idle: a unit still waiting
+    is pushed back, one already evaluated is reset, so a session that grows is evaluated again
+    and its result replaced. The filters are asked when the unit runs, on all its spans."""
+    scope = GROUP_SCOPES[evaluator.scope]
+    assert plan.task.project_id is not None
+    keys = await keys_among(session, scope, plan.task.project_id, cursor, high)
+    keys = [key for key in keys if sampled(key, plan.task.sampling_rate)]
+    return await units.enqueue(
+        session,
+        run_id=run.id,
+        task_id=plan.task.id,
+        units=new_units(scope, evaluator, plan.task.project_id, keys),
+        override=True,
+        not_before=utcnow() + policy.idle(evaluator.scope),
+    )
 
 
 async def close_stale_runs(session: AsyncSession, policy: ContinuousPolicy) -> int:

@@ -19,13 +19,13 @@ from evalplane.engine.plans import CODE, TEMPLATE, EvaluatorPlan
 from evalplane.engine.providers import FatalProviderError, Provider, TransientProviderError, Usage
 from evalplane.engine.providers.calls import Gates, RetryPolicy
 from evalplane.engine.variables import SPAN_DEFAULTS, missing, resolve_variables
-from evalplane.jobs.units import ERRORED, SKIPPED, SUCCEEDED, Claimed
+from evalplane.jobs.units import ERRORED, FILTERED_OUT, SKIPPED, SUCCEEDED, Claimed
 
 
 @dataclass(frozen=True, slots=True)
 class UnitResult:
     unit: Claimed
-    state: str  # SUCCEEDED | ERRORED | SKIPPED
+    state: str  # SUCCEEDED | ERRORED | SKIPPED | FILTERED_OUT
     evaluator: EvaluatorPlan | None
     outcome: Outcome | None = None
     detail: str | None = None
@@ -142,8 +142,16 @@ class Executor:
         assert evaluator is not None
         ready: list[tuple[Work, dict[str, Any]]] = []
         for item in items:
-            defaults = SPAN_DEFAULTS if item.unit.target_kind == "SPAN" else RUN_DEFAULTS
-            values = resolve_variables(item.document or {}, evaluator.variables, evaluator.column_mappings, defaults)
+            document = item.document or {}
+            if document.get("admitted") is False:
+                detail = "the task's query_filters do not admit it"
+                result.done.append(UnitResult(item.unit, FILTERED_OUT, evaluator, detail=detail))
+                continue
+            if "variables" in document:  # a trace or session: resolved when it was loaded
+                values = dict(document["variables"])
+            else:
+                defaults = SPAN_DEFAULTS if item.unit.target_kind == "SPAN" else RUN_DEFAULTS
+                values = resolve_variables(document, evaluator.variables, evaluator.column_mappings, defaults)
             absent = missing(values)
             if absent:
                 detail = f"no value for {', '.join(repr(a) for a in absent)}"

@@ -19,6 +19,7 @@ from evalplane.domains.task_runs.transitions import FAILED, RUNNING, transition
 from evalplane.engine.dataset_documents import EXPERIMENT_RUN
 from evalplane.engine.executor import BatchResult, UnitResult
 from evalplane.engine.experiments_generation import GenerationResult
+from evalplane.engine.scopes.grouped import GROUP_SCOPES, record_results
 from evalplane.jobs import units
 
 _COUNTERS = {units.SUCCEEDED: "num_successes", units.ERRORED: "num_errors", units.SKIPPED: "num_skipped"}
@@ -52,6 +53,15 @@ def _evaluation_row(result: UnitResult, now: Any, worker: str, target_column: st
     }
 
 
+def _grouped_row(result: UnitResult, now: Any, worker: str) -> dict[str, Any]:
+    """A trace's or session's evaluation: keyed by its id in the unit's payload."""
+    row = _evaluation_row(result, now, worker, "target_id")
+    del row["target_id"]
+    payload = result.unit.payload or {}
+    key_name = GROUP_SCOPES[result.unit.target_kind].key_name
+    return {**row, "project_id": payload["project_id"], key_name: payload["key"]}
+
+
 async def record(session: AsyncSession, worker: str, batch: BatchResult) -> int:
     """Persist a batch; returns how many units this worker still owned and recorded."""
     now = utcnow()
@@ -59,6 +69,7 @@ async def record(session: AsyncSession, worker: str, batch: BatchResult) -> int:
     evaluations: list[dict[str, Any]] = []
     run_evaluations: list[dict[str, Any]] = []
     generated: list[tuple[int, dict[str, Any]]] = []
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     recorded = 0
     await _lock_runs(
         session, {r.unit.run_id for r in batch.done} | {u.run_id for u, _ in batch.retry} | set(batch.fatal)
@@ -75,11 +86,14 @@ async def record(session: AsyncSession, worker: str, batch: BatchResult) -> int:
             continue  # the lease was lost: whoever holds the unit now records it
         recorded += 1
         run = counters[result.unit.run_id]
-        run[_COUNTERS[result.state]] += 1
+        if result.state in _COUNTERS:  # a trace the filters turn away is not counted
+            run[_COUNTERS[result.state]] += 1
         run["prompt_tokens"] += result.usage.prompt_tokens
         run["completion_tokens"] += result.usage.completion_tokens
         if result.state == units.SUCCEEDED and result.unit.target_kind == "SPAN":
             evaluations.append(_evaluation_row(result, now, worker))
+        elif result.state == units.SUCCEEDED and result.unit.target_kind in GROUP_SCOPES:
+            grouped[result.unit.target_kind].append(_grouped_row(result, now, worker))
         elif result.state == units.SUCCEEDED and result.unit.target_kind == EXPERIMENT_RUN:
             run_evaluations.append(_evaluation_row(result, now, worker, "experiment_run_id"))
         elif isinstance(result, GenerationResult) and result.run_row is not None:
@@ -88,6 +102,9 @@ async def record(session: AsyncSession, worker: str, batch: BatchResult) -> int:
         await _upsert_span_evaluations(session, evaluations)
     if run_evaluations:
         await _upsert_run_evaluations(session, run_evaluations)
+    for kind, rows in grouped.items():
+        scope = GROUP_SCOPES[kind]
+        await record_results(session, scope, session.bind.dialect.name, rows)  # type: ignore[union-attr]
     if generated:
         # Dataset order within a batch; batches land in the order they finish.
         await _insert_experiment_runs(session, [row for _, row in sorted(generated, key=lambda g: g[0])], now)

@@ -17,6 +17,7 @@ from evalplane.domains.task_runs.transitions import COMPLETED, FAILED, PENDING, 
 from evalplane.engine import continuous
 from evalplane.engine.continuous import ContinuousPolicy
 from evalplane.engine.experiments import start_follow_ups
+from evalplane.engine.outcome import nothing_evaluable
 from evalplane.engine.planner import RunChanged, plan_backfill
 from evalplane.engine.plans import load_task_plan
 from evalplane.jobs import units
@@ -117,5 +118,9 @@ class Scheduler:
             for run_id in drained:
                 if not await start_follow_ups(session, run_id):
                     continue  # a run_experiment run waits until its evaluation tasks can start
+                reason = await nothing_evaluable(session, run_id)
+                if reason is not None:
+                    await transition(session, run_id, RUNNING, FAILED, failure_reason=reason)
+                    continue
                 completed += await transition(session, run_id, RUNNING, COMPLETED)
         return completed

@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import select
 
 from evalplane.core import metrics
-from evalplane.core.clock import isoformat
 from evalplane.core.egress import EgressPolicy
 from evalplane.core.errors import DomainError
 from evalplane.core.secrets import box_for
@@ -31,47 +30,13 @@ from evalplane.engine.experiments_generation import execute_batch
 from evalplane.engine.plans import TaskPlan, load_task_plan
 from evalplane.engine.providers import FatalProviderError, Provider, ProviderConfig, build_provider
 from evalplane.engine.recording import per_unit, record
+from evalplane.engine.scopes.admission import parse_query_filters
+from evalplane.engine.scopes.grouped import GROUP_SCOPES, load_documents
+from evalplane.engine.span_documents import SPAN_COLUMNS, span_document
 from evalplane.jobs import units
 from evalplane.jobs.units import ERRORED, Claimed
 
 log = logging.getLogger("evalplane.worker")
-
-
-# The columns a span document is built from (plain rows: no ORM objects per unit).
-_SPAN_COLUMNS = (
-    Span.id,
-    Span.name,
-    Span.span_kind,
-    Span.status_code,
-    Span.status_message,
-    Span.latency_ms,
-    Span.start_time,
-    Span.end_time,
-    Span.parent_id,
-    Span.trace_id,
-    Span.span_id,
-    Span.attributes,
-    Span.events,
-    Span.resource_attributes,
-)
-
-
-def span_document(row: Any) -> dict[str, Any]:
-    """A span as evaluator variables and filters see it."""
-    return {
-        "name": row.name,
-        "span_kind": row.span_kind,
-        "status_code": row.status_code,
-        "status_message": row.status_message,
-        "latency_ms": row.latency_ms,
-        "start_time": isoformat(row.start_time),
-        "end_time": isoformat(row.end_time),
-        "parent_id": row.parent_id,
-        "context": {"trace_id": row.trace_id, "span_id": row.span_id},
-        "attributes": row.attributes or {},
-        "events": row.events or [],
-        "resource": row.resource_attributes or {},
-    }
 
 
 class IntegrationProviders(ProviderSource):
@@ -330,22 +295,39 @@ class Worker:
                 if cached is None or cached[0] < loop_time:
                     self._plans[task_id] = (loop_time + 5.0, await load_task_plan(session, task_id))
             span_ids = [c.target_id for c in claimed if c.target_kind == "SPAN"]
-            rows = (
-                (await session.execute(select(*_SPAN_COLUMNS).where(Span.id.in_(span_ids)))).all() if span_ids else []
-            )
+            rows = (await session.execute(select(*SPAN_COLUMNS).where(Span.id.in_(span_ids)))).all() if span_ids else []
             others = await load_targets(session, claimed)  # experiment runs and dataset examples
+            grouped = await self._load_grouped(session, claimed)  # traces and sessions
         documents = {row.id: span_document(row) for row in rows}
         work = []
         for unit in claimed:
             plan = self._plans[unit.task_id][1]
             evaluator = plan.evaluator(unit.evaluator_key) if plan else None
-            document = (
-                documents.get(unit.target_id)
-                if unit.target_kind == "SPAN"
-                else others.get((unit.target_kind, unit.target_id))
-            )
+            if unit.target_kind == "SPAN":
+                document = documents.get(unit.target_id)
+            elif unit.target_kind in GROUP_SCOPES:
+                document = grouped.get(unit.id)
+            else:
+                document = others.get((unit.target_kind, unit.target_id))
             work.append(Work(unit=unit, evaluator=evaluator, document=document))
         return work
+
+    async def _load_grouped(self, session: Any, claimed: Sequence[Claimed]) -> dict[int, dict[str, Any]]:
+        """Trace and session units' resolved variables, by unit id (one evaluator per group)."""
+        documents: dict[int, dict[str, Any]] = {}
+        by_evaluator: dict[tuple[int, int, str], list[Claimed]] = defaultdict(list)
+        for unit in claimed:
+            if unit.target_kind in GROUP_SCOPES:
+                by_evaluator[(unit.task_id, unit.evaluator_key, unit.target_kind)].append(unit)
+        for (task_id, evaluator_key, kind), group in by_evaluator.items():
+            plan = self._plans[task_id][1]
+            evaluator = plan.evaluator(evaluator_key) if plan else None
+            if plan is None or evaluator is None:
+                continue
+            qf = parse_query_filters(plan.task.query_filters)
+            dialect = session.bind.dialect.name
+            documents.update(await load_documents(session, GROUP_SCOPES[kind], qf, evaluator, group, dialect))
+        return documents
 
     async def _heartbeat(self) -> None:
         # Runs until run() cancels it, so leases stay alive while batches finish after stop.

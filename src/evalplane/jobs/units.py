@@ -59,14 +59,22 @@ class Claimed:
 
 
 async def enqueue(
-    session: AsyncSession, *, run_id: int, task_id: int, units: Iterable[NewUnit], override: bool = False
+    session: AsyncSession,
+    *,
+    run_id: int,
+    task_id: int,
+    units: Iterable[NewUnit],
+    override: bool = False,
+    not_before: datetime | None = None,
 ) -> int:
     """Insert units for a run in the caller's transaction; return how many are new to it.
 
     A target already covered by a unit of this task with the same evaluator config is left
-    alone — unless ``override``, when that unit is reset and moved to this run.
+    alone — unless ``override``, when that unit is reset and moved to this run. ``not_before``
+    holds the units back until then (a trace or session waiting to go idle).
     """
     now = utcnow()
+    start_at = not_before or now
     rows = [
         {
             "run_id": run_id,
@@ -77,7 +85,7 @@ async def enqueue(
             "fingerprint": u.fingerprint,
             "state": u.state,
             "attempts": 0,
-            "not_before": now,
+            "not_before": start_at,
             "detail": u.detail,
             "payload": u.payload,
             "created_at": now,
