@@ -151,7 +151,13 @@ numbers = st.one_of(st.integers(-3, 3), st.sampled_from([0.5, -2.5, 0.1, 1.5, 1e
 TIMES = [datetime(2024, 5, 1, h, m, tzinfo=UTC) for h, m in ((0, 0), (12, 0), (12, 30), (23, 59))]
 KEYS = ["a", "b", "0", "1", "01", "x y", "é", "llm", "a.b"]
 
-json_scalars = st.one_of(st.none(), st.booleans(), numbers, texts)
+# Strings that read as numbers when compared with one (values.NUMERIC_TEXT), and near misses.
+numeric_texts = st.one_of(
+    numbers.map(lambda n: repr(n) if isinstance(n, float) and "e" not in repr(n) else str(n)),
+    st.sampled_from(["007", "-0", "1.", ".5", "1e3", " 1", "+1", "1.2.3", "--1", "NaN", "12345678901234567", "0.10"]),
+    st.text(alphabet="0123-.5", min_size=1, max_size=5),
+)
+json_scalars = st.one_of(st.none(), st.booleans(), numbers, texts, numeric_texts)
 json_values = st.recursive(
     json_scalars,
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(KEYS), inner, max_size=3)),

@@ -91,12 +91,17 @@ CASES = [
     ("attributes.tags CONTAINS 3", {1}),
     ("attributes.tags NOT CONTAINS 'prod'", set()),
     ("attributes.llm.output_messages.0.message.content CONTAINS 'World'", {1}),
-    # attributes are typed: a number never equals a string
-    ("attributes.n = 42", {2}),
+    # compared with a number, a numeric string ("42") is a number; compared with a string, only strings match
+    ("attributes.n = 42", {1, 2}),
     ("attributes.n = '42'", {1}),
     ("attributes.n != 42", set()),
-    ("attributes.n > 41.5", {2}),
-    ("attributes.n IN (1, 42)", {2}),
+    ("attributes.n > 41.5", {1, 2}),
+    ("attributes.n IN (1, 42)", {1, 2}),
+    ("attributes.n NOT IN (1, 42.0)", set()),
+    ('attributes."x y" < 1', set()),  # "spaced" is not a number: unknown, so not kept
+    ('NOT (attributes."x y" < 1)', set()),  # and unknown under NOT too
+    ("NOT (attributes.missing = 'x')", set()),
+    ("NOT (attributes.missing = 'x') OR attributes.n = 42", {1, 2}),
     ("attributes.n IS NULL", {3}),
     ("attributes.cached = TRUE", {1}),
     ("attributes.cached != true", {2}),

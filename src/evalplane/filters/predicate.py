@@ -19,7 +19,7 @@ from typing import Any
 
 from evalplane.filters import ast
 from evalplane.filters.like import like_matcher
-from evalplane.filters.values import like_parts, list_index
+from evalplane.filters.values import like_parts, list_index, number_from_text
 
 SpanLike = Mapping[str, Any]
 _Reader = Callable[[SpanLike], Any]
@@ -122,6 +122,8 @@ def _as_text(value: Any) -> str | None:
 
 
 def _as_number(value: Any) -> float | None:
+    if isinstance(value, str):
+        return number_from_text(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)

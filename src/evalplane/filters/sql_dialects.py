@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
-from evalplane.filters.values import LikePart, list_index
+from evalplane.filters.values import NUMERIC_TEXT, NUMERIC_TEXT_MAX, LikePart, list_index
 
 Kind = str  # "text" | "number" | "boolean"
 
@@ -107,10 +107,29 @@ class SqliteJson:
 
     def read(self, doc: ColumnElement[Any], path: tuple[str, ...], kind: Kind) -> ColumnElement[Any]:
         at = self.path(doc, path)
-        value = func.json_extract(doc, at)
-        if kind == "number":
-            value = value.cast(Float)
-        return case((func.json_type(doc, at).in_(self._TYPES[kind]), value))
+        value, json_type = func.json_extract(doc, at), func.json_type(doc, at)
+        if kind != "number":
+            return case((json_type.in_(self._TYPES[kind]), value))
+        return case(
+            (json_type.in_(self._TYPES[kind]), value.cast(Float)),
+            (and_(json_type == "text", self.numeric_text(value)), value.cast(Float)),
+        )
+
+    @staticmethod
+    def numeric_text(text: ColumnElement[Any]) -> ColumnElement[bool]:
+        """values.NUMERIC_TEXT spelled with GLOB, SQLite having no regular expressions."""
+
+        def glob(pattern: str) -> ColumnElement[bool]:
+            return text.op("GLOB", is_comparison=True)(literal(pattern, Text))
+
+        return and_(
+            func.length(text) <= NUMERIC_TEXT_MAX,
+            ~glob("*[^0-9.-]*"),  # digits, '.' and '-' only
+            ~glob("?*-*"),  # '-' only first
+            ~glob("*.*.*"),  # one '.' at most
+            or_(glob("[0-9]*"), glob("-[0-9]*")),  # a digit first, after the sign
+            glob("*[0-9]"),  # and a digit last
+        )
 
     def is_null(self, doc: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[bool]:
         kind = func.json_type(doc, self.path(doc, path))
@@ -124,7 +143,11 @@ class SqliteJson:
         if isinstance(value, bool):
             match = elements.c.type == ("true" if value else "false")
         elif isinstance(value, float):
-            match = and_(elements.c.type.in_(("integer", "real")), elements.c.value.cast(Float) == value)
+            numeric = or_(
+                elements.c.type.in_(("integer", "real")),
+                and_(elements.c.type == "text", self.numeric_text(elements.c.value)),
+            )
+            match = and_(numeric, elements.c.value.cast(Float) == value)
         else:
             match = and_(elements.c.type == "text", elements.c.value == value)
         member = exists(select(literal(1)).select_from(elements).where(match))
@@ -165,7 +188,16 @@ class PostgresJson:
     def read(self, doc: ColumnElement[Any], path: tuple[str, ...], kind: Kind) -> ColumnElement[Any]:
         text = doc.op("#>>", return_type=Text)(self._path(path))
         value = text if kind == "text" else text.cast(self._CASTS[kind])
-        return case((func.jsonb_typeof(self._at(doc, path)) == self._TYPES[kind], value))
+        json_type = func.jsonb_typeof(self._at(doc, path))
+        if kind != "number":
+            return case((json_type == self._TYPES[kind], value))
+        return case((json_type == "number", value), (and_(json_type == "string", self.numeric_text(text)), value))
+
+    @staticmethod
+    def numeric_text(text: ColumnElement[Any]) -> ColumnElement[bool]:
+        """values.NUMERIC_TEXT as a PostgreSQL regular expression (anchored: ~ searches)."""
+        pattern = literal("^" + NUMERIC_TEXT.pattern + "$", Text)
+        return and_(func.length(text) <= NUMERIC_TEXT_MAX, text.op("~", is_comparison=True)(pattern))
 
     def is_null(self, doc: ColumnElement[Any], path: tuple[str, ...]) -> ColumnElement[bool]:
         at = self._at(doc, path)
@@ -180,7 +212,11 @@ class PostgresJson:
         if isinstance(value, bool):
             match = and_(func.jsonb_typeof(element) == "boolean", element_text.cast(postgresql.BOOLEAN) == value)
         elif isinstance(value, float):
-            match = and_(func.jsonb_typeof(element) == "number", element_text.cast(Float) == value)
+            numeric = or_(
+                func.jsonb_typeof(element) == "number",
+                and_(func.jsonb_typeof(element) == "string", self.numeric_text(element_text)),
+            )
+            match = case((numeric, element_text.cast(Float))) == value  # CASE: never cast a non-number
         else:
             match = and_(func.jsonb_typeof(element) == "string", element_text == value)
         member = exists(select(literal(1)).select_from(element.table).where(match))

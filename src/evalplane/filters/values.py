@@ -3,7 +3,11 @@
 - Typed reads: a comparison reads its column as the kind of its literal (text, number or
   boolean). An attribute holding another kind reads as NULL, so the comparison is unknown and
   the span does not match — under NOT too, exactly as in SQL.
-- Numbers compare as double-precision floats everywhere.
+- Numbers compare as double-precision floats everywhere. Compared with a number, a value is read
+  as a number when it is a JSON number or a *numeric string*: an optional '-', digits, and
+  optionally '.' followed by digits, at most 16 characters in all ("1", "-0.5", "007"; not
+  "1e3", " 1", "1.", "+1", "NaN"). Anything else compared with a number is unknown.
+- Compared with a quoted string, only strings match: the number 1 is not the string '1'.
 - Text compares by code point (PostgreSQL is told COLLATE "C").
 - LIKE is case-sensitive: ``%`` matches any run of characters (newlines included), ``_``
   exactly one, and a backslash makes the next character literal (a trailing one is literal).
@@ -19,6 +23,16 @@ from collections.abc import Iterator
 from typing import Literal
 
 LikePart = tuple[Literal["any", "one", "char"], str]
+
+NUMERIC_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+NUMERIC_TEXT_MAX = 16  # short enough that every database converts it to the same double
+
+
+def number_from_text(text: str) -> float | None:
+    """The number a numeric string stands for (see above), or None when it is not one."""
+    if len(text) <= NUMERIC_TEXT_MAX and NUMERIC_TEXT.fullmatch(text):
+        return float(text)
+    return None
 
 
 def like_parts(pattern: str) -> Iterator[LikePart]:

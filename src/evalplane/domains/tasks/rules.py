@@ -7,7 +7,6 @@ space, another dataset, the wrong evaluator kind) is Unprocessable (422); a take
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,12 +27,11 @@ from evalplane.domains.ai_integrations import service as ai_integrations
 from evalplane.domains.datasets.record_filter import check_record_filter
 from evalplane.domains.tasks.inputs import CODE_EVALUATION, TEMPLATE_EVALUATION, EvaluatorSpec
 from evalplane.filters import check_filter
+from evalplane.filters.scopes import parse_query_filters
 
 # Which evaluator kind each evaluation task type runs.
 EVALUATOR_KIND_FOR = {TEMPLATE_EVALUATION: "TEMPLATE", CODE_EVALUATION: "CODE"}
-QUERY_IDS = ("A", "B", "C", "D", "E")
 EXPERIMENT_TYPES = ("LLM_GENERATION", "TEMPLATE_EVALUATION", "AGENT_CALL")
-_EXPRESSION_TOKEN = re.compile(r"\s*(?:(\()|(\))|([A-Za-z]+))")
 
 
 def clean_name(name: str | None, field: str = "name") -> str:
@@ -59,70 +57,19 @@ def reject_fields(sent: Sequence[str], why: str) -> None:
 
 
 def canonical_query_filters(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Validate the trace/session multi-query shape; an empty filter list means none."""
-    if value is None or not value.get("filters"):
+    """Validate the trace/session multi-query shape with the one filter language; an empty filter
+    list means none. Ids are stored upper-cased, the expression as sent (stripped)."""
+    parsed = parse_query_filters(value)
+    if parsed is None or value is None:
         return None
-    seen: list[str] = []
-    filters = []
-    for index, item in enumerate(value["filters"]):
-        query_id = str(item.get("id", "")).strip().upper()
-        if query_id not in QUERY_IDS:
-            raise InvalidInput(
-                f"'query_filters.filters[{index}].id' must be one of A, B, C, D, E.", field="query_filters"
-            )
-        if query_id in seen:
-            raise InvalidInput(f"'query_filters' declares the id '{query_id}' twice.", field="query_filters")
-        seen.append(query_id)
-        check_filter(item.get("filter"), field=f"query_filters.filters[{index}].filter")
-        filters.append({"id": query_id, "filter": item.get("filter")})
+    filters = [
+        {"id": query_id, "filter": item["filter"]} for query_id, item in zip(parsed.ids, value["filters"], strict=True)
+    ]
     out: dict[str, Any] = {"filters": filters}
     expression = value.get("expression")
-    if expression is not None and expression.strip():
-        out["expression"] = _check_expression(expression, seen)
-    elif len(filters) > 1:
-        raise InvalidInput(
-            "'query_filters.expression' is required when more than one filter is declared (e.g. 'A AND B').",
-            field="query_filters",
-        )
+    if isinstance(expression, str) and expression.strip():
+        out["expression"] = expression.strip()
     return out
-
-
-def _check_expression(expression: str, declared: list[str]) -> str:
-    """Ids combined with AND / OR / NOT and parentheses; every id must be declared."""
-    position, depth, expect_operand = 0, 0, True
-    text = expression.strip()
-    while position < len(text):
-        match = _EXPRESSION_TOKEN.match(text, position)
-        if match is None:
-            raise InvalidInput(
-                f"'query_filters.expression' has an unexpected character at position {position + 1}.",
-                field="query_filters",
-            )
-        opening, closing, word = match.groups()
-        upper = (word or "").upper()
-        if opening and expect_operand:
-            depth += 1
-        elif closing and not expect_operand and depth > 0:
-            depth -= 1
-        elif upper == "NOT" and expect_operand:
-            pass
-        elif upper in ("AND", "OR") and not expect_operand:
-            expect_operand = True
-        elif word and expect_operand and upper not in ("AND", "OR", "NOT"):
-            if upper not in declared:
-                raise InvalidInput(
-                    f"'query_filters.expression' uses '{word}', which is not a declared filter id.",
-                    field="query_filters",
-                )
-            expect_operand = False
-        else:
-            raise InvalidInput(
-                f"'query_filters.expression' is malformed near position {position + 1}.", field="query_filters"
-            )
-        position = match.end()
-    if expect_operand or depth:
-        raise InvalidInput("'query_filters.expression' is incomplete.", field="query_filters")
-    return text
 
 
 def check_shapes(
