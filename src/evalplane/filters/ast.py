@@ -21,6 +21,8 @@ SPAN_COLUMNS: dict[str, str] = {
 }
 
 EVAL_FIELDS: dict[str, str] = {"label": "text", "score": "number", "explanation": "text"}
+# The evaluations a span can be filtered on: its own, its trace's and its session's.
+EVAL_SCOPES = ("eval", "trace_eval", "session_eval")
 
 ValueType = Literal["text", "number", "timestamp", "json"]
 CompareOp = Literal["=", "!=", "<", "<=", ">", ">="]
@@ -45,10 +47,12 @@ class AttributeColumn:
 
 @dataclass(frozen=True, slots=True)
 class EvalColumn:
-    """``eval.<evaluator>.label|score|explanation``: a stored evaluation of the span."""
+    """``eval.<evaluator>.label|score|explanation``: a stored evaluation of the span
+    (``trace_eval.…`` of the span's trace, ``session_eval.…`` of its session)."""
 
     evaluator: str
     field: Literal["label", "score", "explanation"]
+    scope: Literal["eval", "trace_eval", "session_eval"] = "eval"
 
 
 Column = SpanColumn | AttributeColumn | EvalColumn

@@ -34,6 +34,8 @@ VALID_COLUMNS = (
     "attributes.<path>",
     "metadata.<path>",
     "eval.<name>.label|score|explanation",
+    "trace_eval.<name>.label|score|explanation",
+    "session_eval.<name>.label|score|explanation",
 )
 
 
@@ -297,7 +299,7 @@ def _column_name(column: ast.Column) -> str:
     if isinstance(column, ast.SpanColumn):
         return column.name
     if isinstance(column, ast.EvalColumn):
-        return f"eval.{column.evaluator}.{column.field}"
+        return f"{column.scope}.{column.evaluator}.{column.field}"
     return "attributes." + ".".join(column.path)
 
 
@@ -336,14 +338,15 @@ def _column(token: Token) -> ast.Column:
                     position=token.pos,
                 )
         return ast.AttributeColumn(rest)
-    if head == "eval":
+    if head in ast.EVAL_SCOPES:
         if len(rest) != 2 or rest[1].lower() not in ast.EVAL_FIELDS:
             raise FilterSyntaxError(
                 f"'{token.text}' at position {token.pos} is not an evaluation column; write "
-                'eval.<name>.label, eval.<name>.score or eval.<name>.explanation (quote names with spaces or dots: eval."My Eval".label)',
+                f"{head}.<name>.label, {head}.<name>.score or {head}.<name>.explanation "
+                f'(quote names with spaces or dots: {head}."My Eval".label)',
                 position=token.pos,
             )
-        return ast.EvalColumn(rest[0], rest[1].lower())  # type: ignore[arg-type]
+        return ast.EvalColumn(rest[0], rest[1].lower(), head)  # type: ignore[arg-type]
     dotted = ".".join((head, *(s.lower() for s in rest)))
     if dotted in ast.SPAN_COLUMNS:
         return ast.SpanColumn(dotted)

@@ -6,7 +6,8 @@ A span is a plain mapping::
      "latency_ms": ..., "start_time": ..., "end_time": ..., "parent_id": ...,
      "context": {"trace_id": ..., "span_id": ...},
      "attributes": {nested dicts and lists},
-     "evals": {"<evaluator name>": {"label": ..., "score": ..., "explanation": ...}}}
+     "evals": {"<evaluator name>": {"label": ..., "score": ..., "explanation": ...}},
+     "trace_eval": {<the same, for the span's trace>}, "session_eval": {<for its session>}}
 
 Missing keys read as NULL. Times may be datetimes (naive means UTC) or ISO-8601 strings.
 """
@@ -93,14 +94,18 @@ def _flip(result: bool | None, negated: bool) -> bool | None:
 # -- reading columns -------------------------------------------------------------------------
 
 
+# Where a span mapping holds the evaluations of each scope.
+_EVAL_KEYS = {"eval": "evals", "trace_eval": "trace_eval", "session_eval": "session_eval"}
+
+
 def _reader(column: ast.Column) -> _Reader:
     """A function returning the raw value of a column (None when absent)."""
     if isinstance(column, ast.AttributeColumn):
         path = column.path
         return lambda span: _walk(span.get("attributes"), path)
     if isinstance(column, ast.EvalColumn):
-        evaluator, field = column.evaluator, column.field
-        return lambda span: _walk(span.get("evals"), (evaluator, field))
+        key, evaluator, field = _EVAL_KEYS[column.scope], column.evaluator, column.field
+        return lambda span: _walk(span.get(key), (evaluator, field))
     keys = tuple(column.name.split("."))
     return lambda span: _walk(span, keys)
 

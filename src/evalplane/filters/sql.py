@@ -31,18 +31,25 @@ class SqlResolver:
     ``columns``: span column name (as in ``ast.SPAN_COLUMNS``, e.g. ``"context.trace_id"``) →
     SQL expression. ``attributes``: the JSON document column. ``evals``: ``(evaluator, field)``
     → a scalar SQL expression, typically a correlated subquery; NULL when there is none.
+    ``scoped_evals``: the same for ``(scope, evaluator, field)`` of trace and session
+    evaluations; without it such a column is refused.
     """
 
     dialect: str
     columns: Mapping[str, ColumnElement[Any]]
     attributes: ColumnElement[Any]
     evals: Callable[[str, str], ColumnElement[Any]]
+    scoped_evals: Callable[[str, str, str], ColumnElement[Any]] | None = None
     json: JsonDialect = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "json", for_dialect(self.dialect))
 
     def column(self, column: ast.SpanColumn | ast.EvalColumn) -> ColumnElement[Any]:
+        if isinstance(column, ast.EvalColumn) and column.scope != "eval":
+            if self.scoped_evals is None:
+                raise ValueError(f"the resolver has no SQL expression for {column.scope} columns")
+            return self.scoped_evals(column.scope, column.evaluator, column.field)
         if isinstance(column, ast.EvalColumn):
             return self.evals(column.evaluator, column.field)
         try:

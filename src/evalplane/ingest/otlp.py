@@ -25,6 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from evalplane.core.errors import InvalidInput
+from evalplane.db.models.spans import SESSION_ID_MAX
 from evalplane.ingest.attributes import nest, unflatten
 from evalplane.ingest.compression import UnsupportedMediaType
 
@@ -74,8 +75,9 @@ ROW_FIELDS = (
     "latency_ms",
     "attributes",
     "events",
+    "session_id",
 )
-SpanRow = tuple[str, str, str | None, str, str, str, str, datetime, datetime, float, str, str]
+SpanRow = tuple[str, str, str | None, str, str, str, str, datetime, datetime, float, str, str, str | None]
 _NO_EVENTS = "[]"
 _SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 
@@ -245,7 +247,17 @@ def _row(
         (end_ns - start_ns) / 1_000_000,
         attributes_json,
         events_json,
+        _session_id(attributes),
     )
+
+
+def _session_id(attributes: dict[str, Any]) -> str | None:
+    """``session.id`` when it is a string short enough to group spans by; else no session."""
+    session = attributes.get("session")
+    value = session.get("id") if type(session) is dict else None
+    if type(value) is not str or len(value) > SESSION_ID_MAX:
+        return None
+    return _storable(value)
 
 
 def _nested(flat: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ from evalplane.api import wire
 from evalplane.api.deps import Caller, State
 from evalplane.core.clock import as_utc
 from evalplane.core.ids import Kind, decode_id, encode_id
-from evalplane.db.models import Span, SpanEvaluation
+from evalplane.db.models import SessionEvaluation, Span, SpanEvaluation, TraceEvaluation
 from evalplane.domains.spans import service
 from evalplane.domains.spans.columns import ColumnSelection, truncate_strings
 from evalplane.domains.spans.service import SpanQuery
@@ -56,7 +57,9 @@ def timestamp(value: datetime) -> str:
     return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def evaluation_to_wire(evaluation: SpanEvaluation) -> dict[str, Any]:
+def evaluation_to_wire(evaluation: SpanEvaluation | TraceEvaluation | SessionEvaluation) -> dict[str, Any]:
+    """An evaluation as the SDK's ``Evaluation``; a trace or session result says so in its
+    metadata (``scope`` TRACE or SESSION, with the ``trace_id`` or ``session_id``)."""
     out: dict[str, Any] = {"name": evaluation.name}
     if evaluation.label is not None:
         out["label"] = evaluation.label
@@ -65,6 +68,10 @@ def evaluation_to_wire(evaluation: SpanEvaluation) -> dict[str, Any]:
     if evaluation.explanation is not None:
         out["explanation"] = evaluation.explanation
     metadata = dict(evaluation.metadata_ or {})
+    if isinstance(evaluation, TraceEvaluation):
+        metadata.update(scope="TRACE", trace_id=evaluation.trace_id)
+    elif isinstance(evaluation, SessionEvaluation):
+        metadata.update(scope="SESSION", session_id=evaluation.session_id)
     if evaluation.task_id is not None:
         metadata["task_id"] = encode_id(Kind.TASK, evaluation.task_id)
     if evaluation.task_run_id is not None:
@@ -76,7 +83,7 @@ def evaluation_to_wire(evaluation: SpanEvaluation) -> dict[str, Any]:
 
 def span_to_wire(
     span: Span,
-    evaluations: list[SpanEvaluation],
+    evaluations: Sequence[SpanEvaluation | TraceEvaluation | SessionEvaluation],
     columns: ColumnSelection = ALL_COLUMNS,
     truncate: int | None = None,
 ) -> dict[str, Any]:
@@ -130,7 +137,7 @@ async def list_spans(
     async with state.db.session() as session:
         page = await service.list_spans(session, caller, query, wire.page_request(limit, cursor), state.cursors)
     spans = [
-        span_to_wire(s, page.evaluations.get(s.id, []), query.columns, query.truncate_string_length) for s in page.spans
+        span_to_wire(s, _all_evaluations(page, s), query.columns, query.truncate_string_length) for s in page.spans
     ]
     return wire.JSONResponse({"spans": spans, "pagination": _pagination(page.has_more, page.next_cursor)})
 
@@ -165,10 +172,17 @@ async def list_traces(
                 "start_time": timestamp(min(s.start_time for s in entry.spans)),
                 "end_time": timestamp(max(s.end_time for s in entry.spans)),
                 "spans_truncated": entry.truncated,
-                "spans": [span_to_wire(s, page.evaluations.get(s.id, [])) for s in entry.spans],
+                "spans": [span_to_wire(s, _all_evaluations(page, s)) for s in entry.spans],
             }
         )
     return wire.JSONResponse({"traces": traces, "pagination": _pagination(page.has_more, page.next_cursor)})
+
+
+def _all_evaluations(
+    page: service.SpanPage | service.TracePage, span: Span
+) -> list[SpanEvaluation | TraceEvaluation | SessionEvaluation]:
+    """The span's own evaluations, then those of its trace and its session when it shows them."""
+    return [*page.evaluations.get(span.id, []), *page.scoped.get(span.id, [])]
 
 
 def _pagination(has_more: bool, next_cursor: str | None) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 Column names are full dotted paths: ``attributes.<path>`` selects part of the attributes
 document, ``eval.<name>.<label|score|explanation|metadata>`` (or ``eval.<name>``) part of
-the evaluations; ``attributes`` and ``evaluations`` name the whole of each. Fixed span
+the span's evaluations, ``trace_eval.<name>…`` and ``session_eval.<name>…`` the same of the
+trace and session evaluations a root span carries; ``attributes`` and ``evaluations`` name
+the whole of each (``eval``, ``trace_eval`` and ``session_eval`` all evaluations of one scope). Fixed span
 fields are always returned, so naming them changes nothing, and unknown names are
 ignored. A path that reaches into a list selects the whole list when including, and the
 addressed part of one element when excluding.
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 _EVAL_FIELDS = ("label", "score", "explanation", "metadata")
+# The column prefix of each evaluation scope, as its wire metadata names it (no scope: a span's own).
+_PREFIXES = {None: "eval", "TRACE": "trace_eval", "SESSION": "session_eval"}
 _MISSING = object()
 ELLIPSIS = "…"
 
@@ -33,21 +37,28 @@ class ColumnSelection:
         return attributes, evaluations
 
 
-def _eval_target(path: str) -> tuple[str, str | None] | None:
-    if not path.startswith("eval.") or len(path) <= 5:
+def _prefix(evaluation: dict[str, Any]) -> str:
+    metadata = evaluation.get("metadata")
+    return _PREFIXES.get(metadata.get("scope") if isinstance(metadata, dict) else None, "eval")
+
+
+def _eval_target(path: str) -> tuple[str, str, str | None] | None:
+    """(scope prefix, evaluation name, field or None) of an evaluation column."""
+    prefix, _, rest = path.partition(".")
+    if prefix not in _PREFIXES.values() or not rest:
         return None
-    rest = path[5:]
     for name in _EVAL_FIELDS:
         if rest.endswith("." + name) and len(rest) > len(name) + 1:
-            return rest[: -len(name) - 1], name
-    return rest, None
+            return prefix, rest[: -len(name) - 1], name
+    return prefix, rest, None
 
 
 def _include(
     attributes: dict[str, Any], evaluations: list[dict[str, Any]], paths: tuple[str, ...]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     picked: dict[str, Any] = {}
-    wanted_evals: dict[str, set[str] | None] = {}
+    wanted_evals: dict[tuple[str, str], set[str] | None] = {}
+    whole_scopes: set[str] = set()
     all_evals = False
     for path in paths:
         if path == "attributes":
@@ -58,25 +69,38 @@ def _include(
             if path.startswith("attributes."):
                 _copy_path(attributes, picked, path[len("attributes.") :].split("."))
     for path in paths:
-        if path in ("evaluations", "eval"):
+        if path == "evaluations":
             all_evals = True
+        elif path in _PREFIXES.values():
+            whole_scopes.add(path)
         elif (target := _eval_target(path)) is not None:
-            name, field = target
+            prefix, name, field = target
+            key = (prefix, name)
             if field is None:
-                wanted_evals[name] = None
-            elif wanted_evals.get(name, set()) is not None:
-                wanted_evals.setdefault(name, set()).add(field)  # type: ignore[union-attr]
+                wanted_evals[key] = None
+            elif wanted_evals.get(key, set()) is not None:
+                wanted_evals.setdefault(key, set()).add(field)  # type: ignore[union-attr]
     if all_evals:
         return picked, evaluations
     kept = []
     for evaluation in evaluations:
-        if evaluation["name"] not in wanted_evals:
+        prefix = _prefix(evaluation)
+        if prefix in whole_scopes:
+            kept.append(evaluation)
             continue
-        fields = wanted_evals[evaluation["name"]]
-        kept.append(
-            evaluation if fields is None else {k: v for k, v in evaluation.items() if k == "name" or k in fields}
-        )
+        key = (prefix, evaluation["name"])
+        if key not in wanted_evals:
+            continue
+        fields = wanted_evals[key]
+        kept.append(evaluation if fields is None else _only(evaluation, prefix, fields))
     return picked, kept
+
+
+def _only(evaluation: dict[str, Any], prefix: str, fields: set[str]) -> dict[str, Any]:
+    picked = {k: v for k, v in evaluation.items() if k == "name" or k in fields}
+    if prefix != "eval" and "metadata" not in picked:
+        picked["metadata"] = {"scope": evaluation["metadata"]["scope"]}  # a trace/session result says so
+    return picked
 
 
 def _exclude(
@@ -87,17 +111,26 @@ def _exclude(
             attributes = {}
         elif path.startswith("attributes."):
             _drop_path(attributes, path[len("attributes.") :].split("."))
-        elif path in ("evaluations", "eval"):
+        elif path == "evaluations":
             evaluations = []
+        elif path in _PREFIXES.values():
+            evaluations = [e for e in evaluations if _prefix(e) != path]
         elif (target := _eval_target(path)) is not None:
-            name, field = target
-            if field is None:
-                evaluations = [e for e in evaluations if e["name"] != name]
-            else:
-                evaluations = [
-                    {k: v for k, v in e.items() if not (e["name"] == name and k == field)} for e in evaluations
-                ]
+            evaluations = _without(evaluations, *target)
     return attributes, evaluations
+
+
+def _without(evaluations: list[dict[str, Any]], prefix: str, name: str, field: str | None) -> list[dict[str, Any]]:
+    kept = []
+    for evaluation in evaluations:
+        if _prefix(evaluation) != prefix or evaluation["name"] != name:
+            kept.append(evaluation)
+        elif field is not None:
+            trimmed = {k: v for k, v in evaluation.items() if k != field}
+            if field == "metadata" and prefix != "eval":
+                trimmed["metadata"] = {"scope": evaluation["metadata"]["scope"]}  # a trace/session result says so
+            kept.append(trimmed)
+    return kept
 
 
 def _step(node: Any, parts: list[str]) -> tuple[Any, Any, list[str]]:

@@ -7,7 +7,10 @@ in-memory predicate accepts (tests/test_span_filters_agree.py checks this on bot
   ``trace_id`` / ``span_id``);
 - ``attributes.<path>`` walks the stored attributes document;
 - ``eval.<name>.label|score|explanation`` is the ``span_evaluations`` row of that name for the
-  span (NULL when there is none).
+  span (NULL when there is none);
+- ``trace_eval.<name>.…`` is the ``trace_evaluations`` row of that name for the span's project
+  and trace, ``session_eval.<name>.…`` the ``session_evaluations`` row for its project and
+  ``session_id`` (NULL for a span in no session): every span of a trace or session reads the same.
 
 What the engine calls:
 - ``span_filter_where(dialect, project_id, *filters)``: a WHERE clause over ``spans``;
@@ -25,7 +28,7 @@ from typing import Any
 from sqlalchemy import Table, and_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
-from evalplane.db.models import Span, SpanEvaluation
+from evalplane.db.models import SessionEvaluation, Span, SpanEvaluation, TraceEvaluation
 from evalplane.filters import (
     Expr,
     FilterSyntaxError,
@@ -41,6 +44,8 @@ _FIXED = ("name", "span_kind", "status_code", "status_message", "latency_ms", "s
 _EVAL_FIELDS = ("label", "score", "explanation")
 _SPANS: Table = Span.__table__  # type: ignore[assignment]
 _EVALS: Table = SpanEvaluation.__table__  # type: ignore[assignment]
+_TRACE_EVALS: Table = TraceEvaluation.__table__  # type: ignore[assignment]
+_SESSION_EVALS: Table = SessionEvaluation.__table__  # type: ignore[assignment]
 
 
 def parse_span_filter(text: str, *, field: str = "filter") -> Expr:
@@ -73,7 +78,18 @@ def span_resolver(dialect: str, spans: Any = _SPANS) -> SqlResolver:
             select(_EVALS.c[field]).where(_EVALS.c.span_row_id == spans.c.id, _EVALS.c.name == name).scalar_subquery()
         )
 
-    return SqlResolver(dialect=dialect, columns=columns, attributes=spans.c.attributes, evals=evaluation)
+    def scoped(scope: str, name: str, field: str) -> ColumnElement[Any]:
+        table, key = (_TRACE_EVALS, "trace_id") if scope == "trace_eval" else (_SESSION_EVALS, "session_id")
+        # at most one row: (project, trace or session, name) is unique
+        return (
+            select(table.c[field])
+            .where(table.c.project_id == spans.c.project_id, table.c[key] == spans.c[key], table.c.name == name)
+            .scalar_subquery()
+        )
+
+    return SqlResolver(
+        dialect=dialect, columns=columns, attributes=spans.c.attributes, evals=evaluation, scoped_evals=scoped
+    )
 
 
 def span_filter_clause(dialect: str, *filters: FilterText, spans: Any = _SPANS) -> ColumnElement[bool]:
@@ -103,25 +119,37 @@ def span_filter_predicate(*filters: FilterText) -> Callable[[SpanLike], bool]:
     return lambda span: all(test(span) for test in tests)
 
 
-def span_as_filter_dict(row: Span | Mapping[str, Any], evaluations: Iterable[Any] = ()) -> dict[str, Any]:
+def span_as_filter_dict(
+    row: Span | Mapping[str, Any],
+    evaluations: Iterable[Any] = (),
+    trace_evaluations: Iterable[Any] = (),
+    session_evaluations: Iterable[Any] = (),
+) -> dict[str, Any]:
     """The span as the in-memory predicate reads it.
 
     ``row``: a stored ``Span`` or a mapping keyed like the ``spans`` table. Build it from the
     row as stored (read back), not from what was sent: storage turns non-finite numbers into
     null and ``metadata`` strings into objects, and SQL sees the stored form.
     ``evaluations``: the span's ``SpanEvaluation`` rows (or mappings with ``name``, ``label``,
-    ``score``, ``explanation``).
+    ``score``, ``explanation``); ``trace_evaluations`` / ``session_evaluations`` the same of its
+    trace and of its session.
     """
     get = row.get if isinstance(row, Mapping) else lambda key: getattr(row, key, None)
     span: dict[str, Any] = {name: get(name) for name in _FIXED}
     span["context"] = {"trace_id": get("trace_id"), "span_id": get("span_id")}
     span["attributes"] = get("attributes")
-    evals: dict[str, dict[str, Any]] = {}
+    span["evals"] = _by_name(evaluations)
+    span["trace_eval"] = _by_name(trace_evaluations)
+    span["session_eval"] = _by_name(session_evaluations)
+    return span
+
+
+def _by_name(evaluations: Iterable[Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
     for evaluation in evaluations:
         read = evaluation.get if isinstance(evaluation, Mapping) else lambda key, e=evaluation: getattr(e, key, None)
-        evals[read("name")] = {field: read(field) for field in _EVAL_FIELDS}
-    span["evals"] = evals
-    return span
+        found[read("name")] = {field: read(field) for field in _EVAL_FIELDS}
+    return found
 
 
 __all__ = [

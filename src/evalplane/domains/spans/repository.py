@@ -41,7 +41,8 @@ async def ensure_project(session: AsyncSession, space_id: int, name: str) -> int
 
 # Spans are written with one prepared statement per dialect, fed plain tuples through the
 # driver's executemany: no ORM, no per-row parameter compilation, JSON already serialized.
-_INSERT_COLUMNS = ("project_id", *ROW_FIELDS, "resource_attributes", "ingested_at")
+# The table's column order, which the compiled statement follows; session_id was added last.
+_INSERT_COLUMNS = ("project_id", *ROW_FIELDS[:-1], "resource_attributes", "ingested_at", ROW_FIELDS[-1])
 _INSERTS: dict[str, tuple[str, Callable[[Any], Any] | None]] = {}
 
 
@@ -87,12 +88,15 @@ async def insert_span_rows(
     connection = await session.connection()
     sql, to_time = _span_insert(connection.dialect)
     if to_time is None:
-        params = [(project_id, *row, resource_json, ingested_at) for row in rows]
+        params = [
+            (project_id, t, s, p, n, k, c, m, start, end, lat, a, e, resource_json, ingested_at, sid)
+            for t, s, p, n, k, c, m, start, end, lat, a, e, sid in rows
+        ]
     else:
         at = to_time(ingested_at)
         params = [
-            (project_id, t, s, p, n, k, c, m, to_time(start), to_time(end), lat, a, e, resource_json, at)
-            for t, s, p, n, k, c, m, start, end, lat, a, e in rows
+            (project_id, t, s, p, n, k, c, m, to_time(start), to_time(end), lat, a, e, resource_json, at, sid)
+            for t, s, p, n, k, c, m, start, end, lat, a, e, sid in rows
         ]
     await connection.exec_driver_sql(sql, params)
 
