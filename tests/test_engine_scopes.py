@@ -15,10 +15,10 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from evalplane.core.ids import Kind, decode_id
-from evalplane.db.models import SessionEvaluation, Span, TaskRun, TraceEvaluation, WorkUnit
+from evalplane.db.models import SessionEvaluation, TraceEvaluation, WorkUnit
 from tests.arrange import in_db
 from tests.conftest import start_server
 from tests.support import Api, LlmServer, Server, drop_pg_database, unique
@@ -101,21 +101,7 @@ def send(scene: Scene, turns: list[Turn]) -> list[str]:
                 pass
         trace_ids.append(format(root.get_span_context().trace_id, "032x"))
     provider.shutdown()
-    _fill_session_ids(scene)
     return trace_ids
-
-
-def _fill_session_ids(scene: Scene) -> None:
-    """Until ingest fills ``spans.session_id`` itself, set it from ``attributes.session.id``."""
-
-    async def work(session: Any) -> None:
-        rows = (await session.execute(select(Span.id, Span.attributes).where(Span.session_id.is_(None)))).all()
-        for row_id, attributes in rows:
-            value = (attributes or {}).get("session", {}).get("id")
-            if isinstance(value, str):
-                await session.execute(update(Span).where(Span.id == row_id).values(session_id=value))
-
-    in_db(scene.server, work)
 
 
 def project_id(scene: Scene) -> str:
@@ -222,6 +208,9 @@ def test_trace_backfill_evaluates_each_admitted_trace_once(scene: Scene, llm: Ll
         traces[2]: ("correct", 1.0),
         traces[3]: ("correct", 1.0),
     }
+    # every span of a judged trace answers to trace_eval.<name>.*
+    assert spans_where(scene, f"trace_eval.{name}.label = 'correct'") == {traces[0], traces[2], traces[3]}
+    assert spans_where(scene, f"trace_eval.{name}.score < 1") == {traces[1]}
     calls = llm.stats().get("chat_completions", 0)
     again = backfill(scene, task)
     assert (again.status, again.num_successes, again.num_skipped) == ("COMPLETED", 0, 4)
@@ -230,6 +219,18 @@ def test_trace_backfill_evaluates_each_admitted_trace_once(scene: Scene, llm: Ll
     assert (redone.status, redone.num_successes) == ("COMPLETED", 4)
     results = stored(scene, TraceEvaluation, name)
     assert len(results) == 4 and {r[2] for r in results.values()} == {run_number(redone)}  # replaced, not added
+
+
+def spans_where(scene: Scene, text: str) -> set[str]:
+    """The trace ids of the project's spans that ``POST /v2/spans`` returns for the filter, and
+    that every span of those traces came back."""
+    body = {"project_id": project_id(scene), "filter": text}
+    response = scene.api.client.post("/v2/spans", params={"limit": 500}, json=body)
+    assert response.status_code == 200, response.text
+    spans = response.json()["spans"]
+    traces = {span["context"]["trace_id"] for span in spans}
+    assert len(spans) == 2 * len(traces)  # a root and its LLM child each
+    return traces
 
 
 def run_number(run: Any) -> int:
@@ -345,7 +346,7 @@ async def _unit_states(session: Any, task_id: int) -> list[str]:
 
 def test_session_backfill_judges_the_conversation(scene: Scene) -> None:
     one, two = unique("s"), unique("s")
-    send(
+    traces = send(
         scene,
         [
             Turn("first", "[[label:correct]] fine", "x", session=one),
@@ -361,5 +362,5 @@ def test_session_backfill_judges_the_conversation(scene: Scene) -> None:
     assert (done.status, done.num_successes, done.num_errors, done.num_skipped) == ("COMPLETED", 2, 0, 0)
     results = stored(scene, SessionEvaluation, name)
     assert {s: r[0] for s, r in results.items()} == {one: "correct", two: "incorrect"}
-    run = in_db(scene.server, lambda s: s.get(TaskRun, run_number(done)))
-    assert run.num_successes == 2
+    assert spans_where(scene, f"session_eval.{name}.label = 'incorrect'") == {traces[2]}
+    assert len(spans_where(scene, f"session_eval.{name}.label IS NOT NULL")) == 3  # both sessions' traces
