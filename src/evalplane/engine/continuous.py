@@ -168,14 +168,19 @@ async def _touch_groups(
     assert plan.task.project_id is not None
     keys = await keys_among(session, scope, plan.task.project_id, cursor, high)
     keys = [key for key in keys if sampled(key, plan.task.sampling_rate)]
-    return await units.enqueue(
+    fresh = new_units(scope, evaluator, plan.task.project_id, keys)
+    due = utcnow() + policy.idle(evaluator.scope)
+    # Units being evaluated right now first: they are redone once recorded. The rest are
+    # reset (override) and wait until idle again.
+    await units.postpone_leased(
         session,
-        run_id=run.id,
         task_id=plan.task.id,
-        units=new_units(scope, evaluator, plan.task.project_id, keys),
-        override=True,
-        not_before=utcnow() + policy.idle(evaluator.scope),
+        evaluator_key=evaluator.evaluator_id,
+        target_kind=scope.kind,
+        target_ids=[u.target_id for u in fresh],
+        until=due,
     )
+    return await units.enqueue(session, run_id=run.id, task_id=plan.task.id, units=fresh, override=True, not_before=due)
 
 
 async def close_stale_runs(session: AsyncSession, policy: ContinuousPolicy) -> int:

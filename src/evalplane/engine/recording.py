@@ -81,6 +81,9 @@ async def record(session: AsyncSession, worker: str, batch: BatchResult) -> int:
     held: set[int] = set()
     for (state, detail), ids in outcomes.items():
         held |= await units.finish_many(session, worker=worker, unit_ids=ids, state=state, detail=detail)
+    await units.requeue_grown(
+        session, [r.unit for r in batch.done if r.unit.id in held and r.unit.target_kind in GROUP_SCOPES]
+    )
     for result in batch.done:
         if result.unit.id not in held:
             continue  # the lease was lost: whoever holds the unit now records it

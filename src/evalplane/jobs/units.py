@@ -56,6 +56,7 @@ class Claimed:
     target_id: int
     attempts: int
     payload: dict[str, Any] | None
+    claimed_at: datetime | None = None  # the unit's not_before is set to it when claimed
 
 
 async def enqueue(
@@ -179,6 +180,9 @@ async def claim(
             lease_owner=worker,
             lease_expires_at=now + lease,
             attempts=WorkUnit.attempts + 1,
+            # Marks the claim: a unit whose not_before moves past it while leased (its trace or
+            # session received spans meanwhile) is queued again once recorded (``requeue_grown``).
+            not_before=now,
             updated_at=now,
         )
         .returning(
@@ -190,11 +194,56 @@ async def claim(
             WorkUnit.target_id,
             WorkUnit.attempts,
             WorkUnit.payload,
+            WorkUnit.not_before,
         )
         .execution_options(synchronize_session=False)
     )
     rows = (await session.execute(stmt)).all()
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+
+
+async def postpone_leased(
+    session: AsyncSession,
+    *,
+    task_id: int,
+    evaluator_key: int,
+    target_kind: str,
+    target_ids: Sequence[int],
+    until: datetime,
+) -> int:
+    """Units being evaluated right now whose target has changed: they go round again after
+    they are recorded (see ``requeue_grown``), not before ``until``."""
+    if not target_ids:
+        return 0
+    result = await session.execute(
+        update(WorkUnit)
+        .where(
+            WorkUnit.task_id == task_id,
+            WorkUnit.evaluator_key == evaluator_key,
+            WorkUnit.target_kind == target_kind,
+            WorkUnit.target_id.in_(list(target_ids)),
+            WorkUnit.state == LEASED,
+        )
+        .values(not_before=until)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+async def requeue_grown(session: AsyncSession, claimed: Sequence[Claimed]) -> int:
+    """Recorded units postponed while they were leased go back to PENDING (same run, fresh attempts)."""
+    requeued = 0
+    for unit in claimed:
+        if unit.claimed_at is None:
+            continue
+        result = await session.execute(
+            update(WorkUnit)
+            .where(WorkUnit.id == unit.id, WorkUnit.state.in_(list(FINAL)), WorkUnit.not_before > unit.claimed_at)
+            .values(state=PENDING, attempts=0, detail=None, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        requeued += result.rowcount or 0
+    return requeued
 
 
 async def heartbeat(session: AsyncSession, *, worker: str, unit_ids: Sequence[int], lease: timedelta) -> int:
