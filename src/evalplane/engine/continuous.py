@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
 from evalplane.db.models import Span, Task, TaskRun
+from evalplane.domains.task_runs.creation import create_run
 from evalplane.domains.task_runs.transitions import COMPLETED, FAILED, RUNNING, transition
 from evalplane.domains.tasks.repository import record_activity
 from evalplane.engine.plans import SESSION, SPAN, EvaluatorPlan, TaskPlan
@@ -58,19 +59,16 @@ async def open_run(session: AsyncSession, task: Task, policy: ContinuousPolicy) 
     now = utcnow()
     if last_failure is not None and now - last_failure < policy.cool_down:
         return None
-    run = TaskRun(
-        task_id=task.id,
+    return await create_run(
+        session,
+        task.id,
         kind=CONTINUOUS,
         status=RUNNING,
+        created_by_user_id=task.created_by_user_id,
         run_started_at=now,
         data_start_time=now,
         data_end_time=now,
-        parameters={},
-        created_by_user_id=task.created_by_user_id,
     )
-    session.add(run)
-    await session.flush()
-    return run
 
 
 async def _start_cursor(session: AsyncSession, task: Task) -> int:

@@ -9,9 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
 from evalplane.db.models import Span, TaskRun
-from evalplane.domains.task_runs.transitions import FAILED, PENDING, RUNNING, transition
+from evalplane.domains.task_runs.transitions import PENDING, RUNNING, transition
 from evalplane.domains.tasks.repository import record_activity
+from evalplane.engine.dataset_tasks import plan_dataset_evaluation
+from evalplane.engine.experiments import RUN_EXPERIMENT, plan_experiment_run
 from evalplane.engine.plans import SPAN, TaskPlan
+from evalplane.engine.run_start import RunChanged, fail
 from evalplane.engine.sampling import sampled
 from evalplane.engine.scopes.admission import parse_query_filters
 from evalplane.engine.scopes.grouped import GROUP_SCOPES, new_units, select_keys
@@ -21,10 +24,6 @@ from evalplane.jobs import units
 from evalplane.jobs.units import NewUnit
 
 DEFAULT_MAX_SPANS = 10_000
-
-
-class RunChanged(RuntimeError):
-    """The run left PENDING while it was being planned; the caller rolls the plan back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +86,6 @@ async def grouped_units(
     return new_units(scope, evaluator, plan.task.project_id, keys)
 
 
-async def fail(session: AsyncSession, run: TaskRun, expected: str, reason: str) -> None:
-    await transition(session, run.id, expected, FAILED, failure_reason=reason)
-
-
 async def plan_backfill(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> Planned | None:
     """Create the run's units and move it to RUNNING; None if the run could not start."""
     task = plan.task
@@ -128,10 +123,6 @@ async def plan_backfill(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> 
 
 async def _plan_dataset_run(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> Planned | None:
     """Dataset-based tasks: run_experiment generation, or evaluation of experiment runs."""
-    # Imported here: both modules build on this one (fail, RunChanged).
-    from evalplane.engine.dataset_tasks import plan_dataset_evaluation
-    from evalplane.engine.experiments import RUN_EXPERIMENT, plan_experiment_run
-
     start = plan_experiment_run if plan.task.type == RUN_EXPERIMENT else plan_dataset_evaluation
     counts = await start(session, run, plan)
     return None if counts is None else Planned(enqueued=counts[0], already_done=counts[1])

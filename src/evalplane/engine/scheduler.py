@@ -18,8 +18,9 @@ from evalplane.engine import continuous
 from evalplane.engine.continuous import ContinuousPolicy
 from evalplane.engine.experiments import start_follow_ups
 from evalplane.engine.outcome import nothing_evaluable
-from evalplane.engine.planner import RunChanged, plan_backfill
+from evalplane.engine.planner import plan_backfill
 from evalplane.engine.plans import load_task_plan
+from evalplane.engine.run_start import RunChanged
 from evalplane.jobs import units
 
 log = logging.getLogger("evalplane.scheduler")
