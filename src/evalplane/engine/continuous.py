@@ -16,6 +16,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
+from evalplane.db.dialect import dialect_of
 from evalplane.db.models import Span, Task, TaskRun
 from evalplane.domains.task_runs.creation import create_run
 from evalplane.domains.task_runs.transitions import COMPLETED, FAILED, RUNNING, transition
@@ -101,7 +102,7 @@ async def tick_task(session: AsyncSession, plan: TaskPlan, policy: ContinuousPol
     run = await open_run(session, task, policy)
     if run is None:
         return 0
-    dialect = session.bind.dialect.name  # type: ignore[union-attr]
+    dialect = dialect_of(session)
     mismatch = plan.scope_mismatch()
     if mismatch:
         await transition(session, run.id, RUNNING, FAILED, failure_reason=mismatch)
@@ -112,7 +113,7 @@ async def tick_task(session: AsyncSession, plan: TaskPlan, policy: ContinuousPol
             enqueued += await _touch_groups(session, plan, evaluator, run, cursor, high, policy)
             continue
         try:
-            where = span_filter(dialect, task.query_filter, evaluator.query_filter)
+            where = span_filter(dialect.name, task.query_filter, evaluator.query_filter)
         except FilterSyntaxError as exc:
             await transition(
                 session, run.id, RUNNING, FAILED, failure_reason=f"The task's filter is no longer valid: {exc.detail}"
@@ -137,7 +138,7 @@ async def tick_task(session: AsyncSession, plan: TaskPlan, policy: ContinuousPol
         ]
         enqueued += await units.enqueue(session, run_id=run.id, task_id=task.id, units=new_units)
     now = utcnow()
-    if dialect == "sqlite":
+    if dialect.ids_in_commit_order:
         new_cursor = high
     else:
         settled = [row_id for row_id, ingested_at in window if ingested_at <= now - policy.lag]

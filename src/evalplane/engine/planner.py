@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
+from evalplane.db.dialect import dialect_of
 from evalplane.db.models import Span, TaskRun
 from evalplane.domains.task_runs.transitions import PENDING, RUNNING, transition
 from evalplane.domains.tasks.repository import record_activity
@@ -50,7 +51,7 @@ async def select_spans(
 ) -> list[tuple[int, str]]:
     """The newest ``limit`` spans of the run's window that pass both filters and the sample."""
     task, evaluator = plan.task, plan.evaluators[evaluator_index]
-    dialect = session.bind.dialect.name  # type: ignore[union-attr]
+    dialect = dialect_of(session).name
     stmt = (
         select(Span.id, Span.span_id)
         .where(Span.project_id == task.project_id, span_filter(dialect, task.query_filter, evaluator.query_filter))
@@ -80,7 +81,7 @@ async def grouped_units(
     evaluator = plan.evaluators[evaluator_index]
     scope = GROUP_SCOPES[evaluator.scope]
     qf = parse_query_filters(plan.task.query_filters)
-    dialect = session.bind.dialect.name  # type: ignore[union-attr]
+    dialect = dialect_of(session).name
     keys = await select_keys(session, scope, plan.task, qf, run, dialect, limit)
     assert plan.task.project_id is not None
     return new_units(scope, evaluator, plan.task.project_id, keys)

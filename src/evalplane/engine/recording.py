@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core import metrics
 from evalplane.core.clock import utcnow
-from evalplane.db.dialect import insert_for
+from evalplane.db.dialect import dialect_of, insert_for
 from evalplane.db.models import Experiment, ExperimentRun, ExperimentRunEvaluation, SpanEvaluation, TaskRun
 from evalplane.domains.task_runs.transitions import FAILED, RUNNING, transition
 from evalplane.engine.dataset_documents import EXPERIMENT_RUN
@@ -107,7 +107,7 @@ async def record(session: AsyncSession, worker: str, batch: BatchResult) -> int:
         await _upsert_run_evaluations(session, run_evaluations)
     for kind, rows in grouped.items():
         scope = GROUP_SCOPES[kind]
-        await record_results(session, scope, session.bind.dialect.name, rows)  # type: ignore[union-attr]
+        await record_results(session, scope, dialect_of(session), rows)
     if generated:
         # Dataset order within a batch; batches land in the order they finish.
         await _insert_experiment_runs(session, [row for _, row in sorted(generated, key=lambda g: g[0])], now)
@@ -136,12 +136,10 @@ async def _lock_runs(session: AsyncSession, run_ids: set[int]) -> None:
     """Take the runs' rows before any unit row. Cancelling a run (the API, or a fatal error
     here) locks the run and then all its open units; recording in the other order — units,
     then the run's counters — deadlocked against it on PostgreSQL. SQLite has one writer."""
-    if run_ids and session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+    dialect = dialect_of(session)
+    if run_ids and dialect.is_postgresql:
         await session.execute(
-            select(TaskRun.id)
-            .where(TaskRun.id.in_(sorted(run_ids)))
-            .order_by(TaskRun.id)
-            .with_for_update(key_share=True)  # FOR NO KEY UPDATE
+            dialect.lock_for_counters(select(TaskRun.id).where(TaskRun.id.in_(sorted(run_ids))).order_by(TaskRun.id))
         )
 
 
@@ -167,7 +165,7 @@ def _retry_delay(attempts: int) -> Any:
 async def _upsert_span_evaluations(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     # One result per (span, evaluation name) in a statement, or the upsert would hit itself.
     latest = {(row["span_row_id"], row["name"]): row for row in rows}
-    dialect = session.bind.dialect.name  # type: ignore[union-attr]
+    dialect = dialect_of(session).name
     # One statement with the rows as parameters (executemany): its compiled form is cached,
     # where a multi-row VALUES clause would be compiled again for every batch.
     await session.execute(_upsert_statement(dialect), list(latest.values()))
@@ -194,7 +192,7 @@ async def _upsert_run_evaluations(session: AsyncSession, rows: list[dict[str, An
     """Results on experiment runs, one per (run, evaluation name): a redo overwrites."""
     latest = {(row["experiment_run_id"], row["name"]): row for row in rows}
     table = ExperimentRunEvaluation.__table__
-    stmt = insert_for(session.bind.dialect.name, table).values(list(latest.values()))  # type: ignore[union-attr]
+    stmt = dialect_of(session).insert(table).values(list(latest.values()))
     stmt = stmt.on_conflict_do_update(
         index_elements=["experiment_run_id", "name"],
         set_={

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core import metrics
+from evalplane.db.dialect import dialect_of
 from evalplane.db.engine import Database
 from evalplane.db.models import Task, TaskRun, WorkUnit
 from evalplane.domains.task_runs.transitions import COMPLETED, FAILED, PENDING, RUNNING, transition
@@ -34,10 +36,8 @@ class TickReport:
     completed: int = 0
 
 
-def _skip_locked(stmt, session: AsyncSession):  # type: ignore[no-untyped-def]
-    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
-        return stmt.with_for_update(skip_locked=True)
-    return stmt
+def _skip_locked(stmt: Any, session: AsyncSession) -> Any:
+    return dialect_of(session).skip_locked(stmt)
 
 
 class Scheduler:

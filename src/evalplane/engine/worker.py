@@ -21,6 +21,7 @@ from evalplane.core import metrics
 from evalplane.core.egress import EgressPolicy
 from evalplane.core.errors import DomainError
 from evalplane.core.secrets import box_for
+from evalplane.db.dialect import dialect_of
 from evalplane.db.engine import Database
 from evalplane.db.models import AiIntegration, Span, Task
 from evalplane.domains.ai_integrations.service import load_for_use
@@ -325,7 +326,7 @@ class Worker:
             if plan is None or evaluator is None:
                 continue
             qf = parse_query_filters(plan.task.query_filters)
-            dialect = session.bind.dialect.name
+            dialect = dialect_of(session).name
             documents.update(await load_documents(session, GROUP_SCOPES[kind], qf, evaluator, group, dialect))
         return documents
 

@@ -21,7 +21,7 @@ from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
-from evalplane.db.dialect import insert_for
+from evalplane.db.dialect import dialect_of
 from evalplane.db.models import WorkUnit
 
 PENDING, LEASED = "PENDING", "LEASED"
@@ -96,11 +96,11 @@ async def enqueue(
     ]
     if not rows:
         return 0
-    dialect = session.bind.dialect.name  # type: ignore[union-attr]
+    dialect = dialect_of(session)
     inserted = 0
     for start in range(0, len(rows), 500):
         chunk = rows[start : start + 500]
-        stmt = insert_for(dialect, WorkUnit.__table__).values(chunk)
+        stmt = dialect.insert(WorkUnit.__table__).values(chunk)
         keys = ["task_id", "evaluator_key", "target_kind", "target_id", "fingerprint"]
         if override:
             stmt = stmt.on_conflict_do_update(
@@ -167,8 +167,7 @@ async def claim(
         candidates = candidates.where(WorkUnit.run_id.in_(list(run_ids)))
     if task_id is not None:
         candidates = candidates.where(WorkUnit.task_id == task_id)
-    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
-        candidates = candidates.with_for_update(skip_locked=True)
+    candidates = dialect_of(session).skip_locked(candidates)
     # A materialized CTE: PostgreSQL may otherwise re-run a LIMITed subquery inside IN (...)
     # and lease more rows than asked for.
     chosen = candidates.cte("claimable").prefix_with("MATERIALIZED", dialect="postgresql")

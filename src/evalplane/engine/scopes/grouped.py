@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import Table, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from evalplane.db.dialect import insert_for
+from evalplane.db.dialect import SqlDialect
 from evalplane.db.models import SessionEvaluation, Span, Task, TaskRun, TraceEvaluation
 from evalplane.engine.plans import SESSION, TRACE, EvaluatorPlan
 from evalplane.engine.sampling import sampled
@@ -245,10 +245,12 @@ def as_text(value: Any) -> str | None:
     return orjson.dumps(value).decode()
 
 
-async def record_results(session: AsyncSession, scope: GroupScope, dialect: str, rows: list[dict[str, Any]]) -> None:
+async def record_results(
+    session: AsyncSession, scope: GroupScope, dialect: SqlDialect, rows: list[dict[str, Any]]
+) -> None:
     """One evaluation per (project, trace/session, name): a redo or a re-evaluation replaces it."""
     latest = {(row["project_id"], row[scope.key_name], row["name"]): row for row in rows}
-    insert = insert_for(dialect, scope.results)
+    insert = dialect.insert(scope.results)
     stmt = insert.on_conflict_do_update(
         index_elements=["project_id", scope.key_name, "name"],
         set_={
