@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from evalplane.engine.code import managed
 from evalplane.engine.code.outcome import Failure, Outcome
 from evalplane.engine.code.sandbox import CustomCode, Limits, run_custom
-from evalplane.engine.dataset_documents import RUN_DEFAULTS
 from evalplane.engine.judge import JudgeSpec, judge
 from evalplane.engine.plans import CODE, TEMPLATE, EvaluatorPlan
 from evalplane.engine.providers import FatalProviderError, Provider, TransientProviderError, Usage
@@ -58,6 +57,8 @@ class Work:
     unit: Claimed
     evaluator: EvaluatorPlan | None
     document: dict[str, Any] | None
+    # What unmapped variables such as ``output`` mean for the unit's kind of target.
+    defaults: Mapping[str, str] = field(default_factory=lambda: SPAN_DEFAULTS)
 
 
 @dataclass(slots=True)
@@ -150,8 +151,7 @@ class Executor:
             if "variables" in document:  # a trace or session: resolved when it was loaded
                 values = dict(document["variables"])
             else:
-                defaults = SPAN_DEFAULTS if item.unit.target_kind == "SPAN" else RUN_DEFAULTS
-                values = resolve_variables(document, evaluator.variables, evaluator.column_mappings, defaults)
+                values = resolve_variables(document, evaluator.variables, evaluator.column_mappings, item.defaults)
             absent = missing(values)
             if absent:
                 detail = f"no value for {', '.join(repr(a) for a in absent)}"

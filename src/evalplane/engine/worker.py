@@ -23,17 +23,15 @@ from evalplane.core.errors import DomainError
 from evalplane.core.secrets import box_for
 from evalplane.db.dialect import dialect_of
 from evalplane.db.engine import Database
-from evalplane.db.models import AiIntegration, Span, Task
+from evalplane.db.models import AiIntegration, Task
 from evalplane.domains.ai_integrations.service import load_for_use
-from evalplane.engine.dataset_documents import load_targets
 from evalplane.engine.executor import BatchResult, Executor, ProviderSource, UnitResult, Work, unexpected
 from evalplane.engine.experiments_generation import execute_batch
 from evalplane.engine.plans import TaskPlan, load_task_plan
 from evalplane.engine.providers import FatalProviderError, Provider, ProviderConfig, build_provider
 from evalplane.engine.recording import per_unit, record
-from evalplane.engine.scopes.admission import parse_query_filters
-from evalplane.engine.scopes.grouped import GROUP_SCOPES, load_documents
-from evalplane.engine.span_documents import SPAN_COLUMNS, span_document
+from evalplane.engine.targets import TARGETS
+from evalplane.engine.variables import SPAN_DEFAULTS
 from evalplane.jobs import units
 from evalplane.jobs.units import ERRORED, Claimed
 
@@ -295,40 +293,24 @@ class Worker:
                 cached = self._plans.get(task_id)
                 if cached is None or cached[0] < loop_time:
                     self._plans[task_id] = (loop_time + 5.0, await load_task_plan(session, task_id))
-            span_ids = [c.target_id for c in claimed if c.target_kind == "SPAN"]
-            rows = (await session.execute(select(*SPAN_COLUMNS).where(Span.id.in_(span_ids)))).all() if span_ids else []
-            others = await load_targets(session, claimed)  # experiment runs and dataset examples
-            grouped = await self._load_grouped(session, claimed)  # traces and sessions
-        documents = {row.id: span_document(row) for row in rows}
+            plans = {task_id: self._plans[task_id][1] for task_id in {c.task_id for c in claimed}}
+            by_kind: dict[str, list[Claimed]] = defaultdict(list)
+            for unit in claimed:
+                by_kind[unit.target_kind].append(unit)
+            documents: dict[int, dict[str, Any]] = {}
+            dialect = dialect_of(session)
+            for kind, group in by_kind.items():
+                target = TARGETS.get(kind)
+                if target is not None:  # an unknown kind finds no document: the unit is skipped
+                    documents.update(await target.load(session, dialect, plans, group))
         work = []
         for unit in claimed:
-            plan = self._plans[unit.task_id][1]
+            plan = plans[unit.task_id]
             evaluator = plan.evaluator(unit.evaluator_key) if plan else None
-            if unit.target_kind == "SPAN":
-                document = documents.get(unit.target_id)
-            elif unit.target_kind in GROUP_SCOPES:
-                document = grouped.get(unit.id)
-            else:
-                document = others.get((unit.target_kind, unit.target_id))
-            work.append(Work(unit=unit, evaluator=evaluator, document=document))
+            target = TARGETS.get(unit.target_kind)
+            defaults = target.defaults if target is not None else SPAN_DEFAULTS
+            work.append(Work(unit=unit, evaluator=evaluator, document=documents.get(unit.id), defaults=defaults))
         return work
-
-    async def _load_grouped(self, session: Any, claimed: Sequence[Claimed]) -> dict[int, dict[str, Any]]:
-        """Trace and session units' resolved variables, by unit id (one evaluator per group)."""
-        documents: dict[int, dict[str, Any]] = {}
-        by_evaluator: dict[tuple[int, int, str], list[Claimed]] = defaultdict(list)
-        for unit in claimed:
-            if unit.target_kind in GROUP_SCOPES:
-                by_evaluator[(unit.task_id, unit.evaluator_key, unit.target_kind)].append(unit)
-        for (task_id, evaluator_key, kind), group in by_evaluator.items():
-            plan = self._plans[task_id][1]
-            evaluator = plan.evaluator(evaluator_key) if plan else None
-            if plan is None or evaluator is None:
-                continue
-            qf = parse_query_filters(plan.task.query_filters)
-            dialect = dialect_of(session).name
-            documents.update(await load_documents(session, GROUP_SCOPES[kind], qf, evaluator, group, dialect))
-        return documents
 
     async def _heartbeat(self) -> None:
         # Runs until run() cancels it, so leases stay alive while batches finish after stop.
