@@ -64,17 +64,9 @@ def new_units(scope: GroupScope, evaluator: EvaluatorPlan, project_id: int, keys
     ]
 
 
-async def select_keys(
-    session: AsyncSession,
-    scope: GroupScope,
-    task: Task,
-    qf: QueryFilters | None,
-    run: TaskRun,
-    dialect: str,
-    limit: int,
-) -> list[str]:
-    """The ``limit`` most recently active traces/sessions with a span in the run's window that
-    the filters admit (looking at all their spans) and the sample keeps."""
+def keys_statement(scope: GroupScope, task: Task, qf: QueryFilters | None, run: TaskRun, dialect: str) -> Any:
+    """Traces/sessions with a span in the run's window that the filters admit (looking at all
+    their spans), most recently active first."""
     column = _SPANS.c[scope.column]
     window = [Span.project_id == task.project_id, column.is_not(None)]
     if run.data_start_time is not None:
@@ -84,11 +76,24 @@ async def select_keys(
     groups = (
         select(column.label("key"), func.max(Span.start_time).label("last")).where(*window).group_by(column).subquery()
     )
-    stmt = (
+    return (
         select(groups.c.key)
         .where(admission_sql(qf, dialect, task.project_id, scope.column, groups.c.key))
         .order_by(groups.c.last.desc(), groups.c.key)
     )
+
+
+async def select_keys(
+    session: AsyncSession,
+    scope: GroupScope,
+    task: Task,
+    qf: QueryFilters | None,
+    run: TaskRun,
+    dialect: str,
+    limit: int,
+) -> list[str]:
+    """The ``limit`` first of ``keys_statement`` that the sample keeps."""
+    stmt = keys_statement(scope, task, qf, run, dialect)
     chosen: list[str] = []
     result = await session.stream(stmt.execution_options(yield_per=2000))
     async for (key,) in result:
