@@ -18,7 +18,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from sqlalchemy import select
 
 from evalplane.core.ids import Kind, decode_id
-from evalplane.db.models import SessionEvaluation, TraceEvaluation, WorkUnit
+from evalplane.db.models import SessionEvaluation, TaskRun, TraceEvaluation, WorkUnit
+from evalplane.engine.sampling import sampled
 from tests.arrange import in_db
 from tests.conftest import start_server
 from tests.support import Api, LlmServer, Server, drop_pg_database, unique
@@ -268,6 +269,11 @@ def test_trace_expression_not_and_sampling_count_traces(scene: Scene) -> None:
     capped = scoped_task(scene, judge_evaluator(scene, "TRACE", "Q: {input} A: {output}"), None, QUESTIONS)
     limited = backfill(scene, capped, max_spans=3)
     assert limited.num_successes + limited.num_errors + limited.num_skipped == 3  # max_spans counts traces
+    halved = judge_evaluator(scene, "TRACE", "Q: {input} A: {output}")
+    sampled_task = scoped_task(scene, halved, None, QUESTIONS, sampling_rate=0.5)
+    backfill(scene, sampled_task)
+    # the sample hashes trace ids, the same ones on every run
+    assert set(stored(scene, TraceEvaluation, evaluator_name(scene, halved))) == {t for t in traces if sampled(t, 0.5)}
 
 
 def test_trace_code_evaluator_and_a_mapping_nothing_resolves(scene: Scene) -> None:
@@ -298,12 +304,19 @@ def test_continuous_trace_task_waits_for_idle_traces(scene: Scene) -> None:
     send(scene, [Turn("warm", "up", "x")])  # the project exists before the task
     evaluator = judge_evaluator(scene, "TRACE", "Question: {input}\nAnswer: {output}\nCorrect?")
     name = evaluator_name(scene, evaluator)
-    scoped_task(scene, evaluator, GPT4O, FROM_LLM, is_continuous=True)
+    task = scoped_task(scene, evaluator, GPT4O, FROM_LLM, is_continuous=True)
     traces = send(scene, SIX)
     results = wait_until(
         lambda: len(stored(scene, TraceEvaluation, name)) >= 4 and stored(scene, TraceEvaluation, name)
     )
     assert set(results) == set(traces[:4])  # the two traces without a gpt-4o span get nothing
+    counters = in_db(scene.server, lambda s: _continuous_counters(s, decode_id(Kind.TASK, task.id)))
+    assert counters == (4, 0, 0)  # traces turned away by the filters are not counted
+
+
+async def _continuous_counters(session: Any, task_id: int) -> tuple[int, int, int]:
+    run = await session.scalar(select(TaskRun).where(TaskRun.task_id == task_id, TaskRun.kind == "CONTINUOUS"))
+    return run.num_successes, run.num_errors, run.num_skipped
 
 
 def test_sessions_are_evaluated_once_idle_and_again_when_they_grow(scene: Scene) -> None:
