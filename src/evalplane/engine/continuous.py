@@ -165,9 +165,25 @@ async def _touch_groups(
     and its result replaced. The filters are asked when the unit runs, on all its spans."""
     scope = GROUP_SCOPES[evaluator.scope]
     assert plan.task.project_id is not None
-    keys = await keys_among(session, scope, plan.task.project_id, cursor, high)
-    keys = [key for key in keys if sampled(key, plan.task.sampling_rate)]
+    touched = await keys_among(session, scope, plan.task.project_id, cursor, high)
+    keys = [key for key in touched if sampled(key, plan.task.sampling_rate)]
     fresh = new_units(scope, evaluator, plan.task.project_id, keys)
+    # Spans read again (PostgreSQL's cursor trails by `lag`) must not redo an evaluation that
+    # already saw them: only spans stored after a unit was claimed make it go round again.
+    marks = await units.marks(
+        session,
+        task_id=plan.task.id,
+        evaluator_key=evaluator.evaluator_id,
+        target_kind=scope.kind,
+        target_ids=[u.target_id for u in fresh],
+    )
+    fresh = [
+        u
+        for u in fresh
+        if u.target_id not in marks
+        or marks[u.target_id][0] == units.PENDING
+        or marks[u.target_id][1] < touched[str((u.payload or {})["key"])]
+    ]
     due = utcnow() + policy.idle(evaluator.scope)
     # Units being evaluated right now first: they are redone once recorded. The rest are
     # reset (override) and wait until idle again.

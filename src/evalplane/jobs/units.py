@@ -201,6 +201,24 @@ async def claim(
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
 
+async def marks(
+    session: AsyncSession, *, task_id: int, evaluator_key: int, target_kind: str, target_ids: Sequence[int]
+) -> dict[int, tuple[str, datetime]]:
+    """Existing units of these targets (any fingerprint): their state and ``not_before`` — the
+    time due while PENDING, the time of the last claim once claimed."""
+    if not target_ids:
+        return {}
+    rows = await session.execute(
+        select(WorkUnit.target_id, WorkUnit.state, WorkUnit.not_before).where(
+            WorkUnit.task_id == task_id,
+            WorkUnit.evaluator_key == evaluator_key,
+            WorkUnit.target_kind == target_kind,
+            WorkUnit.target_id.in_(list(target_ids)),
+        )
+    )
+    return {target_id: (state, not_before) for target_id, state, not_before in rows.all()}
+
+
 async def postpone_leased(
     session: AsyncSession,
     *,

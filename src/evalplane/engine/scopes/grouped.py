@@ -13,6 +13,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -105,13 +106,18 @@ async def select_keys(
     return chosen
 
 
-async def keys_among(session: AsyncSession, scope: GroupScope, project_id: int, low_id: int, high_id: int) -> list[str]:
-    """Traces/sessions that received spans with row ids in (low_id, high_id] (continuous mode)."""
+async def keys_among(
+    session: AsyncSession, scope: GroupScope, project_id: int, low_id: int, high_id: int
+) -> dict[str, datetime]:
+    """Traces/sessions that received spans with row ids in (low_id, high_id] (continuous mode),
+    with when the newest of those spans was stored."""
     column = _SPANS.c[scope.column]
-    stmt = select(distinct(column)).where(
-        Span.project_id == project_id, Span.id > low_id, Span.id <= high_id, column.is_not(None)
+    stmt = (
+        select(column, func.max(Span.ingested_at))
+        .where(Span.project_id == project_id, Span.id > low_id, Span.id <= high_id, column.is_not(None))
+        .group_by(column)
     )
-    return [key for (key,) in (await session.execute(stmt)).all()]
+    return {key: newest for key, newest in (await session.execute(stmt)).all()}
 
 
 async def load_documents(
@@ -177,7 +183,7 @@ async def _admitted(
     stmt = select(distinct(column)).where(
         Span.project_id == project_id,
         column.in_(sorted(keys)),
-        admission_sql(qf, dialect, project_id, scope.column, column),
+        admission_sql(qf, dialect, project_id, scope.column, column, among=sorted(keys)),
     )
     return {key for (key,) in (await session.execute(stmt)).all()}
 
