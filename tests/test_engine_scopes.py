@@ -377,3 +377,32 @@ def test_session_backfill_judges_the_conversation(scene: Scene) -> None:
     assert {s: r[0] for s, r in results.items()} == {one: "correct", two: "incorrect"}
     assert spans_where(scene, f"session_eval.{name}.label = 'incorrect'") == {traces[2]}
     assert len(spans_where(scene, f"session_eval.{name}.label IS NOT NULL")) == 3  # both sessions' traces
+
+
+def test_a_scope_that_changed_after_the_task_was_saved_fails_the_run_with_why(scene: Scene) -> None:
+    send(scene, SIX[:2])
+    evaluator = judge_evaluator(scene, "TRACE", "Question: {input}\nAnswer: {output}\nCorrect?")
+    task = scoped_task(scene, evaluator, GPT4O, FROM_LLM)
+    # a new version of the evaluator (the task follows the newest) is span-scoped
+    version = {
+        "commit_message": "now per span",
+        "template_config": {**_template_config(scene, evaluator), "data_granularity": "SPAN"},
+    }
+    scene.api.ok(scene.api.client.post(f"/v2/evaluators/{evaluator['id']}/versions", json=version), 201)
+    done = backfill(scene, task)
+    assert done.status == "FAILED"
+    assert done.failure_reason == (
+        "The task is trace/session-shaped (it has query_filters) but its evaluators are SPAN-scoped."
+    )
+    assert stored(scene, TraceEvaluation, evaluator_name(scene, evaluator)) == {}
+
+
+def _template_config(scene: Scene, evaluator: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": evaluator_name(scene, evaluator),
+        "template": "Question: {input}\nAnswer: {output}",
+        "include_explanations": False,
+        "use_function_calling": True,
+        "classification_choices": CHOICES,
+        "llm_config": {"ai_integration_id": scene.judge["id"], "model_name": "judge-1"},
+    }
