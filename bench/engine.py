@@ -235,7 +235,40 @@ def rows(count: int, seed: int = 7) -> list[tuple[str, str]]:
     return out
 
 
+# --scope trace: each row is a trace of 3 spans (CHAIN root, LLM, TOOL) judged as one trace.
+SCOPE = {"name": "SPAN"}
+TRACE_FILTERS = {"filters": [{"id": "A", "filter": "span_kind = 'LLM'"}]}
+TRACE_MAPPINGS = [{"variable_name": "output", "query_ids": ["A"], "attribute_path": "attributes.output.value"}]
+
+
+def trace_batch(pairs: list[tuple[str, str]], offset: int, start: datetime) -> list:
+    spans = []
+    for i, (question, answer) in enumerate(pairs):
+        n = offset + i
+        trace_id, root = f"{n + 1:032x}", f"{3 * n + 1:016x}"
+        start_ns = int((start + timedelta(milliseconds=n)).timestamp() * 1e9)
+        chain = {"openinference.span.kind": "CHAIN", "input.value": question, "output.value": "(see the LLM span)"}
+        llm = llm_attributes(n)
+        llm["input.value"], llm["output.value"] = question, answer
+        tool = {"openinference.span.kind": "TOOL", "input.value": "lookup", "output.value": "{}"}
+        spans.append(span_pb(trace_id=trace_id, span_id=root, name="agent", start_ns=start_ns, attributes=chain))
+        for k, attributes in ((2, llm), (3, tool)):
+            spans.append(
+                span_pb(
+                    trace_id=trace_id,
+                    span_id=f"{3 * n + k:016x}",
+                    parent_id=root,
+                    name=attributes["openinference.span.kind"].lower(),
+                    start_ns=start_ns + k,
+                    attributes=attributes,
+                )
+            )
+    return spans
+
+
 def span_batch(pairs: list[tuple[str, str]], offset: int, start: datetime) -> list:
+    if SCOPE["name"] == "TRACE":
+        return trace_batch(pairs, offset, start)
     spans = []
     for i, (question, answer) in enumerate(pairs):
         attributes = llm_attributes(offset + i)
@@ -306,6 +339,7 @@ class Client:
                             "include_explanations": False,
                             "use_function_calling": True,
                             "classification_choices": CHOICES,
+                            "data_granularity": SCOPE["name"],
                             "llm_config": {
                                 "ai_integration_id": integration["id"],
                                 "model_name": "judge-1",
@@ -321,19 +355,17 @@ class Client:
         return space["id"], evaluator["id"]
 
     def task(self, project_id: str, evaluator_id: str, *, continuous: bool = False) -> str:
-        return self.ok(
-            self.http.post(
-                "/v2/tasks",
-                json={
-                    "name": f"bench-{time.time_ns()}",
-                    "type": "TEMPLATE_EVALUATION",
-                    "project_id": project_id,
-                    "is_continuous": continuous,
-                    "evaluators": [{"evaluator_id": evaluator_id}],
-                },
-            ),
-            201,
-        )["id"]
+        body: dict = {
+            "name": f"bench-{time.time_ns()}",
+            "type": "TEMPLATE_EVALUATION",
+            "project_id": project_id,
+            "is_continuous": continuous,
+            "evaluators": [{"evaluator_id": evaluator_id}],
+        }
+        if SCOPE["name"] == "TRACE":
+            body["query_filters"] = TRACE_FILTERS
+            body["evaluators"][0]["query_mappings"] = TRACE_MAPPINGS
+        return self.ok(self.http.post("/v2/tasks", json=body), 201)["id"]
 
     def trigger(self, task_id: str, since: datetime) -> str:
         return self.ok(
@@ -597,7 +629,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-phoenix", action="store_true")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/evalplane-enginebench"))
     parser.add_argument("--no-readme", action="store_true")
+    parser.add_argument(
+        "--scope", choices=("span", "trace"), default="span", help="trace: each row is a 3-span trace, judged per trace"
+    )
     args = parser.parse_args(argv)
+    SCOPE["name"] = args.scope.upper()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so every started process is stopped
     work: Path = args.work_dir
     (work / "home").mkdir(parents=True, exist_ok=True)

@@ -25,9 +25,15 @@ def integration(api: Api, space_id: str, llm: LlmServer, *, key: str = "sk-local
 
 
 def template_evaluator(
-    api: Api, space_id: str, integration_id: str, *, name: str = "correctness", explain: bool = True
+    api: Api,
+    space_id: str,
+    integration_id: str,
+    *,
+    name: str = "correctness",
+    explain: bool = True,
+    scope: str = "SPAN",
 ) -> dict[str, Any]:
-    """A judge asking whether {output} answers {input}, choosing from ``CHOICES``."""
+    """A judge asking whether {output} answers {input}, choosing from ``CHOICES``, at ``scope``."""
     body = {
         "space_id": space_id,
         "name": unique("ev"),
@@ -40,6 +46,7 @@ def template_evaluator(
                 "include_explanations": explain,
                 "use_function_calling": True,
                 "classification_choices": CHOICES,
+                "data_granularity": scope,
                 "llm_config": {
                     "ai_integration_id": integration_id,
                     "model_name": "judge-1",

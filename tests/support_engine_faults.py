@@ -158,21 +158,24 @@ def leased_by(database_url: str, worker: str) -> int:
     return int(rows[0][0])
 
 
-def recorded_by(database_url: str, run_id: int, worker: str) -> int:
-    """How many of the run's evaluations this worker recorded (PostgreSQL)."""
+def recorded_by(database_url: str, run_id: int, worker: str, table: str = "span_evaluations") -> int:
+    """How many of the run's evaluations (in ``table``) this worker recorded (PostgreSQL)."""
     rows = sql(
         database_url,
-        "SELECT count(*) FROM span_evaluations WHERE task_run_id = $1 AND metadata::jsonb->>'worker' = $2",
+        f"SELECT count(*) FROM {table} WHERE task_run_id = $1 AND metadata::jsonb->>'worker' = $2",
         run_id,
         worker,
     )
     return int(rows[0][0])
 
 
-def evaluations_of_run(database_url: str, run_id: int) -> list[tuple[int, dict[str, Any]]]:
-    """(span row id, metadata) of every evaluation the run wrote."""
-    rows = sql(database_url, "SELECT span_row_id, metadata FROM span_evaluations WHERE task_run_id = $1", run_id)
-    return [(span, orjson.loads(meta) if isinstance(meta, (str, bytes)) else meta) for span, meta in rows]
+def evaluations_of_run(
+    database_url: str, run_id: int, table: str = "span_evaluations", target: str = "span_row_id"
+) -> list[tuple[Any, dict[str, Any]]]:
+    """(target, metadata) of every evaluation the run wrote: span row ids, or trace ids from
+    ``trace_evaluations``."""
+    rows = sql(database_url, f"SELECT {target}, metadata FROM {table} WHERE task_run_id = $1", run_id)
+    return [(key, orjson.loads(meta) if isinstance(meta, (str, bytes)) else meta) for key, meta in rows]
 
 
 def spans_in_project(database_url: str, project_name: str) -> int:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from arize._generated.api_client.models import TaskEvaluatorInput, TraceOrSessionEvaluatorInput
 
 from tests.conftest import DATABASES, start_server
 from tests.support import Api, LlmServer, Server, drop_pg_database, unique, wait_until
@@ -219,3 +220,60 @@ def test_sqlite_server_killed_mid_backfill_finishes_after_restart(llm: LlmServer
     finally:
         llm.control(latency_ms=0)
         single.stop()
+
+
+def trace_backfill(server: Server, llm: LlmServer, traces: int) -> tuple[str, str, int]:
+    """``backfill`` at trace scope: each seeded span is a trace of its own, judged as a trace."""
+    with server.http() as http:
+        api = Api(http)
+        space = api.space()
+        judge = integration(api, space["id"], llm)
+        evaluator = template_evaluator(api, space["id"], judge["id"], explain=False, scope="TRACE")
+        project = unique("proj")
+        seed_spans(server, space["id"], project, traces)
+        project_id = project_id_named(http, space["id"], project)
+    client = server.sdk()
+    output = {"variable_name": "output", "query_ids": [], "attribute_path": "attributes.output.value"}
+    task = client.tasks.create_evaluation_task(
+        name=unique("task"),
+        task_type="TEMPLATE_EVALUATION",
+        project=project_id,
+        evaluators=[
+            TaskEvaluatorInput(TraceOrSessionEvaluatorInput(evaluator_id=evaluator["id"], query_mappings=[output]))
+        ],
+    )
+    run = client.tasks.trigger_run(task=task.id, data_start_time=datetime.now(UTC) - timedelta(hours=2))
+    return project, run.id, run_row_id(run.id)
+
+
+@pytest.mark.slow
+def test_killing_a_worker_mid_trace_backfill_loses_and_duplicates_nothing(
+    pg_cluster, llm: LlmServer, tmp_path: Path
+) -> None:
+    server, workers, url = pg_cluster
+    first = add_worker(workers, server, tmp_path, **FAST_LEASES)
+    second = add_worker(workers, server, tmp_path, **FAST_LEASES)
+    traces = max(200, FAULT_SPANS // 5)
+    llm.control(latency_ms=20)
+    try:
+        project, run_id, run_row = trace_backfill(server, llm, traces)
+        wait_until(lambda: done_units(server, run_row) >= traces // 10, 120, "a tenth of the run")
+        recorded = lambda: recorded_by(url, run_row, first.name or "", "trace_evaluations")  # noqa: E731
+        wait_until(lambda: recorded() > 0, 60, "the first worker to record results")
+        wait_until(lambda: leased_by(url, first.name or "") > 0, 30, "the first worker to hold leases", interval=0.02)
+        first.kill()
+        orphaned = leased_by(url, first.name or "")
+        assert orphaned > 0
+        assert wait_for_run(server, run_id, 300) == "COMPLETED"
+    finally:
+        llm.control(latency_ms=0)
+    done = server.sdk().tasks.get_run(run_id=run_id)
+    assert (done.num_successes, done.num_errors, done.num_skipped) == expected_counts(traces)
+    states = unit_states(url, run_row)
+    assert states == {"SUCCEEDED": done.num_successes, "ERRORED": done.num_errors, "SKIPPED": done.num_skipped}
+    evaluated = Counter(trace for trace, _ in evaluations_of_run(url, run_row, "trace_evaluations", "trace_id"))
+    assert len(evaluated) == done.num_successes and set(evaluated.values()) == {1}
+    redone = sql(url, "SELECT count(*) FROM work_units WHERE run_id = $1 AND attempts > 1", run_row)[0][0]
+    assert redone >= orphaned
+    recorders = Counter(m["worker"] for _, m in evaluations_of_run(url, run_row, "trace_evaluations", "trace_id"))
+    assert set(recorders) == {first.name, second.name}

@@ -8,6 +8,7 @@ a user sees: the run's status and counters, and the results on the spans.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -19,9 +20,9 @@ from evalplane.core.clock import utcnow
 from evalplane.db.engine import Database
 from evalplane.db.models import WorkUnit
 from evalplane.engine import executor as executor_module
-from evalplane.engine import recording
 from evalplane.engine.executor import Executor
 from evalplane.engine.service import Engine
+from evalplane.engine.targets import TARGETS
 from evalplane.jobs import units
 from evalplane.server import build_engine
 from evalplane.settings import Settings
@@ -132,15 +133,15 @@ async def test_an_evaluator_that_blows_up_fails_its_own_units_only(
 
 
 async def test_a_result_that_cannot_be_stored_fails_alone(quiet_server: Server, engine: Engine, monkeypatch) -> None:
-    upsert = recording._upsert_span_evaluations
+    spans = TARGETS["SPAN"]
     poisoned: set[int] = set()
 
-    async def picky(session, rows):  # type: ignore[no-untyped-def]
-        if any(row["span_row_id"] in poisoned for row in rows):
+    async def picky(session, dialect, results, now, worker):  # type: ignore[no-untyped-def]
+        if any(result.unit.target_id in poisoned and result.state == units.SUCCEEDED for result in results):
             raise ValueError("this row cannot be written")
-        await upsert(session, rows)
+        await spans.store(session, dialect, results, now, worker)
 
-    monkeypatch.setattr(recording, "_upsert_span_evaluations", picky)
+    monkeypatch.setitem(TARGETS, "SPAN", dataclasses.replace(spans, store=picky))
     project_id, run_id = arrange(quiet_server, ["healthy"], ["refund", "ok", "refund too", "fine"])
     await engine.scheduler.tick()
     async with engine.db.session() as session:

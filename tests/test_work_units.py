@@ -108,3 +108,28 @@ async def test_cancel_stops_handing_out_units(database) -> None:
         assert await units.claim(s, worker="w", limit=10, lease=timedelta(seconds=30)) == []
         assert not await units.finish(s, worker="w", unit_id=leased.id, state=units.SUCCEEDED)
         assert await units.state_counts(s, run_id) == {units.CANCELLED: 4}
+
+
+async def test_a_unit_whose_target_grew_while_leased_goes_round_again(database) -> None:
+    """A session receiving spans while its unit is being evaluated: the result is recorded, and
+    the unit is queued again (not before the new idle time), once — never two leases at once."""
+    task_id, run_id = await arrange_run(database)
+    group = [NewUnit(evaluator_key=7, target_kind="SESSION", target_id=i, fingerprint="v1") for i in (1, 2)]
+    async with database.session() as s:
+        await units.enqueue(s, run_id=run_id, task_id=task_id, units=group)
+        claimed = await units.claim(s, worker="w", limit=10, lease=timedelta(seconds=30))
+    due = utcnow() + timedelta(seconds=60)
+    async with database.session() as s:
+        postponed = await units.postpone_leased(
+            s, task_id=task_id, evaluator_key=7, target_kind="SESSION", target_ids=[1], until=due
+        )
+        # the override reset leaves a leased unit alone
+        assert await units.enqueue(s, run_id=run_id, task_id=task_id, units=group, override=True, not_before=due) == 0
+    assert postponed == 1
+    async with database.session() as s:
+        held = await units.finish_many(s, worker="w", unit_ids=[c.id for c in claimed], state=units.SUCCEEDED)
+        assert await units.requeue_grown(s, [c for c in claimed if c.id in held]) == 1
+    async with database.session() as s:
+        rows = (await s.execute(select(WorkUnit.target_id, WorkUnit.state).order_by(WorkUnit.target_id))).all()
+        assert [tuple(r) for r in rows] == [(1, units.PENDING), (2, units.SUCCEEDED)]
+        assert await units.claim(s, worker="w", limit=10, lease=timedelta(seconds=30)) == []  # waits until idle

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from evalplane.api.app import create_app as create_api
 from evalplane.api.state import AppState
 from evalplane.db.engine import Database
+from evalplane.engine.continuous import ContinuousPolicy
 from evalplane.engine.service import Engine, EngineOptions
 from evalplane.settings import Settings
 
@@ -36,6 +38,10 @@ def engine_options(settings: Settings) -> EngineOptions:
         max_attempts=settings.max_attempts,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
         egress=settings.egress_policy(),
+        continuous=ContinuousPolicy(
+            trace_idle=timedelta(seconds=settings.trace_idle_seconds),
+            session_idle=timedelta(seconds=settings.session_idle_seconds),
+        ),
     )
 
 

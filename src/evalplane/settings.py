@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1)
     # On SIGTERM a worker finishes its batches for up to this long, then hands the rest back.
     shutdown_grace_seconds: float = 10.0
+    # Continuous trace/session tasks evaluate a trace (session) once it has received no new
+    # span for this long; a session that grows later is evaluated again.
+    trace_idle_seconds: float = Field(default=30.0, ge=0)
+    session_idle_seconds: float = Field(default=300.0, ge=0)
     # "text" or "json" (one JSON object per line, for log shippers).
     log_format: str = "text"
     # Failed authentications one client address may make per minute before it gets 429.

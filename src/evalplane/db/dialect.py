@@ -256,3 +256,35 @@ async def fetch_all(session: AsyncSession, query: RawQuery, sql: str) -> list[Se
     if query.sqlite:
         return list(await driver.execute_fetchall(sql, query.params))  # type: ignore[union-attr]
     return list(await driver.fetch(sql, *query.params))  # type: ignore[union-attr]
+
+
+class SqlDialect:
+    """What differs between SQLite and PostgreSQL for the engine, asked of one object instead
+    of comparing ``session.bind.dialect.name`` at each place it matters."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name  # "sqlite" | "postgresql", as filter compilers expect it
+        self.is_postgresql = name == "postgresql"
+        # SQLite hands out row ids in commit order; PostgreSQL's sequences may commit out of order.
+        self.ids_in_commit_order = name == "sqlite"
+
+    def insert(self, table: Any) -> Any:
+        """An INSERT supporting ``on_conflict_do_nothing/update``."""
+        return insert_for(self.name, table)
+
+    def skip_locked(self, stmt: Any) -> Any:
+        """Rows other transactions hold are passed over (PostgreSQL); SQLite has one writer."""
+        return stmt.with_for_update(skip_locked=True) if self.is_postgresql else stmt
+
+    def lock_for_counters(self, stmt: Any) -> Any:
+        """``FOR NO KEY UPDATE`` on PostgreSQL: the rows' counters are about to change."""
+        return stmt.with_for_update(key_share=True) if self.is_postgresql else stmt
+
+
+_SQL_DIALECTS = {name: SqlDialect(name) for name in ("sqlite", "postgresql")}
+
+
+def dialect_of(session: AsyncSession) -> SqlDialect:
+    """The strategy object for the database ``session`` talks to."""
+    name = session.bind.dialect.name  # type: ignore[union-attr]  # the one place the engine reads it
+    return _SQL_DIALECTS.get(name) or SqlDialect(name)

@@ -22,9 +22,10 @@ from evalplane.core.errors import InvalidInput
 from evalplane.db.models import Experiment, ExperimentRun, TaskRun
 from evalplane.domains.experiments.records import filter_record
 from evalplane.domains.task_runs.transitions import PENDING, RUNNING, transition
+from evalplane.domains.tasks.repository import record_activity
 from evalplane.engine.dataset_documents import EXPERIMENT_RUN
-from evalplane.engine.planner import RunChanged, fail
 from evalplane.engine.plans import TaskPlan
+from evalplane.engine.run_start import RunChanged, fail
 from evalplane.filters.records import record_predicate
 from evalplane.jobs import units
 from evalplane.jobs.units import NewUnit
@@ -129,5 +130,5 @@ async def plan_dataset_evaluation(session: AsyncSession, run: TaskRun, plan: Tas
         values["experiment_id"] = experiment_ids[0]
     if not await transition(session, run.id, PENDING, RUNNING, **values):
         raise RunChanged(run.id)
-    task.last_run_at = utcnow()
+    await record_activity(session, task.id, last_run_at=utcnow())
     return enqueued, already

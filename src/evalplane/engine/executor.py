@@ -6,26 +6,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from evalplane.engine.code import managed
 from evalplane.engine.code.outcome import Failure, Outcome
 from evalplane.engine.code.sandbox import CustomCode, Limits, run_custom
-from evalplane.engine.dataset_documents import RUN_DEFAULTS
 from evalplane.engine.judge import JudgeSpec, judge
 from evalplane.engine.plans import CODE, TEMPLATE, EvaluatorPlan
 from evalplane.engine.providers import FatalProviderError, Provider, TransientProviderError, Usage
 from evalplane.engine.providers.calls import Gates, RetryPolicy
 from evalplane.engine.variables import SPAN_DEFAULTS, missing, resolve_variables
-from evalplane.jobs.units import ERRORED, SKIPPED, SUCCEEDED, Claimed
+from evalplane.jobs.units import ERRORED, FILTERED_OUT, SKIPPED, SUCCEEDED, Claimed
 
 
 @dataclass(frozen=True, slots=True)
 class UnitResult:
     unit: Claimed
-    state: str  # SUCCEEDED | ERRORED | SKIPPED
+    state: str  # SUCCEEDED | ERRORED | SKIPPED | FILTERED_OUT
     evaluator: EvaluatorPlan | None
     outcome: Outcome | None = None
     detail: str | None = None
@@ -58,6 +57,8 @@ class Work:
     unit: Claimed
     evaluator: EvaluatorPlan | None
     document: dict[str, Any] | None
+    # What unmapped variables such as ``output`` mean for the unit's kind of target.
+    defaults: Mapping[str, str] = field(default_factory=lambda: SPAN_DEFAULTS)
 
 
 @dataclass(slots=True)
@@ -142,8 +143,15 @@ class Executor:
         assert evaluator is not None
         ready: list[tuple[Work, dict[str, Any]]] = []
         for item in items:
-            defaults = SPAN_DEFAULTS if item.unit.target_kind == "SPAN" else RUN_DEFAULTS
-            values = resolve_variables(item.document or {}, evaluator.variables, evaluator.column_mappings, defaults)
+            document = item.document or {}
+            if document.get("admitted") is False:
+                detail = "the task's query_filters do not admit it"
+                result.done.append(UnitResult(item.unit, FILTERED_OUT, evaluator, detail=detail))
+                continue
+            if "variables" in document:  # a trace or session: resolved when it was loaded
+                values = dict(document["variables"])
+            else:
+                values = resolve_variables(document, evaluator.variables, evaluator.column_mappings, item.defaults)
             absent = missing(values)
             if absent:
                 detail = f"no value for {', '.join(repr(a) for a in absent)}"

@@ -32,10 +32,12 @@ from evalplane.db.models import (
     TaskRun,
 )
 from evalplane.domains.datasets.records import example_record
+from evalplane.domains.task_runs.creation import create_run
 from evalplane.domains.task_runs.transitions import ACTIVE, PENDING, RUNNING, transition
+from evalplane.domains.tasks.repository import record_activity
 from evalplane.engine.dataset_documents import EXAMPLE
-from evalplane.engine.planner import RunChanged, fail
 from evalplane.engine.plans import TaskPlan
+from evalplane.engine.run_start import RunChanged, fail
 from evalplane.filters.records import record_search
 from evalplane.jobs import units
 from evalplane.jobs.units import NewUnit, fingerprint
@@ -165,7 +167,7 @@ async def plan_experiment_run(session: AsyncSession, run: TaskRun, plan: TaskPla
     )
     if not await transition(session, run.id, PENDING, RUNNING, experiment_id=experiment.id):
         raise RunChanged(run.id)
-    task.last_run_at = utcnow()
+    await record_activity(session, task.id, last_run_at=utcnow())
     return enqueued, 0
 
 
@@ -208,24 +210,17 @@ async def _trigger_follow_up(session: AsyncSession, task: Task, parent: TaskRun)
     )
     if busy is not None:
         return None
-    now = utcnow()
-    follow_up = TaskRun(
-        task_id=task.id,
-        status=PENDING,
-        kind="BACKFILL",
-        experiment_id=parent.experiment_id,
-        max_spans=None,
-        override_evaluations=False,
-        parameters={"experiment_ids": [parent.experiment_id]},
-        created_by_user_id=parent.created_by_user_id,
-        created_at=now,
-        updated_at=now,
-    )
     try:
         async with session.begin_nested():
-            session.add(follow_up)
-            await session.flush()
+            follow_up = await create_run(
+                session,
+                task.id,
+                created_by_user_id=parent.created_by_user_id,
+                experiment_id=parent.experiment_id,
+                max_spans=None,
+                override_evaluations=False,
+                parameters={"experiment_ids": [parent.experiment_id]},
+            )
     except IntegrityError:
         return None  # a trigger through the API won the race; try again next tick
-    task.last_run_at = now
     return follow_up.id

@@ -8,21 +8,23 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
+from evalplane.db.dialect import dialect_of
 from evalplane.db.models import Span, TaskRun
-from evalplane.domains.task_runs.transitions import FAILED, PENDING, RUNNING, transition
+from evalplane.domains.task_runs.transitions import PENDING, RUNNING, transition
 from evalplane.domains.tasks.repository import record_activity
-from evalplane.engine.plans import TaskPlan
+from evalplane.engine.dataset_tasks import plan_dataset_evaluation
+from evalplane.engine.experiments import RUN_EXPERIMENT, plan_experiment_run
+from evalplane.engine.plans import SPAN, TaskPlan
+from evalplane.engine.run_start import RunChanged, fail
 from evalplane.engine.sampling import sampled
+from evalplane.engine.scopes.admission import parse_query_filters
+from evalplane.engine.scopes.grouped import GROUP_SCOPES, new_units, select_keys
 from evalplane.engine.selection import span_filter
 from evalplane.filters import FilterSyntaxError
 from evalplane.jobs import units
 from evalplane.jobs.units import NewUnit
 
 DEFAULT_MAX_SPANS = 10_000
-
-
-class RunChanged(RuntimeError):
-    """The run left PENDING while it was being planned; the caller rolls the plan back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +51,7 @@ async def select_spans(
 ) -> list[tuple[int, str]]:
     """The newest ``limit`` spans of the run's window that pass both filters and the sample."""
     task, evaluator = plan.task, plan.evaluators[evaluator_index]
-    dialect = session.bind.dialect.name  # type: ignore[union-attr]
+    dialect = dialect_of(session).name
     stmt = (
         select(Span.id, Span.span_id)
         .where(Span.project_id == task.project_id, span_filter(dialect, task.query_filter, evaluator.query_filter))
@@ -72,8 +74,17 @@ async def select_spans(
     return chosen
 
 
-async def fail(session: AsyncSession, run: TaskRun, expected: str, reason: str) -> None:
-    await transition(session, run.id, expected, FAILED, failure_reason=reason)
+async def grouped_units(
+    session: AsyncSession, plan: TaskPlan, evaluator_index: int, run: TaskRun, limit: int
+) -> list[NewUnit]:
+    """Units for the traces or sessions of the run's window that the task's filters admit."""
+    evaluator = plan.evaluators[evaluator_index]
+    scope = GROUP_SCOPES[evaluator.scope]
+    qf = parse_query_filters(plan.task.query_filters)
+    dialect = dialect_of(session).name
+    keys = await select_keys(session, scope, plan.task, qf, run, dialect, limit)
+    assert plan.task.project_id is not None
+    return new_units(scope, evaluator, plan.task.project_id, keys)
 
 
 async def plan_backfill(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> Planned | None:
@@ -84,20 +95,24 @@ async def plan_backfill(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> 
     if not plan.evaluators:
         await fail(session, run, PENDING, "The task has no evaluators with a usable version.")
         return None
+    mismatch = plan.scope_mismatch()
+    if mismatch:
+        await fail(session, run, PENDING, mismatch)
+        return None
     limit = run.max_spans or DEFAULT_MAX_SPANS
     enqueued = already = 0
     try:
         for index in range(len(plan.evaluators)):
-            rows = await select_spans(session, plan, index, run, limit)
+            if plan.evaluators[index].scope == SPAN:
+                rows = await select_spans(session, plan, index, run, limit)
+                planned = span_units(plan, rows, index)
+            else:
+                planned = await grouped_units(session, plan, index, run, limit)
             new = await units.enqueue(
-                session,
-                run_id=run.id,
-                task_id=task.id,
-                units=span_units(plan, rows, index),
-                override=run.override_evaluations,
+                session, run_id=run.id, task_id=task.id, units=planned, override=run.override_evaluations
             )
             enqueued += new
-            already += len(rows) - new
+            already += len(planned) - new
     except FilterSyntaxError as exc:
         await fail(session, run, PENDING, f"The task's filter is no longer valid: {exc.detail}")
         return None
@@ -109,10 +124,6 @@ async def plan_backfill(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> 
 
 async def _plan_dataset_run(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> Planned | None:
     """Dataset-based tasks: run_experiment generation, or evaluation of experiment runs."""
-    # Imported here: both modules build on this one (fail, RunChanged).
-    from evalplane.engine.dataset_tasks import plan_dataset_evaluation
-    from evalplane.engine.experiments import RUN_EXPERIMENT, plan_experiment_run
-
     start = plan_experiment_run if plan.task.type == RUN_EXPERIMENT else plan_dataset_evaluation
     counts = await start(session, run, plan)
     return None if counts is None else Planned(enqueued=counts[0], already_done=counts[1])

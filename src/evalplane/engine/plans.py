@@ -12,6 +12,7 @@ from evalplane.db.models import Evaluator, EvaluatorVersion, Task, TaskEvaluator
 from evalplane.jobs.units import fingerprint
 
 TEMPLATE, CODE = "TEMPLATE", "CODE"
+SPAN, TRACE, SESSION = "SPAN", "TRACE", "SESSION"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,9 @@ class EvaluatorPlan:
     config: dict[str, Any]
     column_mappings: dict[str, str]
     query_filter: str | None
+    scope: str = SPAN  # the evaluator's data_granularity: what one unit of work is
+    # Trace/session variables: {variable_name, query_ids, attribute_path} each.
+    query_mappings: tuple[dict[str, Any], ...] = ()
 
     @property
     def variables(self) -> list[str]:
@@ -31,7 +35,9 @@ class EvaluatorPlan:
     @property
     def fingerprint(self) -> str:
         """Same evaluator version and mappings → same result, so the unit is not redone."""
-        return fingerprint({"version": self.version_id, "mappings": self.column_mappings})
+        if self.scope == SPAN:
+            return fingerprint({"version": self.version_id, "mappings": self.column_mappings})
+        return fingerprint({"version": self.version_id, "query_mappings": list(self.query_mappings)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +47,30 @@ class TaskPlan:
 
     def evaluator(self, evaluator_id: int) -> EvaluatorPlan | None:
         return next((e for e in self.evaluators if e.evaluator_id == evaluator_id), None)
+
+    @property
+    def scopes(self) -> set[str]:
+        """The scopes of the task's evaluators (one, unless the task was saved before the rule)."""
+        return {e.scope for e in self.evaluators}
+
+    @property
+    def scope(self) -> str:
+        return next(iter(self.scopes), SPAN)
+
+    def scope_mismatch(self) -> str | None:
+        """Why a project task's evaluators cannot run together (saved before the rules, or edited since)."""
+        scopes = self.scopes
+        if len(scopes) > 1:
+            kinds = ", ".join(sorted(scopes))
+            return f"The task's evaluators have different scopes ({kinds}); a task evaluates one scope."
+        scope = self.scope
+        if scope not in (SPAN, TRACE, SESSION):
+            return f"The task's evaluators have the unknown scope {scope!r}."
+        if scope != SPAN and self.task.query_filter:
+            return f"The task is span-shaped (it has a query_filter) but its evaluators are {scope}-scoped."
+        if scope == SPAN and self.task.query_filters:
+            return "The task is trace/session-shaped (it has query_filters) but its evaluators are SPAN-scoped."
+        return None
 
 
 async def load_task_plan(session: AsyncSession, task_id: int) -> TaskPlan | None:
@@ -80,6 +110,8 @@ async def load_task_plan(session: AsyncSession, task_id: int) -> TaskPlan | None
                 config=config,
                 column_mappings=dict(link.column_mappings or {}),
                 query_filter=" AND ".join(f"({f})" for f in filters) if filters else None,
+                scope=str(config.get("data_granularity") or SPAN).upper(),
+                query_mappings=tuple(dict(m) for m in link.query_mappings or ()),
             )
         )
     return TaskPlan(task=task, evaluators=plans)

@@ -1,64 +1,35 @@
-"""Writing a batch's results: unit states by compare-and-set, evaluations on spans and on
-experiment runs by upsert, generated experiment runs by insert (once per unit, guarded by
-the unit's compare-and-set), and run counters by increment — all in one transaction, so a
-unit is counted exactly once even when its lease expired and another worker redid it."""
+"""Writing a batch's results: unit states by compare-and-set, what each kind of target keeps
+(``targets.TARGETS``: evaluations on spans, traces, sessions and experiment runs by upsert,
+generated experiment runs by insert — once per unit, guarded by the unit's compare-and-set),
+and run counters by increment — all in one transaction, so a unit is counted exactly once
+even when its lease expired and another worker redid it."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core import metrics
 from evalplane.core.clock import utcnow
-from evalplane.db.dialect import insert_for
-from evalplane.db.models import Experiment, ExperimentRun, ExperimentRunEvaluation, SpanEvaluation, TaskRun
+from evalplane.db.dialect import dialect_of
+from evalplane.db.models import TaskRun
 from evalplane.domains.task_runs.transitions import FAILED, RUNNING, transition
-from evalplane.engine.dataset_documents import EXPERIMENT_RUN
 from evalplane.engine.executor import BatchResult, UnitResult
-from evalplane.engine.experiments_generation import GenerationResult
+from evalplane.engine.scopes.grouped import GROUP_SCOPES
+from evalplane.engine.targets import TARGETS
 from evalplane.jobs import units
 
 _COUNTERS = {units.SUCCEEDED: "num_successes", units.ERRORED: "num_errors", units.SKIPPED: "num_skipped"}
-
-
-def _evaluation_row(result: UnitResult, now: Any, worker: str, target_column: str = "span_row_id") -> dict[str, Any]:
-    assert result.outcome is not None and result.evaluator is not None
-    unit = result.unit
-    metadata = {
-        **result.outcome.metadata,
-        "task_id": unit.task_id,
-        "task_run_id": unit.run_id,
-        "evaluator_id": result.evaluator.evaluator_id,
-        "evaluator_version_id": result.evaluator.version_id,
-        "worker": worker,  # which engine process recorded it (operators tracing a result)
-    }
-    if result.usage.total_tokens:
-        metadata["prompt_tokens"] = result.usage.prompt_tokens
-        metadata["completion_tokens"] = result.usage.completion_tokens
-    return {
-        target_column: unit.target_id,
-        "name": result.evaluator.name,
-        "label": result.outcome.label[:1024] if result.outcome.label else None,
-        "score": result.outcome.score,
-        "explanation": result.outcome.explanation,
-        "metadata": metadata,
-        "task_id": unit.task_id,
-        "task_run_id": unit.run_id,
-        "created_at": now,
-        "updated_at": now,
-    }
 
 
 async def record(session: AsyncSession, worker: str, batch: BatchResult) -> int:
     """Persist a batch; returns how many units this worker still owned and recorded."""
     now = utcnow()
     counters: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    evaluations: list[dict[str, Any]] = []
-    run_evaluations: list[dict[str, Any]] = []
-    generated: list[tuple[int, dict[str, Any]]] = []
+    held_results: dict[str, list[UnitResult]] = defaultdict(list)  # by kind of target
     recorded = 0
     await _lock_runs(
         session, {r.unit.run_id for r in batch.done} | {u.run_id for u, _ in batch.retry} | set(batch.fatal)
@@ -70,27 +41,22 @@ async def record(session: AsyncSession, worker: str, batch: BatchResult) -> int:
     held: set[int] = set()
     for (state, detail), ids in outcomes.items():
         held |= await units.finish_many(session, worker=worker, unit_ids=ids, state=state, detail=detail)
+    await units.requeue_grown(
+        session, [r.unit for r in batch.done if r.unit.id in held and r.unit.target_kind in GROUP_SCOPES]
+    )
     for result in batch.done:
         if result.unit.id not in held:
             continue  # the lease was lost: whoever holds the unit now records it
         recorded += 1
         run = counters[result.unit.run_id]
-        run[_COUNTERS[result.state]] += 1
+        if result.state in _COUNTERS:  # a trace the filters turn away is not counted
+            run[_COUNTERS[result.state]] += 1
         run["prompt_tokens"] += result.usage.prompt_tokens
         run["completion_tokens"] += result.usage.completion_tokens
-        if result.state == units.SUCCEEDED and result.unit.target_kind == "SPAN":
-            evaluations.append(_evaluation_row(result, now, worker))
-        elif result.state == units.SUCCEEDED and result.unit.target_kind == EXPERIMENT_RUN:
-            run_evaluations.append(_evaluation_row(result, now, worker, "experiment_run_id"))
-        elif isinstance(result, GenerationResult) and result.run_row is not None:
-            generated.append((result.unit.target_id, result.run_row))
-    if evaluations:
-        await _upsert_span_evaluations(session, evaluations)
-    if run_evaluations:
-        await _upsert_run_evaluations(session, run_evaluations)
-    if generated:
-        # Dataset order within a batch; batches land in the order they finish.
-        await _insert_experiment_runs(session, [row for _, row in sorted(generated, key=lambda g: g[0])], now)
+        held_results[result.unit.target_kind].append(result)
+    dialect = dialect_of(session)
+    for kind, results in held_results.items():
+        await TARGETS[kind].store(session, dialect, results, now, worker)
     for run_id, values in counters.items():
         await session.execute(
             update(TaskRun)
@@ -116,12 +82,10 @@ async def _lock_runs(session: AsyncSession, run_ids: set[int]) -> None:
     """Take the runs' rows before any unit row. Cancelling a run (the API, or a fatal error
     here) locks the run and then all its open units; recording in the other order — units,
     then the run's counters — deadlocked against it on PostgreSQL. SQLite has one writer."""
-    if run_ids and session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+    dialect = dialect_of(session)
+    if run_ids and dialect.is_postgresql:
         await session.execute(
-            select(TaskRun.id)
-            .where(TaskRun.id.in_(sorted(run_ids)))
-            .order_by(TaskRun.id)
-            .with_for_update(key_share=True)  # FOR NO KEY UPDATE
+            dialect.lock_for_counters(select(TaskRun.id).where(TaskRun.id.in_(sorted(run_ids))).order_by(TaskRun.id))
         )
 
 
@@ -142,61 +106,6 @@ def _retry_delay(attempts: int) -> Any:
     from datetime import timedelta
 
     return timedelta(seconds=min(300, 15 * max(1, attempts)))
-
-
-async def _upsert_span_evaluations(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    # One result per (span, evaluation name) in a statement, or the upsert would hit itself.
-    latest = {(row["span_row_id"], row["name"]): row for row in rows}
-    dialect = session.bind.dialect.name  # type: ignore[union-attr]
-    # One statement with the rows as parameters (executemany): its compiled form is cached,
-    # where a multi-row VALUES clause would be compiled again for every batch.
-    await session.execute(_upsert_statement(dialect), list(latest.values()))
-
-
-_UPSERTS: dict[str, Any] = {}
-
-
-def _upsert_statement(dialect: str) -> Any:
-    stmt = _UPSERTS.get(dialect)
-    if stmt is None:
-        insert = insert_for(dialect, SpanEvaluation.__table__)
-        stmt = _UPSERTS[dialect] = insert.on_conflict_do_update(
-            index_elements=["span_row_id", "name"],
-            set_={
-                name: insert.excluded[name]
-                for name in ("label", "score", "explanation", "metadata", "task_id", "task_run_id", "updated_at")
-            },
-        )
-    return stmt
-
-
-async def _upsert_run_evaluations(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Results on experiment runs, one per (run, evaluation name): a redo overwrites."""
-    latest = {(row["experiment_run_id"], row["name"]): row for row in rows}
-    table = ExperimentRunEvaluation.__table__
-    stmt = insert_for(session.bind.dialect.name, table).values(list(latest.values()))  # type: ignore[union-attr]
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["experiment_run_id", "name"],
-        set_={
-            name: stmt.excluded[name]
-            for name in ("label", "score", "explanation", "metadata", "task_id", "task_run_id", "updated_at")
-        },
-    )
-    await session.execute(stmt)
-
-
-async def _insert_experiment_runs(session: AsyncSession, rows: list[dict[str, Any]], now: Any) -> None:
-    """Generated runs, in the order their units finished; experiments whose rows are gone
-    (deleted meanwhile) get nothing."""
-    experiment_ids = {row["experiment_id"] for row in rows}
-    alive = set((await session.scalars(select(Experiment.id).where(Experiment.id.in_(experiment_ids)))).all())
-    values = [
-        {**row, "annotations": [], "created_at": now, "updated_at": now}
-        for row in rows
-        if row["experiment_id"] in alive
-    ]
-    if values:
-        await session.execute(insert(cast(Table, ExperimentRun.__table__)), values)
 
 
 def per_unit(batch: BatchResult) -> list[BatchResult]:

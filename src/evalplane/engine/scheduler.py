@@ -6,19 +6,23 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core import metrics
+from evalplane.db.dialect import dialect_of
 from evalplane.db.engine import Database
 from evalplane.db.models import Task, TaskRun, WorkUnit
 from evalplane.domains.task_runs.transitions import COMPLETED, FAILED, PENDING, RUNNING, transition
 from evalplane.engine import continuous
 from evalplane.engine.continuous import ContinuousPolicy
 from evalplane.engine.experiments import start_follow_ups
-from evalplane.engine.planner import RunChanged, plan_backfill
+from evalplane.engine.outcome import nothing_evaluable
+from evalplane.engine.planner import plan_backfill
 from evalplane.engine.plans import load_task_plan
+from evalplane.engine.run_start import RunChanged
 from evalplane.jobs import units
 
 log = logging.getLogger("evalplane.scheduler")
@@ -32,10 +36,8 @@ class TickReport:
     completed: int = 0
 
 
-def _skip_locked(stmt, session: AsyncSession):
-    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
-        return stmt.with_for_update(skip_locked=True)
-    return stmt
+def _skip_locked(stmt: Any, session: AsyncSession) -> Any:
+    return dialect_of(session).skip_locked(stmt)
 
 
 class Scheduler:
@@ -117,5 +119,9 @@ class Scheduler:
             for run_id in drained:
                 if not await start_follow_ups(session, run_id):
                     continue  # a run_experiment run waits until its evaluation tasks can start
+                reason = await nothing_evaluable(session, run_id)
+                if reason is not None:
+                    await transition(session, run_id, RUNNING, FAILED, failure_reason=reason)
+                    continue
                 completed += await transition(session, run_id, RUNNING, COMPLETED)
         return completed

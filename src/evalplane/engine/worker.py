@@ -18,60 +18,24 @@ from typing import Any
 from sqlalchemy import select
 
 from evalplane.core import metrics
-from evalplane.core.clock import isoformat
 from evalplane.core.egress import EgressPolicy
 from evalplane.core.errors import DomainError
 from evalplane.core.secrets import box_for
+from evalplane.db.dialect import dialect_of
 from evalplane.db.engine import Database
-from evalplane.db.models import AiIntegration, Span, Task
+from evalplane.db.models import AiIntegration, Task
 from evalplane.domains.ai_integrations.service import load_for_use
-from evalplane.engine.dataset_documents import load_targets
 from evalplane.engine.executor import BatchResult, Executor, ProviderSource, UnitResult, Work, unexpected
 from evalplane.engine.experiments_generation import execute_batch
 from evalplane.engine.plans import TaskPlan, load_task_plan
 from evalplane.engine.providers import FatalProviderError, Provider, ProviderConfig, build_provider
 from evalplane.engine.recording import per_unit, record
+from evalplane.engine.targets import TARGETS
+from evalplane.engine.variables import SPAN_DEFAULTS
 from evalplane.jobs import units
 from evalplane.jobs.units import ERRORED, Claimed
 
 log = logging.getLogger("evalplane.worker")
-
-
-# The columns a span document is built from (plain rows: no ORM objects per unit).
-_SPAN_COLUMNS = (
-    Span.id,
-    Span.name,
-    Span.span_kind,
-    Span.status_code,
-    Span.status_message,
-    Span.latency_ms,
-    Span.start_time,
-    Span.end_time,
-    Span.parent_id,
-    Span.trace_id,
-    Span.span_id,
-    Span.attributes,
-    Span.events,
-    Span.resource_attributes,
-)
-
-
-def span_document(row: Any) -> dict[str, Any]:
-    """A span as evaluator variables and filters see it."""
-    return {
-        "name": row.name,
-        "span_kind": row.span_kind,
-        "status_code": row.status_code,
-        "status_message": row.status_message,
-        "latency_ms": row.latency_ms,
-        "start_time": isoformat(row.start_time),
-        "end_time": isoformat(row.end_time),
-        "parent_id": row.parent_id,
-        "context": {"trace_id": row.trace_id, "span_id": row.span_id},
-        "attributes": row.attributes or {},
-        "events": row.events or [],
-        "resource": row.resource_attributes or {},
-    }
 
 
 class IntegrationProviders(ProviderSource):
@@ -329,22 +293,23 @@ class Worker:
                 cached = self._plans.get(task_id)
                 if cached is None or cached[0] < loop_time:
                     self._plans[task_id] = (loop_time + 5.0, await load_task_plan(session, task_id))
-            span_ids = [c.target_id for c in claimed if c.target_kind == "SPAN"]
-            rows = (
-                (await session.execute(select(*_SPAN_COLUMNS).where(Span.id.in_(span_ids)))).all() if span_ids else []
-            )
-            others = await load_targets(session, claimed)  # experiment runs and dataset examples
-        documents = {row.id: span_document(row) for row in rows}
+            plans = {task_id: self._plans[task_id][1] for task_id in {c.task_id for c in claimed}}
+            by_kind: dict[str, list[Claimed]] = defaultdict(list)
+            for unit in claimed:
+                by_kind[unit.target_kind].append(unit)
+            documents: dict[int, dict[str, Any]] = {}
+            dialect = dialect_of(session)
+            for kind, group in by_kind.items():
+                target = TARGETS.get(kind)
+                if target is not None:  # an unknown kind finds no document: the unit is skipped
+                    documents.update(await target.load(session, dialect, plans, group))
         work = []
         for unit in claimed:
-            plan = self._plans[unit.task_id][1]
+            plan = plans[unit.task_id]
             evaluator = plan.evaluator(unit.evaluator_key) if plan else None
-            document = (
-                documents.get(unit.target_id)
-                if unit.target_kind == "SPAN"
-                else others.get((unit.target_kind, unit.target_id))
-            )
-            work.append(Work(unit=unit, evaluator=evaluator, document=document))
+            target = TARGETS.get(unit.target_kind)
+            defaults = target.defaults if target is not None else SPAN_DEFAULTS
+            work.append(Work(unit=unit, evaluator=evaluator, document=documents.get(unit.id), defaults=defaults))
         return work
 
     async def _heartbeat(self) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy import CursorResult, and_, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
-from evalplane.db.dialect import insert_for
+from evalplane.db.dialect import dialect_of
 from evalplane.db.models import WorkUnit
 
 PENDING, LEASED = "PENDING", "LEASED"
@@ -56,17 +56,26 @@ class Claimed:
     target_id: int
     attempts: int
     payload: dict[str, Any] | None
+    claimed_at: datetime | None = None  # the unit's not_before is set to it when claimed
 
 
 async def enqueue(
-    session: AsyncSession, *, run_id: int, task_id: int, units: Iterable[NewUnit], override: bool = False
+    session: AsyncSession,
+    *,
+    run_id: int,
+    task_id: int,
+    units: Iterable[NewUnit],
+    override: bool = False,
+    not_before: datetime | None = None,
 ) -> int:
     """Insert units for a run in the caller's transaction; return how many are new to it.
 
     A target already covered by a unit of this task with the same evaluator config is left
-    alone — unless ``override``, when that unit is reset and moved to this run.
+    alone — unless ``override``, when that unit is reset and moved to this run. ``not_before``
+    holds the units back until then (a trace or session waiting to go idle).
     """
     now = utcnow()
+    start_at = not_before or now
     rows = [
         {
             "run_id": run_id,
@@ -77,7 +86,7 @@ async def enqueue(
             "fingerprint": u.fingerprint,
             "state": u.state,
             "attempts": 0,
-            "not_before": now,
+            "not_before": start_at,
             "detail": u.detail,
             "payload": u.payload,
             "created_at": now,
@@ -87,11 +96,11 @@ async def enqueue(
     ]
     if not rows:
         return 0
-    dialect = session.bind.dialect.name  # type: ignore[union-attr]
+    dialect = dialect_of(session)
     inserted = 0
     for start in range(0, len(rows), 500):
         chunk = rows[start : start + 500]
-        stmt = insert_for(dialect, WorkUnit.__table__).values(chunk)
+        stmt = dialect.insert(WorkUnit.__table__).values(chunk)
         keys = ["task_id", "evaluator_key", "target_kind", "target_id", "fingerprint"]
         if override:
             stmt = stmt.on_conflict_do_update(
@@ -158,8 +167,7 @@ async def claim(
         candidates = candidates.where(WorkUnit.run_id.in_(list(run_ids)))
     if task_id is not None:
         candidates = candidates.where(WorkUnit.task_id == task_id)
-    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
-        candidates = candidates.with_for_update(skip_locked=True)
+    candidates = dialect_of(session).skip_locked(candidates)
     # A materialized CTE: PostgreSQL may otherwise re-run a LIMITed subquery inside IN (...)
     # and lease more rows than asked for.
     chosen = candidates.cte("claimable").prefix_with("MATERIALIZED", dialect="postgresql")
@@ -171,6 +179,9 @@ async def claim(
             lease_owner=worker,
             lease_expires_at=now + lease,
             attempts=WorkUnit.attempts + 1,
+            # Marks the claim: a unit whose not_before moves past it while leased (its trace or
+            # session received spans meanwhile) is queued again once recorded (``requeue_grown``).
+            not_before=now,
             updated_at=now,
         )
         .returning(
@@ -182,11 +193,74 @@ async def claim(
             WorkUnit.target_id,
             WorkUnit.attempts,
             WorkUnit.payload,
+            WorkUnit.not_before,
         )
         .execution_options(synchronize_session=False)
     )
     rows = (await session.execute(stmt)).all()
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+
+
+async def marks(
+    session: AsyncSession, *, task_id: int, evaluator_key: int, target_kind: str, target_ids: Sequence[int]
+) -> dict[int, tuple[str, datetime]]:
+    """Existing units of these targets (any fingerprint): their state and ``not_before`` — the
+    time due while PENDING, the time of the last claim once claimed."""
+    if not target_ids:
+        return {}
+    rows = await session.execute(
+        select(WorkUnit.target_id, WorkUnit.state, WorkUnit.not_before).where(
+            WorkUnit.task_id == task_id,
+            WorkUnit.evaluator_key == evaluator_key,
+            WorkUnit.target_kind == target_kind,
+            WorkUnit.target_id.in_(list(target_ids)),
+        )
+    )
+    return {target_id: (state, not_before) for target_id, state, not_before in rows.all()}
+
+
+async def postpone_leased(
+    session: AsyncSession,
+    *,
+    task_id: int,
+    evaluator_key: int,
+    target_kind: str,
+    target_ids: Sequence[int],
+    until: datetime,
+) -> int:
+    """Units being evaluated right now whose target has changed: they go round again after
+    they are recorded (see ``requeue_grown``), not before ``until``."""
+    if not target_ids:
+        return 0
+    result = await session.execute(
+        update(WorkUnit)
+        .where(
+            WorkUnit.task_id == task_id,
+            WorkUnit.evaluator_key == evaluator_key,
+            WorkUnit.target_kind == target_kind,
+            WorkUnit.target_id.in_(list(target_ids)),
+            WorkUnit.state == LEASED,
+        )
+        .values(not_before=until)
+        .execution_options(synchronize_session=False)
+    )
+    return cast(CursorResult[Any], result).rowcount or 0
+
+
+async def requeue_grown(session: AsyncSession, claimed: Sequence[Claimed]) -> int:
+    """Recorded units postponed while they were leased go back to PENDING (same run, fresh attempts)."""
+    requeued = 0
+    for unit in claimed:
+        if unit.claimed_at is None:
+            continue
+        result = await session.execute(
+            update(WorkUnit)
+            .where(WorkUnit.id == unit.id, WorkUnit.state.in_(list(FINAL)), WorkUnit.not_before > unit.claimed_at)
+            .values(state=PENDING, attempts=0, detail=None, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        requeued += cast(CursorResult[Any], result).rowcount or 0
+    return requeued
 
 
 async def heartbeat(session: AsyncSession, *, worker: str, unit_ids: Sequence[int], lease: timedelta) -> int:

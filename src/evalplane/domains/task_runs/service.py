@@ -15,10 +15,10 @@ from evalplane.core.errors import Conflict, InvalidInput, NotFound, Unprocessabl
 from evalplane.db.models import DatasetExample, DatasetVersion, Experiment, Task, TaskRun
 from evalplane.db.paging import Page, PageRequest, paginate
 from evalplane.domains.access.principal import Principal
-from evalplane.domains.task_runs.transitions import ACTIVE, CANCELLED, PENDING, transition
+from evalplane.domains.task_runs.creation import create_run
+from evalplane.domains.task_runs.transitions import ACTIVE, CANCELLED, transition
 from evalplane.domains.tasks import rules
 from evalplane.domains.tasks.inputs import EVALUATION_TYPES, RUN_EXPERIMENT, RunRequest
-from evalplane.domains.tasks.repository import record_activity
 from evalplane.domains.tasks.service import visible_task
 from evalplane.filters.records import check_record_filter
 from evalplane.jobs import units
@@ -32,9 +32,9 @@ async def trigger(session: AsyncSession, principal: Principal, task_id: int, req
     task = await visible_task(session, principal, task_id)
     principal.require_write(task.space_id, "Task")
     if task.type == RUN_EXPERIMENT:
-        run = await _experiment_run(session, principal, task, request)
+        fields = await _experiment_run(session, principal, task, request)
     else:
-        run = await _evaluation_run(session, principal, task, request)
+        fields = await _evaluation_run(session, principal, task, request)
     active = await session.scalar(
         select(TaskRun.id).where(
             TaskRun.task_id == task.id, TaskRun.kind == "BACKFILL", TaskRun.status.in_(sorted(ACTIVE))
@@ -42,19 +42,13 @@ async def trigger(session: AsyncSession, principal: Principal, task_id: int, req
     )
     if active is not None:
         raise Conflict(ACTIVE_RUN_CONFLICT)
-    run.task_id = task.id
-    run.status = PENDING
-    run.created_by_user_id = principal.user_id
-    run.created_at = run.updated_at = utcnow()
-    session.add(run)
     try:
-        await session.flush()
+        run = await create_run(session, task.id, created_by_user_id=principal.user_id, **fields)
     except IntegrityError as exc:
         # Lost a race with a concurrent trigger: the partial unique index uq_task_runs_one_active said no.
         raise Conflict(
             ACTIVE_RUN_CONFLICT if _is_unique_violation(exc) else "The task changed meanwhile; try again."
         ) from None
-    await record_activity(session, task.id, last_run_at=run.created_at)
     await session.flush()
     return run
 
@@ -64,7 +58,9 @@ def _is_unique_violation(exc: IntegrityError) -> bool:
     return "unique" in text or "uq_task_runs_one_active" in text
 
 
-async def _evaluation_run(session: AsyncSession, principal: Principal, task: Task, request: RunRequest) -> TaskRun:
+async def _evaluation_run(
+    session: AsyncSession, principal: Principal, task: Task, request: RunRequest
+) -> dict[str, Any]:
     rules.reject_fields(request.sent(RunRequest.EXPERIMENT_FIELDS), f"when triggering a {task.type.lower()} task")
     if request.max_spans is not None and request.max_spans < 1:
         raise InvalidInput("'max_spans' must be at least 1.", field="max_spans")
@@ -81,13 +77,13 @@ async def _evaluation_run(session: AsyncSession, principal: Principal, task: Tas
         assert task.dataset_id is not None
         chosen = request.experiment_ids if request.experiment_ids is not None else list(task.experiment_ids or [])
         parameters["experiment_ids"] = await rules.check_experiments(session, principal, task.dataset_id, chosen)
-    return TaskRun(
-        data_start_time=start,
-        data_end_time=end,
-        max_spans=request.max_spans or DEFAULT_MAX_SPANS,
-        override_evaluations=bool(request.override_evaluations),
-        parameters=parameters,
-    )
+    return {
+        "data_start_time": start,
+        "data_end_time": end,
+        "max_spans": request.max_spans or DEFAULT_MAX_SPANS,
+        "override_evaluations": bool(request.override_evaluations),
+        "parameters": parameters,
+    }
 
 
 async def _window(session: AsyncSession, task: Task, request: RunRequest) -> tuple[datetime, datetime]:
@@ -113,7 +109,9 @@ async def _window(session: AsyncSession, task: Task, request: RunRequest) -> tup
     return start, end
 
 
-async def _experiment_run(session: AsyncSession, principal: Principal, task: Task, request: RunRequest) -> TaskRun:
+async def _experiment_run(
+    session: AsyncSession, principal: Principal, task: Task, request: RunRequest
+) -> dict[str, Any]:
     rules.reject_fields(request.sent(RunRequest.EVALUATION_FIELDS), "when triggering a run_experiment task")
     assert task.dataset_id is not None
     name = _experiment_name(request.experiment_name)
@@ -148,7 +146,7 @@ async def _experiment_run(session: AsyncSession, principal: Principal, task: Tas
         parameters["evaluation_task_ids"] = await _check_follow_up_tasks(
             session, principal, task, request.evaluation_task_ids
         )
-    return TaskRun(override_evaluations=False, parameters=parameters)
+    return {"override_evaluations": False, "parameters": parameters}
 
 
 def _experiment_name(value: str | None) -> str:

@@ -1,0 +1,1 @@
+"""Targets that group spans: traces and sessions (DESIGN.md §3b)."""
