@@ -15,7 +15,7 @@ from sqlalchemy import select
 from evalplane.db.models import Span
 from evalplane.domains.spans import filtering
 from evalplane.filters import MAX_DEPTH, MAX_LENGTH, FilterSyntaxError
-from evalplane.filters.parser import MAX_PATH_SEGMENTS
+from evalplane.filters.parser import MAX_COST, MAX_PATH_SEGMENTS
 from tests.support_filters import (  # noqa: F401 - real_spans_db is the real_db fixture
     RealSpansDb,
     real_spans_db,
@@ -40,9 +40,10 @@ def test_sql_and_memory_keep_the_same_stored_spans(
         assert read_back == as_sent, text  # storing a span does not change what a filter sees
 
 
-def _repeat(atom: str, joiner: str = " OR ") -> str:
-    """``atom`` joined as many times as fits in the longest filter accepted."""
-    return joiner.join([atom] * ((MAX_LENGTH + len(joiner)) // (len(atom) + len(joiner))))
+def _repeat(atom: str, joiner: str = " OR ", cost: int = 1) -> str:
+    """``atom`` (which costs ``cost``) joined as many times as the length and the cost limits allow."""
+    fits = (MAX_LENGTH + len(joiner)) // (len(atom) + len(joiner))
+    return joiner.join([atom] * min(fits, MAX_COST // cost))
 
 
 # Shapes at the parser's limits that once broke SQLite (expression depth, parser stack, SQL that
@@ -51,11 +52,11 @@ EXTREME_FILTERS = {
     "flat OR chain": _repeat("name=''", "OR "),
     "flat AND chain": _repeat("name=''", "AND "),
     "alternating AND/OR": _repeat("name='' AND latency_ms=1"),
-    "attribute ORs": _repeat("metadata.a=1"),
-    "two list steps each": _repeat("attributes.0.0=1"),
+    "attribute ORs": _repeat("metadata.a=1", cost=10),
+    "two list steps each": _repeat("attributes.0.0=1", cost=70),
     "eval ORs": _repeat("eval.a.score=1"),
-    "CONTAINS ORs": _repeat("metadata.a CONTAINS 1"),
-    "LIKE ORs": _repeat("metadata.a LIKE '%'"),
+    "CONTAINS ORs": _repeat("metadata.a CONTAINS 1", cost=10),
+    "LIKE ORs": _repeat("metadata.a LIKE '%'", cost=10),
     "time ORs": _repeat("start_time > '2024-01-01'"),
     "long IN list": "name IN (" + ",".join(["''"] * ((MAX_LENGTH - 10) // 3)) + ")",
     "long attribute IN list": "metadata.a IN (" + ",".join(["1"] * ((MAX_LENGTH - 16) // 2)) + ")",
@@ -86,7 +87,8 @@ def test_one_step_past_each_limit_is_a_filter_syntax_error() -> None:
     too_long = _repeat("name=''", "OR ") + " OR name=''"
     too_deep = "NOT " * (MAX_DEPTH + 1) + "name = ''"
     too_long_path = "attributes." + ".".join(["0"] * (MAX_PATH_SEGMENTS + 1)) + " = 1"
-    for text in (too_long, too_deep, too_long_path):
+    too_costly = _repeat("attributes.0.0=1", cost=70) + " OR attributes.0.0=1"
+    for text in (too_long, too_deep, too_long_path, too_costly):
         with pytest.raises(FilterSyntaxError):
             filtering.span_filter_where("sqlite", 1, text)
 

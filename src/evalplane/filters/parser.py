@@ -27,6 +27,12 @@ MAX_LENGTH = 10_000
 MAX_DEPTH = 50
 # Deeper than any OpenInference attribute; keeps each path's SQL (a join per list step on SQLite) small.
 MAX_PATH_SEGMENTS = 32
+# What a filter may cost to compile and run: a condition on a fixed column costs 1, one inside a
+# JSON document (attributes, a record) 10, plus 30 per list-index step of its path, since each
+# becomes SQL that reads the document several ways. Past it, a filter is refused, so no key can
+# make the server build megabytes of SQL for one request.
+MAX_COST = 1_000
+_DOCUMENT_COST, _LIST_STEP_COST = 10, 30
 
 _ALIASES = {"metadata": ("attributes", "metadata")}  # OpenInference keeps metadata under attributes
 VALID_COLUMNS = (
@@ -71,6 +77,7 @@ class _Parser:
         self.tokens = tokenize(text)
         self.i = 0
         self.depth = 0
+        self.cost = 0
 
     # -- token helpers -------------------------------------------------------------------
     @property
@@ -95,6 +102,19 @@ class _Parser:
         if self.depth > MAX_DEPTH:
             raise FilterSyntaxError(
                 f"filter nests too deeply (more than {MAX_DEPTH} levels of parentheses or NOT) at position {token.pos}",
+                position=token.pos,
+            )
+
+    def charge(self, column: ast.Column, token: Token) -> None:
+        if isinstance(column, ast.DOCUMENT_COLUMNS):
+            steps = sum(1 for segment in column.path if segment.isdigit())
+            self.cost += _DOCUMENT_COST + _LIST_STEP_COST * steps
+        else:
+            self.cost += 1
+        if self.cost > MAX_COST:
+            raise FilterSyntaxError(
+                f"filter is too complex at position {token.pos}: conditions on attributes and list "
+                f"indexes cost more than the {MAX_COST} a filter may spend (see the README's filter limits)",
                 position=token.pos,
             )
 
@@ -164,6 +184,7 @@ class _Parser:
             raise self.fail("a column name, NOT or '('")
         self.advance()
         column = _record_column(column_token) if self.records else _column(column_token)
+        self.charge(column, column_token)
         ctype = ast.column_type(column)
         name = column_token.text
         tok = self.tok
