@@ -39,5 +39,13 @@ def require_evaluators(plan: TaskPlan) -> None:
         raise CannotStart("The task has no evaluators with a usable version.")
 
 
+def require_one_scope(plan: TaskPlan) -> None:
+    """A project task's evaluators must share the scope its shape asks for (rules saved before, or edited since)."""
+    require_evaluators(plan)
+    mismatch = plan.scope_mismatch()
+    if mismatch:
+        raise CannotStart(mismatch)
+
+
 async def fail(session: AsyncSession, run: TaskRun, expected: str, reason: str) -> None:
     await transition(session, run.id, expected, FAILED, failure_reason=reason)

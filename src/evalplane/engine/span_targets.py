@@ -14,7 +14,7 @@ from evalplane.db.models import Span, SpanEvaluation, TaskRun
 from evalplane.engine.evaluation_rows import evaluation_row
 from evalplane.engine.executor import UnitResult
 from evalplane.engine.plans import SPAN, EvaluatorPlan, TaskPlan
-from evalplane.engine.run_start import CannotStart, Selection, require_evaluators
+from evalplane.engine.run_start import CannotStart, Selection, require_one_scope
 from evalplane.engine.sampling import sampled
 from evalplane.engine.selection import span_filter
 from evalplane.engine.span_documents import SPAN_COLUMNS, span_document
@@ -32,10 +32,7 @@ def serves(plan: TaskPlan) -> bool:
 
 async def select_units(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> Selection:
     """Per evaluator, the newest ``max_spans`` spans of the window that pass the filters and the sample."""
-    require_evaluators(plan)
-    mismatch = plan.scope_mismatch()
-    if mismatch:
-        raise CannotStart(mismatch)
+    require_one_scope(plan)
     limit = run.max_spans or DEFAULT_MAX_SPANS
     chosen: list[NewUnit] = []
     try:

@@ -25,7 +25,7 @@ from evalplane.engine.evaluation_rows import evaluation_row
 from evalplane.engine.executor import UnitResult
 from evalplane.engine.experiments_generation import GenerationResult
 from evalplane.engine.plans import SESSION, SPAN, TRACE, TaskPlan
-from evalplane.engine.run_start import CannotStart, Selection, require_evaluators
+from evalplane.engine.run_start import CannotStart, Selection, require_one_scope
 from evalplane.engine.scopes.admission import parse_query_filters
 from evalplane.engine.scopes.grouped import GROUP_SCOPES, load_documents, new_units, record_results, select_keys
 from evalplane.engine.variables import SPAN_DEFAULTS
@@ -66,10 +66,7 @@ def _select_groups(kind: str) -> Callable[[AsyncSession, TaskRun, TaskPlan], Awa
     async def select_units(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> Selection:
         """Per evaluator, the ``max_spans`` most recently active traces/sessions of the window
         that the task's filters admit and the sample keeps."""
-        require_evaluators(plan)
-        mismatch = plan.scope_mismatch()
-        if mismatch:
-            raise CannotStart(mismatch)
+        require_one_scope(plan)
         task, limit = plan.task, run.max_spans or span_targets.DEFAULT_MAX_SPANS
         assert task.project_id is not None
         try:
