@@ -4,6 +4,7 @@ are loaded, and where their results are written (``span_evaluations``, one per s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -78,6 +79,39 @@ async def select_spans(
                 break
     await result.close()
     return chosen
+
+
+async def feed(
+    session: AsyncSession,
+    plan: TaskPlan,
+    evaluator: EvaluatorPlan,
+    run: TaskRun,
+    cursor: int,
+    high: int,
+    idle: timedelta,
+) -> int:
+    """Continuous mode: units for the spans stored with row ids in (cursor, high] that pass the
+    filters and the sample (a span is complete when stored: ``idle`` does not apply)."""
+    task = plan.task
+    try:
+        where = span_filter(dialect_of(session).name, task.query_filter, evaluator.query_filter)
+    except FilterSyntaxError as exc:
+        raise CannotStart(f"The task's filter is no longer valid: {exc.detail}") from None
+    rows = (
+        await session.execute(
+            select(Span.id, Span.span_id).where(
+                Span.project_id == task.project_id, Span.id > cursor, Span.id <= high, where
+            )
+        )
+    ).all()
+    fresh = [
+        NewUnit(
+            evaluator_key=evaluator.evaluator_id, target_kind=SPAN, target_id=row_id, fingerprint=evaluator.fingerprint
+        )
+        for row_id, span_id in rows
+        if sampled(span_id, task.sampling_rate)
+    ]
+    return await units.enqueue(session, run_id=run.id, task_id=task.id, units=fresh)
 
 
 async def load(

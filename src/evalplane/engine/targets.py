@@ -27,6 +27,7 @@ from evalplane.engine.experiments_generation import GenerationResult
 from evalplane.engine.plans import SESSION, SPAN, TRACE, TaskPlan
 from evalplane.engine.run_start import CannotStart, Selection, require_one_scope
 from evalplane.engine.scopes.admission import parse_query_filters
+from evalplane.engine.scopes.feeding import Feed, feed_groups
 from evalplane.engine.scopes.grouped import GROUP_SCOPES, load_documents, new_units, record_results, select_keys
 from evalplane.engine.variables import SPAN_DEFAULTS
 from evalplane.filters import FilterSyntaxError
@@ -51,6 +52,8 @@ class TargetKind:
     serves: Callable[[TaskPlan], bool]
     # A starting run's units (raises CannotStart with the reason the user reads).
     select: Callable[[AsyncSession, TaskRun, TaskPlan], Awaitable[Selection]]
+    # Continuous mode: queue what newly stored spans call for; None where a kind has no such mode.
+    feed: Feed | None = None
 
 
 # --- traces and sessions -----------------------------------------------------------------
@@ -168,13 +171,31 @@ async def _store_generated_runs(
 
 TARGETS: dict[str, TargetKind] = {
     SPAN: TargetKind(
-        SPAN, span_targets.load, span_targets.store, SPAN_DEFAULTS, span_targets.serves, span_targets.select_units
+        SPAN,
+        span_targets.load,
+        span_targets.store,
+        SPAN_DEFAULTS,
+        span_targets.serves,
+        span_targets.select_units,
+        span_targets.feed,
     ),
     TRACE: TargetKind(
-        TRACE, _load_groups, _group_store(TRACE), SPAN_DEFAULTS, _serves_groups(TRACE), _select_groups(TRACE)
+        TRACE,
+        _load_groups,
+        _group_store(TRACE),
+        SPAN_DEFAULTS,
+        _serves_groups(TRACE),
+        _select_groups(TRACE),
+        feed_groups(TRACE),
     ),
     SESSION: TargetKind(
-        SESSION, _load_groups, _group_store(SESSION), SPAN_DEFAULTS, _serves_groups(SESSION), _select_groups(SESSION)
+        SESSION,
+        _load_groups,
+        _group_store(SESSION),
+        SPAN_DEFAULTS,
+        _serves_groups(SESSION),
+        _select_groups(SESSION),
+        feed_groups(SESSION),
     ),
     EXPERIMENT_RUN: TargetKind(
         EXPERIMENT_RUN,
