@@ -1,8 +1,10 @@
 """The engine survives its processes dying: a worker killed with SIGKILL mid-backfill (its
 leases expire and another worker redoes the units), a worker stopped with SIGTERM (it
 finishes or hands back its batch at once), and on SQLite the whole server killed and
-restarted. In every case the run completes with every span evaluated exactly once and
-counters that match the rows."""
+restarted. In every case the run completes with every span (trace) evaluated exactly once
+and counters that match the rows. And it survives its provider failing: rate limits and
+server errors are retried to success, rejected credentials fail the run at once — at span
+scope in test_engine.py and test_judge.py, at trace scope here."""
 
 from __future__ import annotations
 
@@ -12,13 +14,15 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from arize._generated.api_client.models import TaskEvaluatorInput, TraceOrSessionEvaluatorInput
+from arize.tasks.types import TaskQueryFilter, TaskQueryFilters
 
 from tests.conftest import DATABASES, start_server
 from tests.support import Api, LlmServer, Server, drop_pg_database, unique, wait_until
-from tests.support_engine import integration, task_with, template_evaluator
+from tests.support_engine import EngineWorld, integration, task_with, template_evaluator
 from tests.support_engine_faults import (
     SECRET,
     WorkerProcess,
@@ -28,8 +32,10 @@ from tests.support_engine_faults import (
     recorded_by,
     run_row_id,
     seed_spans,
+    send_traces,
     spans_in_project,
     sql,
+    trace_evaluation_counts,
     unit_states,
 )
 from tests.support_spans import project_id_named
@@ -149,8 +155,9 @@ def test_killing_a_worker_mid_backfill_loses_and_duplicates_nothing(pg_cluster, 
     [(300, "10", 200, "finishes its batches"), (2000, "0.2", 80, "hands its batches back")],
     ids=["finish", "hand-back"],
 )
+@pytest.mark.parametrize("scope", ["span", "trace"])
 def test_sigterm_leaves_no_lease_behind(
-    pg_cluster, llm: LlmServer, tmp_path: Path, latency_ms: int, grace: str, spans: int, outcome: str
+    pg_cluster, llm: LlmServer, tmp_path: Path, latency_ms: int, grace: str, spans: int, outcome: str, scope: str
 ) -> None:
     server, workers, url = pg_cluster
     # Leases far longer than the test: any unit left leased would stall the run visibly.
@@ -166,7 +173,8 @@ def test_sigterm_leaves_no_lease_behind(
     add_worker(workers, server, tmp_path, **env)
     llm.control(latency_ms=latency_ms)
     try:
-        project, run_id, run_row = backfill(server, llm, spans)
+        start, _ = SCOPES[scope]
+        project, run_id, run_row = start(server, llm, spans)
         wait_until(lambda: leased_by(url, stopping.name or "") > 0, 60, "the worker to hold leases", interval=0.02)
         code, took = stopping.terminate()
         assert code == 0, stopping.log()
@@ -179,7 +187,8 @@ def test_sigterm_leaves_no_lease_behind(
         assert time.monotonic() - started < 100  # well inside the 120 s lease: nothing waited for expiry
     finally:
         llm.control(latency_ms=0)
-    assert_exactly_once(server, project, run_id, run_row, spans)
+    _, check = SCOPES[scope]
+    check(server, project, run_id, run_row, spans)
 
 
 def test_two_workers_share_a_backfill(pg_cluster, llm: LlmServer, tmp_path: Path) -> None:
@@ -222,6 +231,25 @@ def test_sqlite_server_killed_mid_backfill_finishes_after_restart(llm: LlmServer
         single.stop()
 
 
+def trace_task(client: Any, project_id: str, evaluator_id: str, filters: dict[str, str] | None = None) -> Any:
+    """A trace-scope task judging the ``output`` of the spans ``filters`` (ids A–E) match, or of all spans."""
+    output = {"variable_name": "output", "query_ids": list(filters or []), "attribute_path": "attributes.output.value"}
+    query_filters = None
+    if filters:
+        query_filters = TaskQueryFilters(
+            filters=[TaskQueryFilter(id=k, filter=v) for k, v in filters.items()], expression=" OR ".join(filters)
+        )
+    return client.tasks.create_evaluation_task(
+        name=unique("task"),
+        task_type="TEMPLATE_EVALUATION",
+        project=project_id,
+        query_filters=query_filters,
+        evaluators=[
+            TaskEvaluatorInput(TraceOrSessionEvaluatorInput(evaluator_id=evaluator_id, query_mappings=[output]))
+        ],
+    )
+
+
 def trace_backfill(server: Server, llm: LlmServer, traces: int) -> tuple[str, str, int]:
     """``backfill`` at trace scope: each seeded span is a trace of its own, judged as a trace."""
     with server.http() as http:
@@ -233,17 +261,24 @@ def trace_backfill(server: Server, llm: LlmServer, traces: int) -> tuple[str, st
         seed_spans(server, space["id"], project, traces)
         project_id = project_id_named(http, space["id"], project)
     client = server.sdk()
-    output = {"variable_name": "output", "query_ids": [], "attribute_path": "attributes.output.value"}
-    task = client.tasks.create_evaluation_task(
-        name=unique("task"),
-        task_type="TEMPLATE_EVALUATION",
-        project=project_id,
-        evaluators=[
-            TaskEvaluatorInput(TraceOrSessionEvaluatorInput(evaluator_id=evaluator["id"], query_mappings=[output]))
-        ],
-    )
+    task = trace_task(client, project_id, evaluator["id"])
     run = client.tasks.trigger_run(task=task.id, data_start_time=datetime.now(UTC) - timedelta(hours=2))
     return project, run.id, run_row_id(run.id)
+
+
+def assert_traces_exactly_once(server: Server, project: str, run_id: str, run_row: int, traces: int) -> None:
+    """``assert_exactly_once`` for ``trace_backfill``: one evaluation per judged trace."""
+    done = server.sdk().tasks.get_run(run_id=run_id)
+    assert done.status == "COMPLETED", done
+    assert (done.num_successes, done.num_errors, done.num_skipped) == expected_counts(traces)
+    states = unit_states(server.database_url, run_row)
+    assert states == {"SUCCEEDED": done.num_successes, "ERRORED": done.num_errors, "SKIPPED": done.num_skipped}
+    evaluated = trace_evaluation_counts(server.database_url, run_row)
+    assert len(evaluated) == done.num_successes and set(evaluated.values()) == {1}
+
+
+# How each scope's backfill is started and checked.
+SCOPES = {"span": (backfill, assert_exactly_once), "trace": (trace_backfill, assert_traces_exactly_once)}
 
 
 @pytest.mark.slow
@@ -267,13 +302,55 @@ def test_killing_a_worker_mid_trace_backfill_loses_and_duplicates_nothing(
         assert wait_for_run(server, run_id, 300) == "COMPLETED"
     finally:
         llm.control(latency_ms=0)
-    done = server.sdk().tasks.get_run(run_id=run_id)
-    assert (done.num_successes, done.num_errors, done.num_skipped) == expected_counts(traces)
-    states = unit_states(url, run_row)
-    assert states == {"SUCCEEDED": done.num_successes, "ERRORED": done.num_errors, "SKIPPED": done.num_skipped}
-    evaluated = Counter(trace for trace, _ in evaluations_of_run(url, run_row, "trace_evaluations", "trace_id"))
-    assert len(evaluated) == done.num_successes and set(evaluated.values()) == {1}
+    assert_traces_exactly_once(server, project, run_id, run_row, traces)
     redone = sql(url, "SELECT count(*) FROM work_units WHERE run_id = $1 AND attempts > 1", run_row)[0][0]
     assert redone >= orphaned
     recorders = Counter(m["worker"] for _, m in evaluations_of_run(url, run_row, "trace_evaluations", "trace_id"))
     assert set(recorders) == {first.name, second.name}
+
+
+LLM_ONLY = {"A": "span_kind = 'LLM'"}
+
+
+def judged_traces(world: EngineWorld, judge_id: str, outputs: list[str]) -> tuple[str, Any]:
+    """Traces answering ``outputs`` and a triggered trace-scope run judging their LLM spans: (run id, SDK)."""
+    server, api, space, _ = world
+    evaluator = template_evaluator(api, space["id"], judge_id, explain=False, scope="TRACE")
+    project = unique("proj")
+    send_traces(server, space["id"], project, outputs)
+    project_id = project_id_named(api.client, space["id"], project)
+    client = server.sdk()
+    task = trace_task(client, project_id, evaluator["id"], LLM_ONLY)
+    run = client.tasks.trigger_run(task=task.id, data_start_time=datetime.now(UTC) - timedelta(hours=1))
+    return run.id, client
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_provider_faults_at_trace_scope_are_retried_to_one_evaluation_each(
+    engine_world: EngineWorld, llm: LlmServer, status: int
+) -> None:
+    # Every other trace's judge call fails twice first (the stand-in keys attempts by prompt).
+    stamp = time.time_ns()
+    fault = f"[[fail:{status}:2]] "
+    outputs = [f"{fault if i % 2 == 0 else ''}answer {i} at {stamp}" for i in range(6)]
+    before = llm.stats().get(f"fault_{status}", 0)
+    run_id, client = judged_traces(engine_world, engine_world.judge["id"], outputs)
+    done = client.tasks.wait_for_run(run_id=run_id, poll_interval=0.3, timeout=90)
+    assert (done.status, done.num_successes, done.num_errors, done.num_skipped) == ("COMPLETED", 6, 0, 0), done
+    assert llm.stats().get(f"fault_{status}", 0) - before == 3 * 2
+    evaluated = trace_evaluation_counts(engine_world.server.database_url, run_row_id(run_id))
+    assert len(evaluated) == 6 and set(evaluated.values()) == {1}
+
+
+def test_rejected_credentials_fail_a_trace_run_fast_with_a_reason(engine_world: EngineWorld, llm: LlmServer) -> None:
+    server, api, space, _ = engine_world
+    bad = integration(api, space["id"], llm, key="bad-key")
+    before = llm.stats().get("requests", 0)
+    started = time.monotonic()
+    run_id, client = judged_traces(engine_world, bad["id"], [f"answer {i}" for i in range(40)])
+    done = client.tasks.wait_for_run(run_id=run_id, poll_interval=0.3, timeout=30)
+    assert done.status == "FAILED", done
+    assert "credentials were rejected" in (done.failure_reason or "")
+    assert time.monotonic() - started < 20
+    assert llm.stats().get("requests", 0) - before <= 32 + 1  # at most one batch reached the provider, no retry storm
+    assert trace_evaluation_counts(server.database_url, run_row_id(run_id)) == {}

@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -16,10 +16,10 @@ from evalplane.db.models import Span
 from evalplane.domains.spans import filtering, repository
 from evalplane.filters import FilterSyntaxError
 from evalplane.filters.scopes import (
+    admission_sql,
+    mapping_spans_sql,
     matches_any_of,
     parse_query_filters,
-    session_admission_sql,
-    trace_admission_sql,
     trace_admitted,
 )
 from tests.support_filters import (  # noqa: F401 - real_spans_db is the real_db fixture
@@ -33,6 +33,17 @@ from tests.support_filters import (  # noqa: F401 - real_spans_db is the real_db
 EXAMPLES = int(os.environ.get("EVALPLANE_FILTER_EXAMPLES", "40"))
 TRACES = ["t1", "t2", "t3"]
 SESSIONS = ["s1", "s2"]
+ROW: dict[str, Any] = {
+    "name": "n",
+    "status_code": "OK",
+    "status_message": "",
+    "parent_id": None,
+    "latency_ms": 1.0,
+    "start_time": TIMES[0],
+    "end_time": TIMES[0],
+    "attributes": {},
+    "evals": {},
+}
 
 expressions = st.recursive(
     st.sampled_from(["A", "B", "C"]),
@@ -66,17 +77,22 @@ async def _decide(session: Any, project_id: int, rows: list[dict[str, Any]], qf:
     documents = [(s, filtering.span_as_filter_dict(s, evaluations.get(s.id, []))) for s in spans]
     dialect = session.bind.dialect.name
     out: dict[str, Any] = {}
-    for group, column, admission, keys in (
-        ("trace", Span.trace_id, trace_admission_sql, TRACES),
-        ("session", Span.session_id, session_admission_sql, SESSIONS),
-    ):
-        where = admission(qf, dialect, Span.project_id, column)
-        query = select(column).where(Span.project_id == project_id, column.is_not(None), where).distinct()
-        from_sql = set((await session.scalars(query)).all())
+    for group, column, keys in (("trace", Span.trace_id, TRACES), ("session", Span.session_id, SESSIONS)):
+        present = {getattr(s, column.key) for s, _ in documents} - {None}
         in_memory = {
             key for key in keys if trace_admitted(qf, [d for s, d in documents if getattr(s, column.key) == key])
         }
-        out[group] = (from_sql, in_memory & {getattr(s, column.key) for s, _ in documents})
+        # Both forms the engine uses: over the whole project (planning) and over a batch (loading).
+        for among in (None, sorted(present)):
+            where = admission_sql(qf, dialect, project_id, column.key, column, among=among)
+            query = select(column).where(Span.project_id == project_id, column.is_not(None), where).distinct()
+            out[(group, among is not None)] = (set((await session.scalars(query)).all()), in_memory & present)
+    for query_id in ("A", "B", "C"):
+        where = mapping_spans_sql(qf, [query_id], dialect)
+        assert where is not None
+        query = select(Span.span_id).where(Span.project_id == project_id, where)
+        in_memory = {s.span_id for s, d in documents if matches_any_of(qf, [query_id], d)}
+        out[("mapping", query_id)] = (set((await session.scalars(query)).all()), in_memory)
     return out
 
 
@@ -86,6 +102,14 @@ async def _decide(session: Any, project_id: int, rows: list[dict[str, Any]], qf:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(rows=grouped_spans(), texts=st.lists(stored_filters, min_size=3, max_size=3), expression=expressions)
+@example(  # a span outside every session matching B must not make NOT B unknown for the sessions
+    rows=[
+        {**ROW, "trace_id": "t1", "span_id": "s0", "session_id": "s1", "span_kind": "LLM"},
+        {**ROW, "trace_id": "t2", "span_id": "s1", "session_id": None, "span_kind": "CHAIN"},
+    ],
+    texts=["span_kind = 'LLM'", "span_kind = 'CHAIN'", "name = 'x'"],
+    expression="A AND NOT B",
+)
 def test_sql_and_memory_admit_the_same_traces_and_sessions(
     real_db: RealSpansDb, rows: list[dict[str, Any]], texts: list[str], expression: str
 ) -> None:
@@ -93,8 +117,8 @@ def test_sql_and_memory_admit_the_same_traces_and_sessions(
         {"filters": [{"id": i, "filter": t} for i, t in zip("ABC", texts, strict=True)], "expression": expression}
     )
     decided = real_db.run(lambda session, project_id: _decide(session, project_id, rows, qf))
-    for group, (from_sql, in_memory) in decided.items():
-        assert from_sql == in_memory, (group, expression, texts)
+    for shape, (from_sql, in_memory) in decided.items():
+        assert from_sql == in_memory, (shape, expression, texts)
 
 
 def test_a_trace_is_admitted_when_any_span_matches() -> None:

@@ -1,5 +1,6 @@
 """Continuous evaluation: each tick, a continuous task's newly stored spans become work units
-in the task's open CONTINUOUS run.
+in the task's open CONTINUOUS run, as the kind of target of each evaluator says
+(``targets.TARGETS[...].feed``: a unit per span, or a trace/session queued until idle).
 
 Spans are read by row id after a per-task cursor. On SQLite ids are handed out in commit
 order, so the cursor can move to the newest id seen. On PostgreSQL a sequence value can
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
@@ -21,13 +22,10 @@ from evalplane.db.models import Span, Task, TaskRun
 from evalplane.domains.task_runs.creation import create_run
 from evalplane.domains.task_runs.transitions import COMPLETED, FAILED, RUNNING, transition
 from evalplane.domains.tasks.repository import record_activity
-from evalplane.engine.plans import SESSION, SPAN, EvaluatorPlan, TaskPlan
-from evalplane.engine.sampling import sampled
-from evalplane.engine.scopes.grouped import GROUP_SCOPES, keys_among, new_units
-from evalplane.engine.selection import span_filter
-from evalplane.filters import FilterSyntaxError
+from evalplane.engine.plans import SESSION, TaskPlan
+from evalplane.engine.run_start import CannotStart
+from evalplane.engine.targets import TARGETS
 from evalplane.jobs import units
-from evalplane.jobs.units import NewUnit
 
 CONTINUOUS = "CONTINUOUS"
 
@@ -109,34 +107,13 @@ async def tick_task(session: AsyncSession, plan: TaskPlan, policy: ContinuousPol
         return 0
     enqueued = 0
     for evaluator in plan.evaluators:
-        if evaluator.scope != SPAN:
-            enqueued += await _touch_groups(session, plan, evaluator, run, cursor, high, policy)
-            continue
+        kind = TARGETS[evaluator.scope]  # a known project scope: scope_mismatch said so
+        assert kind.feed is not None
         try:
-            where = span_filter(dialect.name, task.query_filter, evaluator.query_filter)
-        except FilterSyntaxError as exc:
-            await transition(
-                session, run.id, RUNNING, FAILED, failure_reason=f"The task's filter is no longer valid: {exc.detail}"
-            )
+            enqueued += await kind.feed(session, plan, evaluator, run, cursor, high, policy.idle(evaluator.scope))
+        except CannotStart as exc:
+            await transition(session, run.id, RUNNING, FAILED, failure_reason=exc.reason)
             return enqueued
-        rows = (
-            await session.execute(
-                select(Span.id, Span.span_id).where(
-                    and_(Span.project_id == task.project_id, Span.id > cursor, Span.id <= high, where)
-                )
-            )
-        ).all()
-        new_units = [
-            NewUnit(
-                evaluator_key=evaluator.evaluator_id,
-                target_kind="SPAN",
-                target_id=row_id,
-                fingerprint=evaluator.fingerprint,
-            )
-            for row_id, span_id in rows
-            if sampled(span_id, task.sampling_rate)
-        ]
-        enqueued += await units.enqueue(session, run_id=run.id, task_id=task.id, units=new_units)
     now = utcnow()
     if dialect.ids_in_commit_order:
         new_cursor = high
@@ -149,53 +126,6 @@ async def tick_task(session: AsyncSession, plan: TaskPlan, policy: ContinuousPol
     await record_activity(session, task.id, **activity)
     run.data_end_time = now
     return enqueued
-
-
-async def _touch_groups(
-    session: AsyncSession,
-    plan: TaskPlan,
-    evaluator: EvaluatorPlan,
-    run: TaskRun,
-    cursor: int,
-    high: int,
-    policy: ContinuousPolicy,
-) -> int:
-    """Traces/sessions that received spans are (re)queued to run once idle: a unit still waiting
-    is pushed back, one already evaluated is reset, so a session that grows is evaluated again
-    and its result replaced. The filters are asked when the unit runs, on all its spans."""
-    scope = GROUP_SCOPES[evaluator.scope]
-    assert plan.task.project_id is not None
-    touched = await keys_among(session, scope, plan.task.project_id, cursor, high)
-    keys = [key for key in touched if sampled(key, plan.task.sampling_rate)]
-    fresh = new_units(scope, evaluator, plan.task.project_id, keys)
-    # Spans read again (PostgreSQL's cursor trails by `lag`) must not redo an evaluation that
-    # already saw them: only spans stored after a unit was claimed make it go round again.
-    marks = await units.marks(
-        session,
-        task_id=plan.task.id,
-        evaluator_key=evaluator.evaluator_id,
-        target_kind=scope.kind,
-        target_ids=[u.target_id for u in fresh],
-    )
-    fresh = [
-        u
-        for u in fresh
-        if u.target_id not in marks
-        or marks[u.target_id][0] == units.PENDING
-        or marks[u.target_id][1] < touched[str((u.payload or {})["key"])]
-    ]
-    due = utcnow() + policy.idle(evaluator.scope)
-    # Units being evaluated right now first: they are redone once recorded. The rest are
-    # reset (override) and wait until idle again.
-    await units.postpone_leased(
-        session,
-        task_id=plan.task.id,
-        evaluator_key=evaluator.evaluator_id,
-        target_kind=scope.kind,
-        target_ids=[u.target_id for u in fresh],
-        until=due,
-    )
-    return await units.enqueue(session, run_id=run.id, task_id=plan.task.id, units=fresh, override=True, not_before=due)
 
 
 async def close_stale_runs(session: AsyncSession, policy: ContinuousPolicy) -> int:

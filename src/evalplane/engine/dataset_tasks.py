@@ -1,5 +1,5 @@
-"""Planning a dataset evaluation run: one unit per (evaluator, experiment run) over the runs
-of the chosen experiments, in the transaction that starts the run.
+"""Selecting the units of a dataset evaluation run: one per (evaluator, experiment run) over
+the runs of the chosen experiments, in the transaction that starts the run.
 
 The run's ``experiment_ids`` (from the trigger, else the task's) name the experiments. The
 task's and each evaluator's ``query_filter`` select runs with the filter language over the
@@ -17,27 +17,20 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from evalplane.core.clock import utcnow
 from evalplane.core.errors import InvalidInput
 from evalplane.db.models import Experiment, ExperimentRun, TaskRun
 from evalplane.domains.experiments.records import filter_record
-from evalplane.domains.task_runs.transitions import PENDING, RUNNING, transition
-from evalplane.domains.tasks.repository import record_activity
 from evalplane.engine.dataset_documents import EXPERIMENT_RUN
+from evalplane.engine.experiments import RUN_EXPERIMENT
 from evalplane.engine.plans import TaskPlan
-from evalplane.engine.run_start import RunChanged, fail
+from evalplane.engine.run_start import CannotStart, Selection, require_evaluators
 from evalplane.filters.records import record_predicate
-from evalplane.jobs import units
 from evalplane.jobs.units import NewUnit
 
 DEFAULT_MAX_RUNS = 10_000
 _CHUNK = 1000
 
 Predicate = Callable[[dict[str, Any]], bool]
-
-
-async def _fail(session: AsyncSession, run: TaskRun, reason: str) -> None:
-    await fail(session, run, PENDING, reason)
 
 
 def _predicate(*filters: str | None) -> Predicate | None:
@@ -86,49 +79,35 @@ async def select_runs(
     return chosen
 
 
-async def plan_dataset_evaluation(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> tuple[int, int] | None:
-    """Enqueue the run's units and move it to RUNNING; (enqueued, already evaluated), or
-    None when the run could not start (it is FAILED with the reason)."""
-    task = plan.task
-    if not plan.evaluators:
-        await _fail(session, run, "The task has no evaluators with a usable version.")
-        return None
+def serves(plan: TaskPlan) -> bool:
+    return plan.task.project_id is None and plan.task.type != RUN_EXPERIMENT
+
+
+async def select_units(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> Selection:
+    """One unit per (evaluator, chosen experiment run); the run records its experiment when there is one."""
+    require_evaluators(plan)
     experiment_ids = await _chosen_experiments(session, run, plan)
     if not experiment_ids:
-        await _fail(session, run, "None of the experiments to evaluate exist any more; trigger with 'experiment_ids'.")
-        return None
+        raise CannotStart("None of the experiments to evaluate exist any more; trigger with 'experiment_ids'.")
     limit = run.max_spans or DEFAULT_MAX_RUNS
-    enqueued = already = 0
+    chosen: list[NewUnit] = []
     for evaluator in plan.evaluators:
         try:
-            keep = _predicate(task.query_filter, evaluator.query_filter)
+            keep = _predicate(plan.task.query_filter, evaluator.query_filter)
         except InvalidInput as exc:
-            await _fail(
-                session, run, f"The filter of evaluator '{evaluator.name}' cannot select experiment runs: {exc.detail}"
+            raise CannotStart(
+                f"The filter of evaluator '{evaluator.name}' cannot select experiment runs: {exc.detail}"
+            ) from None
+        chosen += [
+            NewUnit(
+                evaluator_key=evaluator.evaluator_id,
+                target_kind=EXPERIMENT_RUN,
+                target_id=i,
+                fingerprint=evaluator.fingerprint,
             )
-            return None
-        run_ids = await select_runs(session, experiment_ids, keep, limit)
-        new = await units.enqueue(
-            session,
-            run_id=run.id,
-            task_id=task.id,
-            units=[
-                NewUnit(
-                    evaluator_key=evaluator.evaluator_id,
-                    target_kind=EXPERIMENT_RUN,
-                    target_id=i,
-                    fingerprint=evaluator.fingerprint,
-                )
-                for i in run_ids
-            ],
-            override=run.override_evaluations,
-        )
-        enqueued += new
-        already += len(run_ids) - new
-    values: dict[str, Any] = {"num_skipped": TaskRun.num_skipped + already}
+            for i in await select_runs(session, experiment_ids, keep, limit)
+        ]
+    values: dict[str, Any] = {}
     if run.experiment_id is None and len(experiment_ids) == 1:
         values["experiment_id"] = experiment_ids[0]
-    if not await transition(session, run.id, PENDING, RUNNING, **values):
-        raise RunChanged(run.id)
-    await record_activity(session, task.id, last_run_at=utcnow())
-    return enqueued, already
+    return Selection(chosen, values)

@@ -1,4 +1,4 @@
-"""Starting and finishing a run_experiment run.
+"""Starting and finishing a run_experiment run (its targets are dataset examples).
 
 Starting (in the transaction that moves the run to RUNNING): create the experiment named by
 the trigger on the chosen dataset version, record it as the run's ``experiment_id``, and
@@ -21,7 +21,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from evalplane.core.clock import utcnow
 from evalplane.core.errors import InvalidInput
 from evalplane.db.models import (
     DatasetExample,
@@ -33,13 +32,11 @@ from evalplane.db.models import (
 )
 from evalplane.domains.datasets.records import example_record
 from evalplane.domains.task_runs.creation import create_run
-from evalplane.domains.task_runs.transitions import ACTIVE, PENDING, RUNNING, transition
-from evalplane.domains.tasks.repository import record_activity
+from evalplane.domains.task_runs.transitions import ACTIVE, RUNNING
 from evalplane.engine.dataset_documents import EXAMPLE
 from evalplane.engine.plans import TaskPlan
-from evalplane.engine.run_start import RunChanged, fail
+from evalplane.engine.run_start import CannotStart, Selection
 from evalplane.filters.records import record_search
-from evalplane.jobs import units
 from evalplane.jobs.units import NewUnit, fingerprint
 
 RUN_EXPERIMENT = "RUN_EXPERIMENT"
@@ -49,10 +46,6 @@ GENERATION_KEY = 0
 _CHUNK = 1000
 
 Predicate = Callable[[dict[str, Any]], bool]
-
-
-async def _fail(session: AsyncSession, run: TaskRun, reason: str) -> None:
-    await fail(session, run, PENDING, reason)
 
 
 async def _version(session: AsyncSession, task: Task, version_id: int | None) -> DatasetVersion | None:
@@ -124,51 +117,41 @@ async def _create_experiment(
     return experiment
 
 
-async def plan_experiment_run(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> tuple[int, int] | None:
-    """Create the experiment and its generation units and move the run to RUNNING;
-    (units enqueued, 0), or None when the run could not start (it is FAILED with the reason)."""
+def serves(plan: TaskPlan) -> bool:
+    return plan.task.project_id is None and plan.task.type == RUN_EXPERIMENT
+
+
+async def select_units(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> Selection:
+    """Create the run's experiment and one generation unit per chosen example; the run records
+    the experiment as it starts."""
     task = plan.task
     params = dict(run.parameters or {})
     config = task.run_configuration or {}
     if config.get("experiment_type") not in RUNNABLE_TYPES:
         kind = str(config.get("experiment_type") or "missing").lower()
-        await _fail(session, run, f"Run configurations of experiment_type '{kind}' cannot be executed by this server.")
-        return None
+        raise CannotStart(f"Run configurations of experiment_type '{kind}' cannot be executed by this server.")
     version = await _version(session, task, params.get("dataset_version_id"))
     if version is None:
-        await _fail(session, run, "The dataset version to run on no longer exists.")
-        return None
+        raise CannotStart("The dataset version to run on no longer exists.")
     keep = None
     if params.get("query_filter") and str(params["query_filter"]).strip():
         try:
             keep = record_search(str(params["query_filter"]))
         except InvalidInput as exc:
-            await _fail(session, run, f"The run's query_filter is not valid: {exc.detail}")
-            return None
+            raise CannotStart(f"The run's query_filter is not valid: {exc.detail}") from None
     examples = await choose_examples(session, version.id, params.get("example_ids"), keep, params.get("max_examples"))
     name = str(params.get("experiment_name") or f"run {run.id}")
     experiment = await _create_experiment(session, run, task, version, name)
     if experiment is None:
-        await _fail(
-            session, run, f"The dataset already has an experiment named '{name}'; trigger again with another name."
-        )
-        return None
+        raise CannotStart(f"The dataset already has an experiment named '{name}'; trigger again with another name.")
     payload = {"experiment_id": experiment.id, "version_id": version.id}
     # One unit per example of this run: the run id in the fingerprint keeps earlier runs' units apart.
     key = fingerprint({"task_run": run.id})
-    enqueued = await units.enqueue(
-        session,
-        run_id=run.id,
-        task_id=task.id,
-        units=[
-            NewUnit(evaluator_key=GENERATION_KEY, target_kind=EXAMPLE, target_id=e, fingerprint=key, payload=payload)
-            for e in examples
-        ],
-    )
-    if not await transition(session, run.id, PENDING, RUNNING, experiment_id=experiment.id):
-        raise RunChanged(run.id)
-    await record_activity(session, task.id, last_run_at=utcnow())
-    return enqueued, 0
+    chosen = [
+        NewUnit(evaluator_key=GENERATION_KEY, target_kind=EXAMPLE, target_id=e, fingerprint=key, payload=payload)
+        for e in examples
+    ]
+    return Selection(chosen, {"experiment_id": experiment.id})
 
 
 async def start_follow_ups(session: AsyncSession, run_id: int) -> bool:

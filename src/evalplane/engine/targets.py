@@ -1,9 +1,10 @@
 """The kinds of target a work unit can have — a span, a trace, a session, an experiment run,
-a dataset example — and, for each, how a batch's documents are loaded and how its results
-are stored. The worker and recording loop over this registry instead of switching on the
-kind; a new kind of target is one more entry (and the module that implements it). Planning
-units for a kind lives beside it: ``planner`` (spans), ``scopes.grouped`` (traces, sessions),
-``dataset_tasks`` (experiment runs), ``experiments`` (examples).
+a dataset example — and, for each, which tasks it serves, how a run's units are selected, how
+a batch's documents are loaded and how its results are stored. The planner, the worker and
+recording loop over this registry instead of switching on the kind; a new kind of target is
+one more entry and the module that implements it: ``span_targets`` (spans),
+``scopes.grouped`` (traces, sessions), ``dataset_tasks`` (experiment runs), ``experiments``
+(examples).
 """
 
 from __future__ import annotations
@@ -16,18 +17,20 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from evalplane.db.dialect import SqlDialect
-from evalplane.db.models import Experiment, ExperimentRun, ExperimentRunEvaluation, Span, SpanEvaluation
-from evalplane.engine import dataset_documents
+from evalplane.db.dialect import SqlDialect, dialect_of
+from evalplane.db.models import Experiment, ExperimentRun, ExperimentRunEvaluation, TaskRun
+from evalplane.engine import dataset_documents, dataset_tasks, experiments, span_targets
 from evalplane.engine.dataset_documents import EXAMPLE, EXPERIMENT_RUN, RUN_DEFAULTS
 from evalplane.engine.evaluation_rows import evaluation_row
 from evalplane.engine.executor import UnitResult
 from evalplane.engine.experiments_generation import GenerationResult
-from evalplane.engine.plans import SESSION, TRACE, TaskPlan
+from evalplane.engine.plans import SESSION, SPAN, TRACE, TaskPlan
+from evalplane.engine.run_start import CannotStart, Selection, require_one_scope
 from evalplane.engine.scopes.admission import parse_query_filters
-from evalplane.engine.scopes.grouped import GROUP_SCOPES, load_documents, record_results
-from evalplane.engine.span_documents import SPAN_COLUMNS, span_document
+from evalplane.engine.scopes.feeding import Feed, feed_groups
+from evalplane.engine.scopes.grouped import GROUP_SCOPES, load_documents, new_units, record_results, select_keys
 from evalplane.engine.variables import SPAN_DEFAULTS
+from evalplane.filters import FilterSyntaxError
 from evalplane.jobs import units
 from evalplane.jobs.units import Claimed
 
@@ -45,46 +48,39 @@ class TargetKind:
     store: Callable[[AsyncSession, SqlDialect, Sequence[UnitResult], Any, str], Awaitable[None]]
     # What an unmapped variable such as ``output`` means for this kind.
     defaults: Mapping[str, str]
-
-
-# --- spans -------------------------------------------------------------------------------
-
-
-async def _load_spans(
-    session: AsyncSession, dialect: SqlDialect, plans: Plans, claimed: Sequence[Claimed]
-) -> Documents:
-    rows = (await session.execute(select(*SPAN_COLUMNS).where(Span.id.in_([c.target_id for c in claimed])))).all()
-    documents = {row.id: span_document(row) for row in rows}
-    return {c.id: documents[c.target_id] for c in claimed if c.target_id in documents}
-
-
-async def _store_span_results(
-    session: AsyncSession, dialect: SqlDialect, results: Sequence[UnitResult], now: Any, worker: str
-) -> None:
-    rows = [evaluation_row(r, now, worker, "span_row_id") for r in results if r.state == units.SUCCEEDED]
-    if not rows:
-        return
-    # One result per (span, evaluation name) in a statement, or the upsert would hit itself.
-    latest = {(row["span_row_id"], row["name"]): row for row in rows}
-    # One statement with the rows as parameters (executemany): its compiled form is cached,
-    # where a multi-row VALUES clause would be compiled again for every batch.
-    await session.execute(_span_upsert(dialect), list(latest.values()))
-
-
-_SPAN_UPSERTS: dict[str, Any] = {}
-
-
-def _span_upsert(dialect: SqlDialect) -> Any:
-    stmt = _SPAN_UPSERTS.get(dialect.name)
-    if stmt is None:
-        statement = dialect.insert(SpanEvaluation.__table__)
-        stmt = _SPAN_UPSERTS[dialect.name] = statement.on_conflict_do_update(
-            index_elements=["span_row_id", "name"], set_={name: statement.excluded[name] for name in _RESULT_FIELDS}
-        )
-    return stmt
+    # Whether a task's runs evaluate this kind (exactly one kind serves a runnable task).
+    serves: Callable[[TaskPlan], bool]
+    # A starting run's units (raises CannotStart with the reason the user reads).
+    select: Callable[[AsyncSession, TaskRun, TaskPlan], Awaitable[Selection]]
+    # Continuous mode: queue what newly stored spans call for; None where a kind has no such mode.
+    feed: Feed | None = None
 
 
 # --- traces and sessions -----------------------------------------------------------------
+
+
+def _serves_groups(kind: str) -> Callable[[TaskPlan], bool]:
+    return lambda plan: plan.task.project_id is not None and plan.scope == kind
+
+
+def _select_groups(kind: str) -> Callable[[AsyncSession, TaskRun, TaskPlan], Awaitable[Selection]]:
+    scope = GROUP_SCOPES[kind]
+
+    async def select_units(session: AsyncSession, run: TaskRun, plan: TaskPlan) -> Selection:
+        """Per evaluator, the ``max_spans`` most recently active traces/sessions of the window
+        that the task's filters admit and the sample keeps."""
+        require_one_scope(plan)
+        task, limit = plan.task, run.max_spans or span_targets.DEFAULT_MAX_SPANS
+        assert task.project_id is not None
+        try:
+            qf = parse_query_filters(task.query_filters)
+            keys = await select_keys(session, scope, task, qf, run, dialect_of(session).name, limit)
+        except FilterSyntaxError as exc:
+            raise CannotStart(f"The task's filter is no longer valid: {exc.detail}") from None
+        # Every evaluator of the task sees the same units: selection does not depend on it.
+        return Selection([u for e in plan.evaluators for u in new_units(scope, e, task.project_id, keys)])
+
+    return select_units
 
 
 async def _load_groups(
@@ -174,9 +170,52 @@ async def _store_generated_runs(
 
 
 TARGETS: dict[str, TargetKind] = {
-    "SPAN": TargetKind("SPAN", _load_spans, _store_span_results, SPAN_DEFAULTS),
-    TRACE: TargetKind(TRACE, _load_groups, _group_store(TRACE), SPAN_DEFAULTS),
-    SESSION: TargetKind(SESSION, _load_groups, _group_store(SESSION), SPAN_DEFAULTS),
-    EXPERIMENT_RUN: TargetKind(EXPERIMENT_RUN, _load_dataset_targets, _store_run_results, RUN_DEFAULTS),
-    EXAMPLE: TargetKind(EXAMPLE, _load_dataset_targets, _store_generated_runs, RUN_DEFAULTS),
+    SPAN: TargetKind(
+        SPAN,
+        span_targets.load,
+        span_targets.store,
+        SPAN_DEFAULTS,
+        span_targets.serves,
+        span_targets.select_units,
+        span_targets.feed,
+    ),
+    TRACE: TargetKind(
+        TRACE,
+        _load_groups,
+        _group_store(TRACE),
+        SPAN_DEFAULTS,
+        _serves_groups(TRACE),
+        _select_groups(TRACE),
+        feed_groups(TRACE),
+    ),
+    SESSION: TargetKind(
+        SESSION,
+        _load_groups,
+        _group_store(SESSION),
+        SPAN_DEFAULTS,
+        _serves_groups(SESSION),
+        _select_groups(SESSION),
+        feed_groups(SESSION),
+    ),
+    EXPERIMENT_RUN: TargetKind(
+        EXPERIMENT_RUN,
+        _load_dataset_targets,
+        _store_run_results,
+        RUN_DEFAULTS,
+        dataset_tasks.serves,
+        dataset_tasks.select_units,
+    ),
+    EXAMPLE: TargetKind(
+        EXAMPLE,
+        _load_dataset_targets,
+        _store_generated_runs,
+        RUN_DEFAULTS,
+        experiments.serves,
+        experiments.select_units,
+    ),
 }
+
+
+def serving(plan: TaskPlan) -> TargetKind | None:
+    """The kind of target a task's runs evaluate; None when its evaluators' scope is unknown."""
+    return next((kind for kind in TARGETS.values() if kind.serves(plan)), None)
