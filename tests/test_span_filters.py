@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
+from evalplane.filters.parser import MAX_COST
 from tests.support import Api, Server
 from tests.support_filters import stored_filters
 from tests.support_spans import (
@@ -326,7 +327,8 @@ def test_unpaired_surrogates_and_huge_filters_are_400_not_500(corpus: Corpus, ht
 LONG_VALID_FILTERS = {
     "a thousand ORs": "OR ".join(["name=''"] * 1000),
     "list steps 32 deep": "attributes." + ".".join(["0"] * 32) + " = 1",
-    "many list paths": " OR ".join(["attributes.llm.input_messages.0.message.contents.1.x = 1"] * 100),
+    # Two list steps cost 70 of the filter's budget (README "Input limits"): 14 such paths fit.
+    "many list paths": " OR ".join(["attributes.llm.input_messages.0.message.contents.1.x = 1"] * (MAX_COST // 70)),
     "nested NOTs": "NOT (" * 25 + "metadata.env.0.a CONTAINS 'x'" + ")" * 25,
     "long IN list": "name IN (" + ", ".join(["'llm-1'"] * 1000) + ")",
 }
