@@ -1,6 +1,9 @@
 """Which traces (or sessions) a task's ``query_filters`` admit, and which of their spans a
-``query_mappings`` entry reads — both asked of SQL, with the filters compiled by the one
-filter language, so a backfill, a continuous unit and ``POST /v2/spans`` agree.
+``query_mappings`` entry reads, with the filters compiled by the one filter language, so a
+backfill, a continuous unit and ``POST /v2/spans`` agree. The planner asks SQL which traces
+are admitted (``admission_sql``); the worker reads, beside each span of its batch, which
+filters the span matches (``filter_flags``) and combines them in memory (``admitted``,
+``mapped_ids``) — one query per batch, the same meaning.
 
 Filter ``X`` holds for a trace when ANY span of the trace (same project) matches ``X``; the
 expression (``A AND NOT B``) combines those facts; an absent ``query_filters`` admits every
@@ -15,14 +18,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, not_, or_, select, true
 
 from evalplane.db.models import Span
 from evalplane.domains.spans.filtering import span_resolver
 from evalplane.filters.scopes import FilterRef, QueryExpr, QueryFilters, parse_query_filters
 from evalplane.filters.sql import to_sql
 
-__all__ = ["QueryFilters", "admission_sql", "matching_ids", "parse_query_filters"]
+__all__ = ["QueryFilters", "admission_sql", "admitted", "filter_flags", "mapped_ids", "parse_query_filters"]
 _SPANS: Any = Span.__table__
 
 
@@ -32,19 +35,15 @@ def admission_sql(
     project_id: Any,
     group_column: str,
     group_key: Any,
-    among: Sequence[str] | None = None,
 ) -> ColumnElement[bool]:
     """True for a trace/session (``group_key``, a value of ``spans.<group_column>``) that the
-    filters admit. ``among``: the only ids asked about (a worker's batch), which bounds each
-    subquery to their spans."""
+    filters admit."""
     if qf is None:
         return true()
 
     def holds(query_id: str) -> ColumnElement[bool]:
         spans = _SPANS.alias()
         where = [spans.c.project_id == project_id, to_sql(qf.span_filter(query_id), span_resolver(dialect, spans))]
-        if among is not None:
-            where.append(spans.c[group_column].in_(list(among)))
         return group_key.in_(select(spans.c[group_column]).where(*where))
 
     return _combine(qf.expression, holds)
@@ -59,10 +58,31 @@ def _combine(expr: QueryExpr, holds: Any) -> ColumnElement[bool]:
     return and_(*parts) if expr.op == "and" else or_(*parts)
 
 
-def matching_ids(qf: QueryFilters | None, query_ids: Sequence[str], dialect: str) -> ColumnElement[bool] | None:
-    """A WHERE clause on ``spans`` for the spans matching any of ``query_ids``; None = all spans."""
-    ids = [q.upper() for q in query_ids if qf is not None and q.upper() in qf.filters]
-    if qf is None or not ids:
-        return None
+def filter_flags(qf: QueryFilters | None, dialect: str) -> list[tuple[str, ColumnElement[bool]]]:
+    """Per filter id, a column that is true on the spans matching it (false when unknown, as a
+    WHERE would read it): read beside the spans, so a batch asks SQL once."""
+    if qf is None:
+        return []
     resolver = span_resolver(dialect)
-    return or_(*(to_sql(qf.span_filter(q), resolver) for q in ids))
+    return [(id, case((to_sql(qf.span_filter(id), resolver), True), else_=False)) for id in qf.ids]
+
+
+def admitted(qf: QueryFilters | None, matched: set[str]) -> bool:
+    """``admission_sql`` in memory, given the filter ids some span of the trace matches."""
+    if qf is None:
+        return True
+
+    def holds(expr: QueryExpr) -> bool:
+        if isinstance(expr, FilterRef):
+            return expr.id in matched
+        parts = [holds(part) for part in expr.operands]
+        if expr.op == "not":
+            return not parts[0]
+        return all(parts) if expr.op == "and" else any(parts)
+
+    return holds(qf.expression)
+
+
+def mapped_ids(qf: QueryFilters | None, query_ids: Sequence[str]) -> list[str]:
+    """The filter ids a mapping reads spans of (``matching_ids``'s); empty means every span."""
+    return [q.upper() for q in query_ids if qf is not None and q.upper() in qf.filters]
