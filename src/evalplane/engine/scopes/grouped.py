@@ -163,11 +163,8 @@ async def _spans_of(
 ) -> dict[str, list[GroupSpan]]:
     """The groups' spans in start-time order, each with the filters it matches: one query for
     the batch, not one per filter and mapping."""
-    column = _SPANS.c[scope.column]
     flags = filter_flags(qf, dialect)
-    stmt = select(*SPAN_COLUMNS, column.label("group_key"), *(flag for _, flag in flags)).where(
-        Span.project_id == project_id, column.in_(sorted(keys))
-    )
+    stmt = batch_spans_statement(scope, flags, project_id, keys)
     # Sorted here, not by ORDER BY: to skip a sort, SQLite without statistics walked the whole
     # project's (project_id, start_time) index per batch instead of probing the batch's ids.
     rows = sorted((await session.execute(stmt)).all(), key=lambda row: (row.start_time, row.id))
@@ -177,6 +174,14 @@ async def _spans_of(
         matches = frozenset(id for n, (id, _) in enumerate(flags) if row[first_flag + n])
         groups[row.group_key].append(GroupSpan(span_document(row), matches))
     return groups
+
+
+def batch_spans_statement(scope: GroupScope, flags: list[tuple[str, Any]], project_id: int, keys: set[str]) -> Any:
+    """The spans of a batch's traces/sessions (no ORDER BY: see ``_spans_of``), each with ``flags``."""
+    column = _SPANS.c[scope.column]
+    return select(*SPAN_COLUMNS, column.label("group_key"), *(flag for _, flag in flags)).where(
+        Span.project_id == project_id, column.in_(sorted(keys))
+    )
 
 
 def unit_variables(
