@@ -84,5 +84,5 @@ def admitted(qf: QueryFilters | None, matched: set[str]) -> bool:
 
 
 def mapped_ids(qf: QueryFilters | None, query_ids: Sequence[str]) -> list[str]:
-    """The filter ids a mapping reads spans of (``matching_ids``'s); empty means every span."""
+    """The filter ids a mapping reads spans of (those it names that exist); empty means every span."""
     return [q.upper() for q in query_ids if qf is not None and q.upper() in qf.filters]
