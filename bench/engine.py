@@ -235,7 +235,8 @@ def rows(count: int, seed: int = 7) -> list[tuple[str, str]]:
     return out
 
 
-# --scope trace: each row is a trace of 3 spans (CHAIN root, LLM, TOOL) judged as one trace.
+# --scope trace: each row is a trace of 3 spans (CHAIN root, LLM, TOOL) judged as one trace;
+# --scope session: the same traces, each the one trace of its own session, judged per session.
 SCOPE = {"name": "SPAN"}
 TRACE_FILTERS = {"filters": [{"id": "A", "filter": "span_kind = 'LLM'"}]}
 TRACE_MAPPINGS = [{"variable_name": "output", "query_ids": ["A"], "attribute_path": "attributes.output.value"}]
@@ -251,6 +252,9 @@ def trace_batch(pairs: list[tuple[str, str]], offset: int, start: datetime) -> l
         llm = llm_attributes(n)
         llm["input.value"], llm["output.value"] = question, answer
         tool = {"openinference.span.kind": "TOOL", "input.value": "lookup", "output.value": "{}"}
+        if SCOPE["name"] == "SESSION":
+            for attributes in (chain, llm, tool):
+                attributes["session.id"] = f"session-{n + 1}"
         spans.append(span_pb(trace_id=trace_id, span_id=root, name="agent", start_ns=start_ns, attributes=chain))
         for k, attributes in ((2, llm), (3, tool)):
             spans.append(
@@ -267,7 +271,7 @@ def trace_batch(pairs: list[tuple[str, str]], offset: int, start: datetime) -> l
 
 
 def span_batch(pairs: list[tuple[str, str]], offset: int, start: datetime) -> list:
-    if SCOPE["name"] == "TRACE":
+    if SCOPE["name"] in ("TRACE", "SESSION"):
         return trace_batch(pairs, offset, start)
     spans = []
     for i, (question, answer) in enumerate(pairs):
@@ -362,7 +366,7 @@ class Client:
             "is_continuous": continuous,
             "evaluators": [{"evaluator_id": evaluator_id}],
         }
-        if SCOPE["name"] == "TRACE":
+        if SCOPE["name"] in ("TRACE", "SESSION"):
             body["query_filters"] = TRACE_FILTERS
             body["evaluators"][0]["query_mappings"] = TRACE_MAPPINGS
         return self.ok(self.http.post("/v2/tasks", json=body), 201)["id"]
@@ -630,7 +634,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/evalplane-enginebench"))
     parser.add_argument("--no-readme", action="store_true")
     parser.add_argument(
-        "--scope", choices=("span", "trace"), default="span", help="trace: each row is a 3-span trace, judged per trace"
+        "--scope",
+        choices=("span", "trace", "session"),
+        default="span",
+        help="trace: each row is a 3-span trace, judged per trace; session: each such trace its own session",
     )
     args = parser.parse_args(argv)
     SCOPE["name"] = args.scope.upper()

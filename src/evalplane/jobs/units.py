@@ -11,6 +11,7 @@ one worker, and run counters move exactly once per unit.
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -249,13 +250,16 @@ async def postpone_leased(
 
 async def requeue_grown(session: AsyncSession, claimed: Sequence[Claimed]) -> int:
     """Recorded units postponed while they were leased go back to PENDING (same run, fresh attempts)."""
-    requeued = 0
+    # One statement per claim, not per unit: a claim's units share their claimed_at.
+    by_claim: dict[datetime, list[int]] = defaultdict(list)
     for unit in claimed:
-        if unit.claimed_at is None:
-            continue
+        if unit.claimed_at is not None:
+            by_claim[unit.claimed_at].append(unit.id)
+    requeued = 0
+    for claimed_at, unit_ids in by_claim.items():
         result = await session.execute(
             update(WorkUnit)
-            .where(WorkUnit.id == unit.id, WorkUnit.state.in_(list(FINAL)), WorkUnit.not_before > unit.claimed_at)
+            .where(WorkUnit.id.in_(unit_ids), WorkUnit.state.in_(list(FINAL)), WorkUnit.not_before > claimed_at)
             .values(state=PENDING, attempts=0, detail=None, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )

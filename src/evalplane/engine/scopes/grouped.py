@@ -17,14 +17,14 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, distinct, func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.db.dialect import SqlDialect
 from evalplane.db.models import SessionEvaluation, Span, Task, TaskRun, TraceEvaluation
 from evalplane.engine.plans import SESSION, TRACE, EvaluatorPlan
 from evalplane.engine.sampling import sampled
-from evalplane.engine.scopes.admission import QueryFilters, admission_sql, matching_ids
+from evalplane.engine.scopes.admission import QueryFilters, admission_sql, admitted, filter_flags, mapped_ids
 from evalplane.engine.scopes.conversation import conversation, root_span
 from evalplane.engine.span_documents import SPAN_COLUMNS, span_document
 from evalplane.engine.variables import resolve_path, resolve_variables
@@ -128,119 +128,89 @@ async def load_documents(
     claimed: Sequence[Claimed],
     dialect: str,
 ) -> dict[int, dict[str, Any]]:
-    """Per unit: ``{"admitted": bool, "variables": {...}}``, or nothing when its spans are gone."""
+    """Per unit: ``{"admitted": bool, "variables": {...}}``, or nothing when its spans are gone.
+
+    The filters are asked again when the unit runs: a continuous unit was queued on its first
+    span, before the trace held the spans that admit it."""
     by_project: dict[int, set[str]] = defaultdict(set)
     for unit in claimed:
         payload = unit.payload or {}
         by_project[int(payload["project_id"])].add(str(payload["key"]))
     documents: dict[int, dict[str, Any]] = {}
     for project_id, keys in by_project.items():
-        groups = await _spans_of(session, scope, project_id, keys)
-        admitted = await _admitted(session, scope, qf, project_id, keys, dialect)
-        matched = await _matched(session, scope, qf, evaluator, project_id, keys, dialect)
+        groups = await _spans_of(session, scope, qf, project_id, keys, dialect)
         for unit in claimed:
             payload = unit.payload or {}
             key = str(payload["key"])
             if int(payload["project_id"]) != project_id or key not in groups:
                 continue
+            spans = groups[key]
             documents[unit.id] = {
-                "admitted": key in admitted,
-                "variables": unit_variables(scope, evaluator, groups[key], matched),
+                "admitted": admitted(qf, set().union(*(span.matches for span in spans))),
+                "variables": unit_variables(scope, evaluator, qf, spans),
             }
     return documents
 
 
+@dataclass(frozen=True, slots=True)
+class GroupSpan:
+    document: dict[str, Any]
+    matches: frozenset[str]  # the query_filters ids this span matches
+
+
 async def _spans_of(
-    session: AsyncSession, scope: GroupScope, project_id: int, keys: set[str]
-) -> dict[str, list[tuple[int, dict[str, Any]]]]:
-    column = _SPANS.c[scope.column]
-    rows = (
-        await session.execute(
-            select(*SPAN_COLUMNS, column.label("group_key"))
-            .where(Span.project_id == project_id, column.in_(sorted(keys)))
-            .order_by(Span.start_time, Span.id)
-        )
-    ).all()
-    groups: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    session: AsyncSession, scope: GroupScope, qf: QueryFilters | None, project_id: int, keys: set[str], dialect: str
+) -> dict[str, list[GroupSpan]]:
+    """The groups' spans in start-time order, each with the filters it matches: one query for
+    the batch, not one per filter and mapping."""
+    flags = filter_flags(qf, dialect)
+    stmt = batch_spans_statement(scope, flags, project_id, keys)
+    # Sorted here, not by ORDER BY: to skip a sort, SQLite without statistics walked the whole
+    # project's (project_id, start_time) index per batch instead of probing the batch's ids.
+    rows = sorted((await session.execute(stmt)).all(), key=lambda row: (row.start_time, row.id))
+    first_flag = len(SPAN_COLUMNS) + 1
+    groups: dict[str, list[GroupSpan]] = defaultdict(list)
     for row in rows:
-        groups[row.group_key].append((row.id, span_document(row)))
+        matches = frozenset(id for n, (id, _) in enumerate(flags) if row[first_flag + n])
+        groups[row.group_key].append(GroupSpan(span_document(row), matches))
     return groups
 
 
-async def _admitted(
-    session: AsyncSession,
-    scope: GroupScope,
-    qf: QueryFilters | None,
-    project_id: int,
-    keys: set[str],
-    dialect: str,
-) -> set[str]:
-    """The filters are asked again when the unit runs: a continuous unit was queued on its
-    first span, before the trace held the spans that admit it."""
+def batch_spans_statement(scope: GroupScope, flags: list[tuple[str, Any]], project_id: int, keys: set[str]) -> Any:
+    """The spans of a batch's traces/sessions (no ORDER BY: see ``_spans_of``), each with ``flags``."""
     column = _SPANS.c[scope.column]
-    if qf is None:
-        return set(keys)
-    stmt = select(distinct(column)).where(
-        Span.project_id == project_id,
-        column.in_(sorted(keys)),
-        admission_sql(qf, dialect, project_id, scope.column, column, among=sorted(keys)),
+    return select(*SPAN_COLUMNS, column.label("group_key"), *(flag for _, flag in flags)).where(
+        Span.project_id == project_id, column.in_(sorted(keys))
     )
-    return {key for (key,) in (await session.execute(stmt)).all()}
-
-
-async def _matched(
-    session: AsyncSession,
-    scope: GroupScope,
-    qf: QueryFilters | None,
-    evaluator: EvaluatorPlan,
-    project_id: int,
-    keys: set[str],
-    dialect: str,
-) -> dict[tuple[str, ...], set[int]]:
-    """Per distinct ``query_ids`` list of the evaluator's mappings: the span rows it reads."""
-    column = _SPANS.c[scope.column]
-    matched: dict[tuple[str, ...], set[int]] = {}
-    for mapping in evaluator.query_mappings:
-        ids = tuple(mapping.get("query_ids") or ())
-        where = matching_ids(qf, ids, dialect)
-        if ids in matched or where is None:
-            continue
-        stmt = select(Span.id).where(Span.project_id == project_id, column.in_(sorted(keys)), where)
-        matched[ids] = {row_id for (row_id,) in (await session.execute(stmt)).all()}
-    return matched
 
 
 def unit_variables(
-    scope: GroupScope,
-    evaluator: EvaluatorPlan,
-    spans: list[tuple[int, dict[str, Any]]],
-    matched: dict[tuple[str, ...], set[int]],
+    scope: GroupScope, evaluator: EvaluatorPlan, qf: QueryFilters | None, spans: list[GroupSpan]
 ) -> dict[str, Any]:
     """Mapped variables from the matching spans (start-time order, joined with ", "); the
     session's ``conversation``; any other variable read from the root span (the first trace's,
     for a session) as a span evaluator would read it."""
     mappings = {str(m["variable_name"]): m for m in evaluator.query_mappings}
     names = list(evaluator.variables) + [name for name in mappings if name not in evaluator.variables]
-    root = root_span([doc for _, doc in spans])
+    documents = [span.document for span in spans]
+    root = root_span(documents)
     values: dict[str, Any] = {}
     for name in names:
         if name in mappings:
-            values[name] = _collect(spans, mappings[name], matched)
+            values[name] = _collect(qf, spans, mappings[name])
         elif name == "conversation" and scope.kind == SESSION:
-            values[name] = conversation([doc for _, doc in spans])
+            values[name] = conversation(documents)
         else:
             values[name] = resolve_variables(root, [name], None)[name]
     return values
 
 
-def _collect(
-    spans: list[tuple[int, dict[str, Any]]], mapping: dict[str, Any], matched: dict[tuple[str, ...], set[int]]
-) -> str | None:
-    ids = tuple(mapping.get("query_ids") or ())
-    chosen = spans if ids not in matched else [(row_id, doc) for row_id, doc in spans if row_id in matched[ids]]
+def _collect(qf: QueryFilters | None, spans: list[GroupSpan], mapping: dict[str, Any]) -> str | None:
+    ids = mapped_ids(qf, mapping.get("query_ids") or ())
+    chosen = [span.document for span in spans if not ids or not span.matches.isdisjoint(ids)]
     path = str(mapping.get("attribute_path") or "")
     parts = []
-    for _, doc in chosen:
+    for doc in chosen:
         value = resolve_path(doc, path)
         if value is None and not path.startswith("attributes."):
             value = resolve_path(doc, f"attributes.{path}")  # "input.value" means the attribute
@@ -261,12 +231,22 @@ async def record_results(
 ) -> None:
     """One evaluation per (project, trace/session, name): a redo or a re-evaluation replaces it."""
     latest = {(row["project_id"], row[scope.key_name], row["name"]): row for row in rows}
-    insert = dialect.insert(scope.results)
-    stmt = insert.on_conflict_do_update(
-        index_elements=["project_id", scope.key_name, "name"],
-        set_={
-            name: insert.excluded[name]
-            for name in ("label", "score", "explanation", "metadata", "task_id", "task_run_id", "updated_at")
-        },
-    )
-    await session.execute(stmt, list(latest.values()))
+    # One statement with the rows as parameters (executemany), built once: its compiled form is cached.
+    await session.execute(_upsert(scope, dialect), list(latest.values()))
+
+
+_UPSERTS: dict[tuple[str, str], Any] = {}
+
+
+def _upsert(scope: GroupScope, dialect: SqlDialect) -> Any:
+    stmt = _UPSERTS.get((scope.kind, dialect.name))
+    if stmt is None:
+        insert = dialect.insert(scope.results)
+        stmt = _UPSERTS[(scope.kind, dialect.name)] = insert.on_conflict_do_update(
+            index_elements=["project_id", scope.key_name, "name"],
+            set_={
+                name: insert.excluded[name]
+                for name in ("label", "score", "explanation", "metadata", "task_id", "task_run_id", "updated_at")
+            },
+        )
+    return stmt
