@@ -127,8 +127,11 @@ def done_units(server: Server, run_row: int) -> int:
 
 def test_killing_a_worker_mid_backfill_loses_and_duplicates_nothing(pg_cluster, llm: LlmServer, tmp_path: Path) -> None:
     server, workers, url = pg_cluster
-    first = add_worker(workers, server, tmp_path, **FAST_LEASES)
-    second = add_worker(workers, server, tmp_path, **FAST_LEASES)
+    # Sixteen calls in flight per worker keep the run going for seconds after the first
+    # tenth, so the first worker is caught with leases in hand however fast the engine gets.
+    slow = {**FAST_LEASES, "EVALPLANE_PROVIDER_CONCURRENCY": "16"}
+    first = add_worker(workers, server, tmp_path, **slow)
+    second = add_worker(workers, server, tmp_path, **slow)
     llm.control(latency_ms=20)
     try:
         project, run_id, run_row = backfill(server, llm, FAULT_SPANS)
@@ -286,10 +289,14 @@ def test_killing_a_worker_mid_trace_backfill_loses_and_duplicates_nothing(
     pg_cluster, llm: LlmServer, tmp_path: Path
 ) -> None:
     server, workers, url = pg_cluster
-    first = add_worker(workers, server, tmp_path, **FAST_LEASES)
-    second = add_worker(workers, server, tmp_path, **FAST_LEASES)
+    # Trace units are few and cheap: with 128 judge calls in flight the whole run can end
+    # between two polls. Eight calls per worker at 100 ms keep it going for seconds, so the
+    # first worker is always caught with leases in hand.
+    slow = {**FAST_LEASES, "EVALPLANE_PROVIDER_CONCURRENCY": "8"}
+    first = add_worker(workers, server, tmp_path, **slow)
+    second = add_worker(workers, server, tmp_path, **slow)
     traces = max(200, FAULT_SPANS // 5)
-    llm.control(latency_ms=20)
+    llm.control(latency_ms=100)
     try:
         project, run_id, run_row = trace_backfill(server, llm, traces)
         wait_until(lambda: done_units(server, run_row) >= traces // 10, 120, "a tenth of the run")
