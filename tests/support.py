@@ -80,6 +80,7 @@ class Server:
     home: Path
     admin_key: str
     port: int = field(default_factory=free_port)
+    flight_port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
@@ -98,6 +99,7 @@ class Server:
             "EVALPLANE_BOOTSTRAP_API_KEY": self.admin_key,
             "EVALPLANE_LOG_LEVEL": "warning",
             "EVALPLANE_EGRESS_ALLOW": LOOPBACK_EGRESS,
+            "EVALPLANE_FLIGHT_PORT": str(self.flight_port),
             **self.env,
         }
         self.home.mkdir(parents=True, exist_ok=True)
@@ -153,7 +155,20 @@ class Server:
             otlp_scheme="http",
             otlp_host="127.0.0.1",
             otlp_port=free_port(),
+            flight_scheme="grpc",
+            flight_host="127.0.0.1",
+            flight_port=self.flight_port,
         )
+
+    def flight(self, key: str | None = None) -> Any:
+        """A raw ``pyarrow.flight`` client for this server and the headers that carry ``key``
+        (the admin key unless another, or '' for none, is given) the way the SDK sends it."""
+        from pyarrow import flight
+
+        key = self.admin_key if key is None else key
+        headers = [(b"auth-token-bin", key.encode())] if key else []
+        client = flight.connect(f"grpc://127.0.0.1:{self.flight_port}")
+        return client, flight.FlightCallOptions(headers=headers, timeout=60)
 
 
 class Api:
