@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     flight_host: str | None = None  # the interface to bind; `host` unless set
     flight_tls_cert: Path | None = None
     flight_tls_key: Path | None = None
+    # An upload is spooled to a temporary file until its stream ends (so a broken stream stores
+    # nothing); this bounds the spool, in bytes of Arrow data.
+    flight_max_upload_bytes: int = Field(default=4 * 1024**3, ge=1)
 
     @field_validator("flight_port", mode="before")
     @classmethod

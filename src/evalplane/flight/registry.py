@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pyarrow as pa
 from pyarrow import flight
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.api.state import AppState
 from evalplane.domains.access.principal import Principal
@@ -60,6 +62,19 @@ class FlightCall:
     def run(self, work: Coroutine[Any, Any, T]) -> T:
         """Run ``work`` on the Flight event loop and wait for its result (or its error)."""
         return asyncio.run_coroutine_threadsafe(work, self.loop).result()
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[AsyncSession]:
+        """One transaction across several :meth:`run` calls (a streamed upload writes batch by
+        batch into it): committed when the block ends, rolled back if it raises."""
+        manager = self.state.db.session()
+        session = self.run(manager.__aenter__())
+        try:
+            yield session
+        except BaseException as exc:
+            self.run(manager.__aexit__(type(exc), exc, exc.__traceback__))
+            raise
+        self.run(manager.__aexit__(None, None, None))
 
 
 @dataclass
