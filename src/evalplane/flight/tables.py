@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import IO, Any
 
 import orjson
@@ -92,15 +93,17 @@ def batch_records(batch: pa.RecordBatch, columns: Sequence[str]) -> list[dict[st
 class ColumnTypes:
     """Learns one Arrow type per field from records: booleans, 64-bit integers, floats (integers
     and floats mixed), strings; lists and objects, and fields of mixed kinds, as JSON text; a
-    field only ever null stays null. Field order is the order fields were first seen."""
+    field only ever null stays null. ``fixed`` fields keep the type given. Fields come in the
+    order they were first seen."""
 
-    def __init__(self) -> None:
+    def __init__(self, fixed: dict[str, pa.DataType] | None = None) -> None:
         self._kinds: dict[str, set[str]] = {}
+        self._fixed = fixed or {}
 
     def add(self, record: dict[str, Any]) -> None:
         for name, value in record.items():
             kinds = self._kinds.setdefault(name, set())
-            if value is None:
+            if value is None or name in self._fixed:
                 continue
             if isinstance(value, bool):
                 kinds.add("bool")
@@ -113,9 +116,10 @@ class ColumnTypes:
             else:
                 kinds.add("json")
 
-    def fields(self, exclude: Iterable[str] = ()) -> list[pa.Field]:
-        skip = set(exclude)
-        return [pa.field(name, _type_for(kinds)) for name, kinds in self._kinds.items() if name not in skip]
+    def schema(self) -> pa.Schema:
+        return pa.schema(
+            [pa.field(name, self._fixed.get(name) or _type_for(kinds)) for name, kinds in self._kinds.items()]
+        )
 
 
 def _type_for(kinds: set[str]) -> pa.DataType:
@@ -147,12 +151,33 @@ def column_values(records: Sequence[dict[str, Any]], field: pa.Field) -> list[An
         return [v if isinstance(v, int) and not isinstance(v, bool) else None for v in values]
     if pa.types.is_boolean(field.type):
         return [v if isinstance(v, bool) else None for v in values]
+    if pa.types.is_timestamp(field.type):
+        return [v if isinstance(v, datetime) else None for v in values]
     return [None] * len(values)
 
 
 def records_batch(records: Sequence[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
     arrays = [pa.array(column_values(records, field), type=field.type) for field in schema]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def records_stream(
+    chunks: Callable[[], Iterable[list[dict[str, Any]]]], fixed: dict[str, pa.DataType] | None = None
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """The schema of the records ``chunks()`` yields, learnt in a first pass, and their batches,
+    built in a second: memory holds one chunk at a time, however many records there are."""
+    types = ColumnTypes(fixed)
+    for chunk in chunks():
+        for record in chunk:
+            types.add(record)
+    schema = types.schema()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for chunk in chunks():
+            if chunk:
+                yield records_batch(chunk, schema)
+
+    return schema, batches()
 
 
 class Spool:

@@ -16,7 +16,7 @@ from evalplane.db.models import DatasetExample, DatasetVersionExample
 from evalplane.domains.datasets import service, store
 from evalplane.flight.protocol import Fields, encode_message
 from evalplane.flight.registry import FlightCall, Routes, record_stream
-from evalplane.flight.tables import ColumnTypes, Spool, batch_records, receive, records_batch, upload_columns
+from evalplane.flight.tables import Spool, batch_records, receive, records_stream, upload_columns
 
 routes = Routes()
 
@@ -73,19 +73,21 @@ def get_dataset(call: FlightCall, fields: Fields) -> flight.FlightDataStream:
             return (await service.version(session, dataset, version_id)).id
 
     version = call.run(resolve())
-    types = ColumnTypes()
-    for rows in _chunks(call, version):
-        for row in rows:
-            types.add(row.data or {})
-    schema = pa.schema(
-        [
-            *types.fields(exclude=MANAGED),
-            pa.field("id", pa.string()),
-            pa.field("created_at", _TIMESTAMP),
-            pa.field("updated_at", _TIMESTAMP),
-        ]
-    )
-    return record_stream(schema, _batches(call, version, schema))
+
+    def chunks() -> Iterator[list[dict[str, Any]]]:
+        for rows in _chunks(call, version):
+            yield [_example_record(row) for row in rows]
+
+    schema, batches = records_stream(chunks, {"id": pa.string(), "created_at": _TIMESTAMP, "updated_at": _TIMESTAMP})
+    return record_stream(schema, batches)
+
+
+def _example_record(row: DatasetExample) -> dict[str, Any]:
+    record = {k: v for k, v in (row.data or {}).items() if k not in MANAGED}
+    record["id"] = encode_id(Kind.DATASET_EXAMPLE, row.example_id)
+    record["created_at"] = row.created_at
+    record["updated_at"] = row.updated_at
+    return record
 
 
 def _chunks(call: FlightCall, version_id: int) -> Iterator[list[DatasetExample]]:
@@ -111,17 +113,3 @@ async def _read_chunk(call: FlightCall, version_id: int, after: int) -> list[Dat
             .limit(READ_CHUNK)
         )
         return list((await session.scalars(stmt)).all())
-
-
-def _batches(call: FlightCall, version_id: int, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-    data_schema = pa.schema([f for f in schema if f.name not in ("created_at", "updated_at")])
-    for rows in _chunks(call, version_id):
-        records: list[dict[str, Any]] = []
-        for row in rows:
-            record = {k: v for k, v in (row.data or {}).items() if k not in MANAGED}
-            record["id"] = encode_id(Kind.DATASET_EXAMPLE, row.example_id)
-            records.append(record)
-        batch = records_batch(records, data_schema)
-        created = pa.array([row.created_at for row in rows], type=_TIMESTAMP)
-        updated = pa.array([row.updated_at for row in rows], type=_TIMESTAMP)
-        yield pa.RecordBatch.from_arrays([*batch.columns, created, updated], schema=schema)
