@@ -81,6 +81,8 @@ class Server:
     admin_key: str
     port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
+    # Each test server's OTLP/gRPC receiver gets a port of its own (4317 is the default).
+    otlp_grpc_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     # An argv prefix the server starts under (e.g. another identity, tests/support_sandbox.py).
@@ -90,6 +92,10 @@ class Server:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def otlp_grpc_endpoint(self) -> str:
+        return f"127.0.0.1:{self.otlp_grpc_port}"
+
     def start(self, timeout: float = 60.0) -> None:
         env = {
             **os.environ,
@@ -98,6 +104,7 @@ class Server:
             "EVALPLANE_BOOTSTRAP_API_KEY": self.admin_key,
             "EVALPLANE_LOG_LEVEL": "warning",
             "EVALPLANE_EGRESS_ALLOW": LOOPBACK_EGRESS,
+            "EVALPLANE_OTLP_GRPC_PORT": str(self.otlp_grpc_port),
             **self.env,
         }
         self.home.mkdir(parents=True, exist_ok=True)
