@@ -82,6 +82,8 @@ class Server:
     port: int = field(default_factory=free_port)
     flight_port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
+    # Each test server's OTLP/gRPC receiver gets a port of its own (4317 is the default).
+    otlp_grpc_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     # An argv prefix the server starts under (e.g. another identity, tests/support_sandbox.py).
@@ -90,6 +92,10 @@ class Server:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def otlp_grpc_endpoint(self) -> str:
+        return f"127.0.0.1:{self.otlp_grpc_port}"
 
     def start(self, timeout: float = 60.0) -> None:
         env = {
@@ -100,6 +106,7 @@ class Server:
             "EVALPLANE_LOG_LEVEL": "warning",
             "EVALPLANE_EGRESS_ALLOW": LOOPBACK_EGRESS,
             "EVALPLANE_FLIGHT_PORT": str(self.flight_port),
+            "EVALPLANE_OTLP_GRPC_PORT": str(self.otlp_grpc_port),
             **self.env,
         }
         self.home.mkdir(parents=True, exist_ok=True)
@@ -142,9 +149,10 @@ class Server:
         all_headers.update(headers)
         return httpx.Client(base_url=self.base_url, headers=all_headers, timeout=30.0)
 
-    def sdk(self, key: str | None = None) -> Any:
-        """The official ``arize`` SDK pointed at this server (admin key unless another is given), with
-        the traces it sends while running experiments aimed at a closed local port."""
+    def sdk(self, key: str | None = None, *, traces: bool = False) -> Any:
+        """The official ``arize`` SDK pointed at this server (admin key unless another is given), API
+        and Flight. The traces it sends while running experiments go to this server's OTLP/gRPC
+        receiver with ``traces=True``, else to a closed local port."""
         from arize import ArizeClient
 
         return ArizeClient(
@@ -154,7 +162,7 @@ class Server:
             api_port=self.port,
             otlp_scheme="http",
             otlp_host="127.0.0.1",
-            otlp_port=free_port(),
+            otlp_port=self.otlp_grpc_port if traces else free_port(),
             flight_scheme="grpc",
             flight_host="127.0.0.1",
             flight_port=self.flight_port,

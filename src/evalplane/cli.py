@@ -60,6 +60,11 @@ def serve(host: str | None, port: int | None, workers: int, backlog: int) -> Non
         _prepare(settings)
     flight = _start_flight(settings)
     _say(f"listening on http://{host}:{port}" + (f" ({workers} processes)" if workers > 1 else ""))
+    if settings.otlp_grpc_port:
+        _say(f"OTLP/gRPC traces on {host}:{settings.otlp_grpc_port}")
+    if workers > 1:
+        # The processes are started afresh and read the environment: let them share the port.
+        os.environ["EVALPLANE_OTLP_GRPC_REUSE_PORT"] = "true"
     try:
         uvicorn.run(
             "evalplane.server:create_app",

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     # OTLP trace exports (POST /v1/traces) may be larger: this bounds the body as sent
     # and again after gzip is undone.
     otlp_max_body_bytes: int = 32 * 1024 * 1024
+    # OTLP/gRPC trace exports (TraceService/Export) on their own port; 0 (or "off") turns
+    # the receiver off. Messages are bounded by otlp_max_body_bytes, before and after gzip.
+    otlp_grpc_port: int = Field(default=4317, ge=0, le=65535)
+    # Set by `serve --workers N`: the API processes then share the OTLP/gRPC port (SO_REUSEPORT).
+    # Off otherwise, so a second server on the same port fails to start instead of sharing it.
+    otlp_grpc_reuse_port: bool = False
     log_level: str = "info"
     # Connections per process on PostgreSQL (doubled under burst); keep the sum of all
     # processes below the server's max_connections.
@@ -107,6 +113,13 @@ class Settings(BaseSettings):
         if self.flight_tls_cert is None or self.flight_tls_key is None:
             raise ValueError("EVALPLANE_FLIGHT_TLS_CERT and EVALPLANE_FLIGHT_TLS_KEY must be set together")
         return self.flight_tls_cert.read_bytes(), self.flight_tls_key.read_bytes()
+
+    @field_validator("otlp_grpc_port", mode="before")
+    @classmethod
+    def _port_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("off", "false", "none", "no"):
+            return 0
+        return value
 
     @field_validator("egress_allow")
     @classmethod
