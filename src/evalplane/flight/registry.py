@@ -36,6 +36,7 @@ from pyarrow import flight
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.api.state import AppState
+from evalplane.core.errors import InvalidInput
 from evalplane.domains.access.principal import Principal
 from evalplane.flight.errors import to_flight
 from evalplane.flight.protocol import Fields
@@ -58,10 +59,17 @@ class FlightCall:
     state: AppState
     loop: asyncio.AbstractEventLoop
     peer: str | None = None
+    context: flight.ServerCallContext | None = None
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:
         """Run ``work`` on the Flight event loop and wait for its result (or its error)."""
         return asyncio.run_coroutine_threadsafe(work, self.loop).result()
+
+    def ensure_live(self) -> None:
+        """Raise if the client has gone (cancelled, disconnected, past its deadline). gRPC ends
+        such a stream as if it were complete, so an upload checks this before storing anything."""
+        if self.context is not None and self.context.is_cancelled():
+            raise InvalidInput("The stream was cut off before the client finished it; nothing was stored.")
 
     @contextmanager
     def unit_of_work(self) -> Iterator[AsyncSession]:
@@ -74,6 +82,7 @@ class FlightCall:
         except BaseException as exc:
             self.run(manager.__aexit__(type(exc), exc, exc.__traceback__))
             raise
+        self.ensure_live()
         self.run(manager.__aexit__(None, None, None))
 
 

@@ -79,7 +79,7 @@ class EvalplaneFlightServer(flight.FlightServerBase):
         peer = _peer_host(context)
         work = principal_for(self.state, _api_key(context), peer)
         principal = asyncio.run_coroutine_threadsafe(work, self.loop).result()
-        return FlightCall(principal=principal, state=self.state, loop=self.loop, peer=peer)
+        return FlightCall(principal=principal, state=self.state, loop=self.loop, peer=peer, context=context)
 
     @staticmethod
     def _command(data: bytes | None, what: str, kinds: dict[str, Any]) -> tuple[Command, Any]:

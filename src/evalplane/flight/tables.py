@@ -220,8 +220,10 @@ class Spool:
         self.close()
 
 
-def receive(reader: Any, spool: Spool) -> None:
-    """Read a DoPut stream to its end into ``spool`` (a broken stream raises here)."""
+def receive(reader: Any, spool: Spool, live: Callable[[], None]) -> None:
+    """Read a DoPut stream to its end into ``spool``. A broken stream raises here, or in
+    ``live()``, which raises if the client went away (gRPC ends such a stream quietly)."""
     for chunk in reader:
         if chunk.data is not None:
             spool.write(chunk.data)
+    live()

@@ -11,7 +11,7 @@ from pyarrow import flight
 from sqlalchemy import select
 
 from evalplane.core.errors import InvalidInput, NotFound
-from evalplane.core.ids import Kind, decode_id, encode_id
+from evalplane.core.ids import Kind, encode_id
 from evalplane.db.models import DatasetExample, DatasetVersionExample
 from evalplane.domains.datasets import service, store
 from evalplane.flight.protocol import Fields, encode_message
@@ -26,15 +26,11 @@ READ_CHUNK = 2000
 _TIMESTAMP = pa.timestamp("ms", tz="UTC")
 
 
-def space_of(fields: Fields) -> int:
-    return decode_id(Kind.SPACE, fields.require("space_id"), field="space_id")
-
-
 @routes.put("create_dataset")
 def create_dataset(call: FlightCall, fields: Fields, reader: flight.MetadataRecordBatchReader) -> bytes:
     """Spool the stream, then write every example in one transaction: a stream that breaks off,
     or a batch that does not fit, stores nothing."""
-    space_id = space_of(fields)
+    space_id = fields.require_id("space_id", Kind.SPACE)
     name = fields.require("dataset_name")
 
     async def may_create() -> None:
@@ -44,7 +40,7 @@ def create_dataset(call: FlightCall, fields: Fields, reader: flight.MetadataReco
     call.run(may_create())  # refuse before reading a byte of a stream that cannot be stored
     columns = upload_columns(reader.schema, MANAGED)
     with Spool(reader.schema, call.state.settings.flight_max_upload_bytes) as spool:
-        receive(reader, spool)
+        receive(reader, spool, call.ensure_live)
         if spool.rows == 0:
             raise InvalidInput("The upload holds no examples; a dataset needs at least one.")
         with call.unit_of_work() as session:
@@ -59,11 +55,9 @@ def create_dataset(call: FlightCall, fields: Fields, reader: flight.MetadataReco
 def get_dataset(call: FlightCall, fields: Fields) -> flight.FlightDataStream:
     """The examples of a version (the newest unless ``dataset_version`` names one), oldest first:
     the record fields in the order first seen, then ``id``, ``created_at``, ``updated_at``."""
-    dataset_id = decode_id(Kind.DATASET, fields.require("dataset_id"), field="dataset_id")
-    version_text = fields.text("dataset_version", required=False)
-    version_id = decode_id(Kind.DATASET_VERSION, version_text, field="dataset_version") if version_text else None
-    space_text = fields.text("space_id", required=False)
-    space_id = decode_id(Kind.SPACE, space_text, field="space_id") if space_text else None
+    dataset_id = fields.require_id("dataset_id", Kind.DATASET)
+    version_id = fields.id_of("dataset_version", Kind.DATASET_VERSION, required=False)
+    space_id = fields.id_of("space_id", Kind.SPACE, required=False)
 
     async def resolve() -> int:
         async with call.state.db.session() as session:
