@@ -8,10 +8,10 @@ from typing import Any
 
 import pyarrow as pa
 from pyarrow import flight
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from evalplane.core.errors import InvalidInput, NotFound
-from evalplane.core.ids import Kind, encode_id
+from evalplane.core.ids import Kind, encode_id, id_encoder
 from evalplane.db.models import DatasetExample, DatasetVersionExample
 from evalplane.domains.datasets import service, store
 from evalplane.flight.protocol import Fields, encode_message
@@ -24,6 +24,7 @@ routes = Routes()
 MANAGED = ("id", "created_at", "updated_at")
 READ_CHUNK = 2000
 _TIMESTAMP = pa.timestamp("ms", tz="UTC")
+encode_example = id_encoder(Kind.DATASET_EXAMPLE)
 
 
 @routes.put("create_dataset")
@@ -47,7 +48,7 @@ def create_dataset(call: FlightCall, fields: Fields, reader: flight.MetadataReco
             dataset, version = call.run(service.start(session, call.principal, space_id=space_id, name=name))
             for batch in spool.batches(store.MAX_PER_REQUEST):
                 rows = store.validate_new(batch_records(batch, columns))
-                call.run(store.add(session, dataset.id, version.id, rows))
+                call.run(store.append(session, dataset.id, version.id, rows))
     return encode_message([(1, encode_id(Kind.DATASET, dataset.id))])
 
 
@@ -76,16 +77,16 @@ def get_dataset(call: FlightCall, fields: Fields) -> flight.FlightDataStream:
     return record_stream(schema, batches)
 
 
-def _example_record(row: DatasetExample) -> dict[str, Any]:
+def _example_record(row: Row[Any]) -> dict[str, Any]:
     record = {k: v for k, v in (row.data or {}).items() if k not in MANAGED}
-    record["id"] = encode_id(Kind.DATASET_EXAMPLE, row.example_id)
+    record["id"] = encode_example(row.example_id)
     record["created_at"] = row.created_at
     record["updated_at"] = row.updated_at
     return record
 
 
-def _chunks(call: FlightCall, version_id: int) -> Iterator[list[DatasetExample]]:
-    """The version's example revisions in chunks, by example id (never the whole version at once)."""
+def _chunks(call: FlightCall, version_id: int) -> Iterator[list[Row[Any]]]:
+    """The version's examples in chunks, by example id (never the whole version at once)."""
     after = 0
     while True:
         rows = call.run(_read_chunk(call, version_id, after))
@@ -97,13 +98,14 @@ def _chunks(call: FlightCall, version_id: int) -> Iterator[list[DatasetExample]]
         after = rows[-1].example_id
 
 
-async def _read_chunk(call: FlightCall, version_id: int, after: int) -> list[DatasetExample]:
+async def _read_chunk(call: FlightCall, version_id: int, after: int) -> list[Row[Any]]:
     async with call.state.db.session() as session:
         stmt = (
-            select(DatasetExample)
+            select(DatasetExample.example_id, DatasetExample.data, DatasetExample.created_at, DatasetExample.updated_at)
             .join(DatasetVersionExample, DatasetVersionExample.example_row_id == DatasetExample.id)
-            .where(DatasetVersionExample.version_id == version_id, DatasetExample.example_id > after)
-            .order_by(DatasetExample.example_id)
+            # Walks the membership's primary key (version_id, example_id) in order.
+            .where(DatasetVersionExample.version_id == version_id, DatasetVersionExample.example_id > after)
+            .order_by(DatasetVersionExample.example_id)
             .limit(READ_CHUNK)
         )
-        return list((await session.scalars(stmt)).all())
+        return list((await session.execute(stmt)).all())
