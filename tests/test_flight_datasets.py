@@ -5,6 +5,7 @@ uploads that cannot be stored leave nothing behind."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +162,34 @@ def test_a_version_of_another_dataset_is_not_found(server: Server, api: Api) -> 
         get(server, None, "get_dataset", space_id=space["id"], dataset_id=one.id, dataset_version=other_version)
     rest = api.client.get(f"/v2/datasets/{one.id}/examples", params={"dataset_version_id": other_version})
     assert_problem(rest, 404)
+
+
+def test_concurrent_uploads_are_all_stored(server: Server, api: Api) -> None:
+    space = api.space()
+    names = [unique("together") for _ in range(3)]
+    frames = [pd.DataFrame({"question": [f"{name} {i}" for i in range(4000)]}) for name in names]
+    client = server.sdk()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        made = list(
+            pool.map(
+                lambda pair: client.datasets.create(name=pair[0], space=space["id"], examples=pair[1]),
+                zip(names, frames, strict=True),
+            )
+        )
+    for dataset, frame in zip(made, frames, strict=True):
+        table = get(server, None, "get_dataset", space_id=space["id"], dataset_id=dataset.id)
+        assert table.column("question").to_pylist() == list(frame["question"])
+
+
+def test_a_version_without_examples_reads_as_an_empty_table(server: Server, api: Api) -> None:
+    space = api.space()
+    made = api.ok(
+        api.client.post("/v2/datasets", json={"space_id": space["id"], "name": unique("e"), "examples": [{"a": 1}]}),
+        201,
+    )
+    example = api.ok(api.client.get(f"/v2/datasets/{made['id']}/examples"))["examples"][0]
+    version = made["versions"][0]["id"]
+    body = {"example_ids": [example["id"]], "dataset_version_id": version}
+    api.ok(api.client.request("DELETE", f"/v2/datasets/{made['id']}/examples", json=body))
+    table = get(server, None, "get_dataset", space_id=space["id"], dataset_id=made["id"])
+    assert table.num_rows == 0 and table.schema.names == ["id", "created_at", "updated_at"]
