@@ -221,10 +221,12 @@ class Spool:
         self.close()
 
 
-def receive(reader: Any, spool: Spool, live: Callable[[], None]) -> None:
+def receive(reader: Any, spool: Spool, live: Callable[[], None] | None = None) -> None:
     """Read a DoPut stream to its end into ``spool``. A broken stream raises here, or in
-    ``live()``, which raises if the client went away (gRPC ends such a stream quietly)."""
+    ``live()`` (pass ``FlightCall.ensure_live``), which raises if the client went away: gRPC
+    ends such a stream as quietly as a finished one."""
     for chunk in reader:
         if chunk.data is not None:
             spool.write(chunk.data)
-    live()
+    if live is not None:
+        live()
