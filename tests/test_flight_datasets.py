@@ -102,6 +102,23 @@ def test_a_column_that_cannot_be_stored_is_refused_before_anything_is_stored(ser
     _name_is_free(api, space["id"], name)
 
 
+@pytest.mark.parametrize(
+    ("column", "message"),
+    [
+        (pa.array([2**64 - 1] * 3000, pa.uint64()), "beyond the 64-bit range"),
+        (pa.array(["nul \x00 inside"] * 3000), "NUL"),
+        (pa.array([1] * 3000, pa.decimal128(10, 2)), "cannot be stored"),
+    ],
+)
+def test_values_that_cannot_be_stored_are_refused(server: Server, api: Api, column: pa.Array, message: str) -> None:
+    space = api.space()
+    name = unique("bad")
+    table = _table().append_column("bad", column)
+    with pytest.raises(pa.ArrowInvalid, match=message):
+        put(server, None, "create_dataset", table, space_id=space["id"], dataset_name=name)
+    _name_is_free(api, space["id"], name)
+
+
 def test_an_upload_without_rows_is_refused(server: Server, api: Api) -> None:
     space = api.space()
     name = unique("empty")

@@ -20,7 +20,12 @@ from evalplane.core.errors import InvalidInput
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
-def _storable(data_type: pa.DataType) -> bool:
+MAX_NESTING = 32
+
+
+def _storable(data_type: pa.DataType, depth: int = 0) -> bool:
+    if depth > MAX_NESTING:
+        return False
     if (
         pa.types.is_null(data_type)
         or pa.types.is_boolean(data_type)
@@ -32,11 +37,12 @@ def _storable(data_type: pa.DataType) -> bool:
     ):
         return True
     if pa.types.is_dictionary(data_type):
-        return _storable(data_type.value_type)
+        return _storable(data_type.value_type, depth)
     if pa.types.is_list(data_type) or pa.types.is_large_list(data_type) or pa.types.is_fixed_size_list(data_type):
-        return _storable(data_type.value_type)
+        return _storable(data_type.value_type, depth + 1)
     if pa.types.is_struct(data_type):
-        return all(_storable(data_type.field(i).type) for i in range(data_type.num_fields))
+        fields = [data_type.field(i) for i in range(data_type.num_fields)]
+        return all("\x00" not in f.name and _storable(f.type, depth + 1) for f in fields)
     return False
 
 
@@ -58,8 +64,9 @@ def upload_columns(schema: pa.Schema, managed: Sequence[str] = ()) -> list[str]:
         if not _storable(column.type):
             raise InvalidInput(
                 f"Column '{column.name}' has type {column.type}, which cannot be stored: use strings, "
-                "numbers, booleans, or lists and structs of them (binary, decimal and temporal "
-                "columns are refused; the SDK sends times as integer milliseconds)."
+                f"numbers, booleans, or lists and structs of them nested at most {MAX_NESTING} deep "
+                "(binary, decimal and temporal columns are refused; the SDK sends times as integer "
+                "milliseconds)."
             )
         columns.append(column.name)
     if not columns:
@@ -68,7 +75,14 @@ def upload_columns(schema: pa.Schema, managed: Sequence[str] = ()) -> list[str]:
 
 
 def _clean(value: Any) -> Any:
-    """NaN and infinities become null (JSON has neither); NUL characters are refused."""
+    """NaN and infinities become null (JSON has neither); NUL characters and integers beyond
+    64 bits are refused, as on ``/v2``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise InvalidInput(f"The integer {value} is beyond the 64-bit range this server stores.")
+        return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, str):
