@@ -6,6 +6,7 @@ evaluations are then readable through ``/v2``. Run uploads that cannot be stored
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -99,7 +100,7 @@ def test_dry_run_reads_examples_over_flight_and_stores_nothing(server: Server, a
     assert api.ok(api.client.get("/v2/experiments", params={"dataset_id": data.id}))["experiments"] == []
 
 
-def test_more_than_1000_runs_upload_over_flight(server: Server, api: Api) -> None:
+def test_more_than_1000_runs_upload_over_flight(server: Server, api: Api, tmp_path: Path) -> None:
     space = api.space()
     data = dataset(api, space["id"], examples=3)
     client = server.sdk()
@@ -117,6 +118,9 @@ def test_more_than_1000_runs_upload_over_flight(server: Server, api: Api) -> Non
     everything = client.experiments.list_runs(experiment=made.id, all=True).to_df()
     assert list(everything["output"]) == list(runs["output"])
     assert list(everything["id"]) == [r["id"] for r in stored]
+    exported = tmp_path / "runs.parquet"
+    client.experiments.export_to_parquet(experiment=made.id, path=str(exported))
+    assert list(pd.read_parquet(exported)["output"]) == list(runs["output"])
 
 
 def _post_runs(server: Server, api: Api, data_id: str, experiment_id: str, table: pa.Table) -> None:
