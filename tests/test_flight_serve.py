@@ -105,3 +105,24 @@ def test_serve_refuses_to_start_when_the_flight_port_is_taken(server: Server, tm
     assert done.returncode != 0
     assert f"Arrow Flight could not start on port {server.flight_port}" in done.stderr
     assert "EVALPLANE_FLIGHT_PORT" in done.stderr
+
+
+@pytest.mark.slow
+def test_an_address_that_keeps_failing_to_authenticate_is_held_off(server: Server, tmp_path: Path) -> None:
+    limited, pg_name = start_server(
+        server.backend, tmp_path / "home", EVALPLANE_WORKER="false", EVALPLANE_AUTH_FAILURES_PER_MINUTE="3"
+    )
+    try:
+        wrong, _ = limited.flight("ep_wrong_key")
+        with wrong:
+            for _ in range(3):
+                with pytest.raises(flight.FlightUnauthenticatedError):
+                    list(wrong.list_actions(flight.FlightCallOptions(headers=[(b"auth-token-bin", b"ep_wrong_key")])))
+        # Now even the right key is refused from this address, as on /v2, until the wait is over.
+        right, options = limited.flight()
+        with right, pytest.raises(flight.FlightUnavailableError, match="Too many failed authentications"):
+            list(right.list_actions(options))
+    finally:
+        limited.stop()
+        if pg_name:
+            drop_pg_database(pg_name)
