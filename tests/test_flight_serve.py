@@ -3,6 +3,7 @@ refusal to start when its port is taken."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import subprocess
 import sys
@@ -126,3 +127,32 @@ def test_an_address_that_keeps_failing_to_authenticate_is_held_off(server: Serve
         limited.stop()
         if pg_name:
             drop_pg_database(pg_name)
+
+
+def test_writes_stay_visible_to_other_processes_beside_flight(fresh_server: Server) -> None:
+    """The API and Flight share one process and one SQLite file: a write made after another
+    process has closed its last connection must still reach every other process (it did not,
+    when the API's start-up reopened the file and so dropped Flight's locks on it)."""
+    from sqlalchemy import func, select
+
+    from evalplane.db.engine import Database
+    from evalplane.db.models import Dataset
+    from evalplane.settings import Settings
+
+    url = Settings(database_url=fresh_server.database_url, home=fresh_server.home).resolved_database_url()
+
+    async def count_with_a_new_connection() -> int:
+        db = Database(url, pool_size=1)
+        try:
+            async with db.session() as session:
+                return int(await session.scalar(select(func.count()).select_from(Dataset)) or 0)
+        finally:
+            await db.dispose()  # this process's last connection closes
+
+    before = asyncio.run(count_with_a_new_connection())
+    with fresh_server.http() as http:
+        api = Api(http)
+        space = api.space()
+        body = {"space_id": space["id"], "name": unique("seen"), "examples": [{"a": 1}]}
+        api.ok(http.post("/v2/datasets", json=body))
+    assert asyncio.run(count_with_a_new_connection()) == before + 1

@@ -162,8 +162,16 @@ class Settings(BaseSettings):
         if database is None:
             return
         database.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # SQLite gives the -wal and -shm files the mode of the database file itself.
-        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+        # SQLite gives the -wal and -shm files the mode of the database file itself. Only a
+        # missing file is opened here: closing any descriptor of an open database drops every
+        # POSIX lock this process holds on it, and the Flight server's connections (in this
+        # process, opened first) would lose theirs; another process could then reset the WAL
+        # under them, and what they write afterwards would be lost to every other process.
+        if not database.exists():
+            try:
+                os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
         for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
             if path.exists():
                 _tighten(path, 0o600)

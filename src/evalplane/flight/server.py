@@ -160,4 +160,9 @@ class EvalplaneFlightServer(flight.FlightServerBase):
             raise to_flight(exc) from None
 
     def list_flights(self, context: flight.ServerCallContext, criteria: bytes) -> Iterator[flight.FlightInfo]:
+        """Nothing is listed (the SDK never asks), but only to a caller with a valid key."""
+        try:
+            self._authenticate(context)
+        except Exception as exc:  # noqa: BLE001
+            raise to_flight(exc) from None
         return iter(())
