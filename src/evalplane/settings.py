@@ -46,11 +46,14 @@ class Settings(BaseSettings):
     db_pool_size: int = 5
     # The evaluation engine: `serve` embeds one unless worker=false; `evalplane worker` runs one alone.
     worker: bool = True
-    worker_slots: int = 4
+    # Batches in flight per worker: a batch waits for its slowest judge call, so enough of
+    # them keep the provider's connections busy meanwhile.
+    worker_slots: int = 8
     worker_batch_size: int = 64
     # Calls in flight per AI integration (per engine process). A judge answering in 200 ms
-    # needs about 60 to sustain 300 evaluations/s; 429s with Retry-After slow it down.
-    provider_concurrency: int = 128
+    # needs about 120 to sustain 600 evaluations/s, more while a batch's slowest calls finish;
+    # 429s with Retry-After slow it down.
+    provider_concurrency: int = 256
     tick_seconds: float = 1.0
     code_timeout_seconds: float = 10.0
     # Per worker process: custom code children alive at once, and the memory they may
