@@ -40,6 +40,7 @@ class Kind(StrEnum):
     EXPERIMENT_RUN = "ExperimentRun"
     TASK = "OnlineTask"
     TASK_RUN = "OnlineTaskRun"
+    ANNOTATION_CONFIG = "AnnotationConfig"
 
 
 def _check(kind: str, number: int) -> str:
