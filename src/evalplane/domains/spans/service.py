@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import as_utc, utcnow
 from evalplane.core.cursors import CursorCodec
-from evalplane.core.errors import InvalidInput, NotFound, Unprocessable
+from evalplane.core.errors import InvalidInput, NotFound, UnknownId, Unprocessable
 from evalplane.core.ids import Kind, decode_id
 from evalplane.db.models import Space, Span, SpanEvaluation
 from evalplane.db.paging import PageRequest
@@ -54,7 +54,7 @@ async def resolve_ingest_space(session: AsyncSession, principal: Principal, hint
     if hint:
         try:
             space_id = decode_id(Kind.SPACE, hint, field="arize-space-id")
-        except InvalidInput:
+        except UnknownId:
             space_id = await _visible_space_named(session, principal, hint)
         await common.visible_space(session, space_id, principal)
         return space_id
