@@ -128,3 +128,41 @@ def test_the_access_log_has_one_line_per_request_and_no_secrets(logged_server: S
     for secret_text in (secret, "ep_not_a_real_key", marker, "query-marker", logged_server.admin_key):
         assert secret_text not in text
     assert "evalplane.access" not in server.log()  # off unless asked for
+
+
+def test_the_sdk_bugs_the_readme_names_and_their_working_forms(server: Server, api: Api) -> None:
+    from arize._generated.api_client.exceptions import ApiException
+    from arize._generated.api_client.models import ManagedCodeConfigRequest, SpanEvaluatorInput
+    from arize.tasks.types import TaskEvaluatorInput
+
+    client = server.sdk()
+    space = api.space()
+    project = api.project(space["id"])
+    config = {"type": "MANAGED", "name": "json", "managed_evaluator": "JSON_PARSEABLE", "variables": ["output"]}
+    # A typed code config reaches the server as null: a clear 400, nothing created.
+    with pytest.raises(ApiException) as typed:
+        client.evaluators.create_code_evaluator(
+            name=unique("typed"), space=space["id"], commit_message="x", code_config=ManagedCodeConfigRequest(**config)
+        )
+    assert typed.value.status == 400 and "code_config" in typed.value.body
+    evaluator = client.evaluators.create_code_evaluator(
+        name=unique("dict"), space=space["id"], commit_message="x", code_config=config
+    )
+    mappings = {"output": "attributes.output.value"}
+    # TaskEvaluatorInput(evaluator_id=...) is serialized as null: a clear 400, nothing created.
+    with pytest.raises(ApiException) as keyword:
+        client.tasks.create_evaluation_task(
+            name=unique("kw"),
+            task_type="CODE_EVALUATION",
+            project=project["id"],
+            evaluators=[TaskEvaluatorInput(evaluator_id=evaluator.id, column_mappings=mappings)],
+        )
+    assert keyword.value.status == 400
+    task = client.tasks.create_evaluation_task(
+        name=unique("wrapped"),
+        task_type="CODE_EVALUATION",
+        project=project["id"],
+        evaluators=[TaskEvaluatorInput(SpanEvaluatorInput(evaluator_id=evaluator.id, column_mappings=mappings))],
+    )
+    assert [e.evaluator_id for e in task.evaluators] == [evaluator.id]
+    assert [t.id for t in client.tasks.list(space=space["id"]).tasks] == [task.id]
