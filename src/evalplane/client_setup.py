@@ -36,10 +36,12 @@ class SdkEndpoints:
     otlp: Endpoint | None  # None: no OTLP/gRPC receiver
 
     def to_wire(self) -> dict[str, Any]:
+        """Flight and OTLP as ``GET /client-setup`` answers them; a client already knows the API."""
+
         def one(endpoint: Endpoint | None) -> dict[str, Any] | None:
             return None if endpoint is None else {"scheme": endpoint.scheme, "port": endpoint.port}
 
-        return {"api": one(self.api), "flight": one(self.flight), "otlp": one(self.otlp)}
+        return {"flight": one(self.flight), "otlp": one(self.otlp)}
 
 
 def reachable_host(bind: str | None, fallback: str = "127.0.0.1") -> str:

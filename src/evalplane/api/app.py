@@ -161,7 +161,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     @app.get("/client-setup", include_in_schema=False)
-    async def sdk_setup(request: Request) -> JSONResponse:
+    async def sdk_setup() -> JSONResponse:
         # Ports and schemes only: what `evalplane client-env` needs to point the SDK here.
         return JSONResponse(client_setup.served_endpoints(settings).to_wire())
 
