@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8787
     api_dialect: DialectDefault = DialectDefault.SEED
-    max_body_bytes: int = 5 * 1024 * 1024
+    # The SDK sends up to 8 MiB of JSON over REST before it switches to Flight
+    # (ARIZE_MAX_HTTP_PAYLOAD_SIZE_MB); twice that leaves room for its own framing and escapes.
+    max_body_bytes: int = 16 * 1024 * 1024
     # OTLP trace exports (POST /v1/traces) may be larger: this bounds the body as sent
     # and again after gzip is undone.
     otlp_max_body_bytes: int = 32 * 1024 * 1024
@@ -77,6 +79,8 @@ class Settings(BaseSettings):
     session_idle_seconds: float = Field(default=300.0, ge=0)
     # "text" or "json" (one JSON object per line, for log shippers).
     log_format: str = "text"
+    # One line per HTTP request (method, path, status, duration, API key id), whatever log_level says.
+    access_log: bool = False
     # Failed authentications one client address may make per minute before it gets 429.
     auth_failures_per_minute: int = 30
     # Whether /metrics and the API docs (/docs, /redoc, /openapi.json) answer without a key.

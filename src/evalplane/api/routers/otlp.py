@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from evalplane.api import problems
-from evalplane.api.deps import State, client_address, principal_for
+from evalplane.api.deps import State, client_address, note_caller, principal_for
 from evalplane.api.state import AppState
 from evalplane.core.errors import Unauthenticated
 from evalplane.domains.access.principal import Principal
@@ -40,7 +40,7 @@ def ingest_token(request: Request) -> str:
 
 
 async def ingest_principal(request: Request, state: AppState) -> Principal:
-    return await principal_for(state, ingest_token(request), client_address(request))
+    return note_caller(request, await principal_for(state, ingest_token(request), client_address(request)))
 
 
 def space_hint(request: Request) -> str | None:
