@@ -88,6 +88,31 @@ class Settings(BaseSettings):
     # Host names and CIDR ranges AI integrations may reach although they are loopback,
     # private, link-local or metadata addresses (refused otherwise), comma-separated.
     egress_allow: str = ""
+    # Arrow Flight, the SDK's bulk data plane (large datasets, experiments, span export), on its
+    # own port beside the HTTP API in `evalplane serve`; 0 or "off" turns it off. Plain gRPC
+    # unless both a PEM certificate and its key are given, then TLS.
+    flight_port: int = Field(default=8815, ge=0, le=65535)
+    flight_host: str | None = None  # the interface to bind; `host` unless set
+    flight_tls_cert: Path | None = None
+    flight_tls_key: Path | None = None
+    # An upload is spooled to a temporary file until its stream ends (so a broken stream stores
+    # nothing); this bounds the spool, in bytes of Arrow data.
+    flight_max_upload_bytes: int = Field(default=4 * 1024**3, ge=1)
+
+    @field_validator("flight_port", mode="before")
+    @classmethod
+    def _flight_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("off", "false", "no", "none", ""):
+            return 0
+        return value
+
+    def flight_tls(self) -> tuple[bytes, bytes] | None:
+        """The PEM certificate and key Flight serves TLS with, or None for plain gRPC."""
+        if self.flight_tls_cert is None and self.flight_tls_key is None:
+            return None
+        if self.flight_tls_cert is None or self.flight_tls_key is None:
+            raise ValueError("EVALPLANE_FLIGHT_TLS_CERT and EVALPLANE_FLIGHT_TLS_KEY must be set together")
+        return self.flight_tls_cert.read_bytes(), self.flight_tls_key.read_bytes()
 
     @field_validator("otlp_grpc_port", mode="before")
     @classmethod
