@@ -58,7 +58,7 @@ async def log_table(request: Request, state: State) -> Response:
         {
             "project_name": upload.project_name,
             "spans_accepted": upload.spans.spans.accepted if upload.spans is not None else 0,
-            "evaluations_updated": outcome.records_updated,
+            "spans_evaluated": outcome.records_updated,
             "unmatched_ids": outcome.unmatched_ids,
         }
     )

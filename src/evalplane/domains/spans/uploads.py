@@ -29,7 +29,7 @@ _EVALUATION_FIELDS = ("label", "score", "explanation", "metadata", "task_id", "t
 
 @dataclass
 class EvaluationOutcome:
-    """How many evaluations were written, and the span ids no stored span has."""
+    """How many spans got evaluations, and the span ids no stored span has."""
 
     records_updated: int = 0
     unmatched_ids: list[str] = field(default_factory=list)
@@ -96,6 +96,7 @@ async def store_evaluations(
     sessions: dict[tuple[str, str], dict[str, Any]] = {}
     outcome = EvaluationOutcome()
     unmatched: dict[str, None] = {}
+    matched: dict[str, None] = {}
     for record in records:
         found = targets.get(record.span_id)
         if not found:
@@ -112,7 +113,7 @@ async def store_evaluations(
             "created_at": now,
             "updated_at": now,
         }
-        outcome.records_updated += 1
+        matched[record.span_id] = None
         for target in found:
             if record.scope == "span":
                 spans[(target.row_id, record.name)] = {"span_row_id": target.row_id, **values}
@@ -141,6 +142,7 @@ async def store_evaluations(
             index_elements=keys, set_={name: statement.excluded[name] for name in _EVALUATION_FIELDS}
         )
         await session.execute(upsert, list(rows.values()))
+    outcome.records_updated = len(matched)
     outcome.unmatched_ids = list(unmatched)
     return outcome
 
