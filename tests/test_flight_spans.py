@@ -201,3 +201,43 @@ def test_bad_span_uploads_are_invalid_arguments_and_store_nothing(
             writer.write_table(tables["not hex"])
             writer.close()
     assert all(s["evaluations"] == [] for s in by_name(http, space["id"], project).values())
+
+
+def test_update_annotations_over_flight_lands_on_the_spans_and_in_the_export(
+    server: Server, http: httpx.Client, logged: tuple[dict[str, Any], str, pd.DataFrame]
+) -> None:
+    from arize.annotation_configs.types import CategoricalAnnotationValueRequest
+
+    space, project, frame = logged
+    client = server.sdk()
+    client.annotation_configs.create_categorical(
+        name="quality",
+        space=space["id"],
+        values=[
+            CategoricalAnnotationValueRequest(label="good", score=1),
+            CategoricalAnnotationValueRequest(label="bad", score=0),
+        ],
+    )
+    ids = frame["context.span_id"].tolist()
+    ghost = new_span_id()
+    annotations = pd.DataFrame(
+        {"context.span_id": [ids[1], ids[2], ghost], "annotation.quality.label": ["good", "bad", "good"]}
+    )
+    reply = client.spans.update_annotations(space_id=space["id"], project_name=project, dataframe=annotations)
+    assert int(reply["records_updated"]) == 2 and reply["unmatched_ids"] == [ghost]
+
+    spans = by_name(http, space["id"], project)
+    assert [(a["name"], a["label"]) for a in spans["llm-1"]["annotations"]] == [("quality", "good")]
+    assert [(a["name"], a["label"]) for a in spans["llm-2"]["annotations"]] == [("quality", "bad")]
+    assert spans["agent"]["annotations"] == []
+
+    start, end = _window()
+    df = client.spans.export_to_df(space_id=space["id"], project_name=project, start_time=start, end_time=end)
+    labels = dict(zip(df["context.span_id"], df["annotation.quality.label"], strict=True))
+    assert (labels[ids[1]], labels[ids[2]], _none(labels[ids[0]])) == ("good", "bad", None)
+
+    # A label the config does not allow is refused, and nothing of the table is written.
+    wrong = pd.DataFrame({"context.span_id": [ids[0], ids[1]], "annotation.quality.label": ["good", "superb"]})
+    with pytest.raises(RuntimeError, match="superb"):
+        client.spans.update_annotations(space_id=space["id"], project_name=project, dataframe=wrong)
+    assert by_name(http, space["id"], project)["agent"]["annotations"] == []

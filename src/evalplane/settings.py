@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8787
     api_dialect: DialectDefault = DialectDefault.SEED
-    max_body_bytes: int = 5 * 1024 * 1024
+    # The SDK sends up to 8 MiB of JSON over REST before it switches to Flight
+    # (ARIZE_MAX_HTTP_PAYLOAD_SIZE_MB); twice that leaves room for its own framing and escapes.
+    max_body_bytes: int = 16 * 1024 * 1024
     # OTLP trace exports (POST /v1/traces) may be larger: this bounds the body as sent
     # and again after gzip is undone.
     otlp_max_body_bytes: int = 32 * 1024 * 1024

@@ -20,6 +20,7 @@ from evalplane.api.middleware import BodyGuard
 from evalplane.api.request_metrics import RequestMetrics
 from evalplane.api.routers import (
     ai_integrations,
+    annotation_configs,
     api_keys,
     datasets,
     evaluators,
@@ -60,6 +61,7 @@ ROUTERS = (
     role_bindings.router,
     evaluators.router,
     ai_integrations.router,
+    annotation_configs.router,
     datasets.router,
     experiments.router,
     spans.router,

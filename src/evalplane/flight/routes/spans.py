@@ -12,8 +12,8 @@ An export lists what ``POST /v2/spans`` lists for the same project, window and f
 columns: ``context.span_id``, ``context.trace_id``, ``parent_id``, ``name``, ``span_kind``,
 ``status_code``, ``status_message``, ``start_time`` / ``end_time`` (nanoseconds), ``time``,
 ``events``, ``attributes.<dotted path>`` (lists of objects as lists of JSON texts, metadata
-as JSON text) and ``eval.<name>.label|score|explanation`` (``trace_eval.`` / ``session_eval.``
-on the root spans that show those).
+as JSON text), ``eval.<name>.label|score|explanation`` (``trace_eval.`` / ``session_eval.``
+on the root spans that show those) and ``annotation.<name>.label|score|text``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from evalplane.core.ids import Kind, encode_id
 from evalplane.db.models import Project, Span
 from evalplane.db.paging import PageRequest
 from evalplane.domains import common
+from evalplane.domains.annotations.spans import SpanAnnotationInput, record_annotations
 from evalplane.domains.spans import repository, service, uploads
 from evalplane.engine.sampling import sampled
 from evalplane.flight.protocol import Fields, encode_message
@@ -120,6 +121,29 @@ def write_evaluations(call: FlightCall, fields: Fields, reader: flight.MetadataR
 
     outcome = call.run(store())
     return encode_message([(1, outcome.records_updated), (2, outcome.unmatched_ids)])
+
+
+@routes.put("write_span_annotation_request")
+def write_annotations(call: FlightCall, fields: Fields, reader: flight.MetadataRecordBatchReader) -> bytes:
+    """``update_annotations``: ``annotation.<name>.label|score|text`` columns by
+    ``context.span_id``, each value checked against the space's annotation config of that name."""
+    space_id, project_id = _space_and_project(call, fields)
+    with _spooled(call, reader) as spool:
+        upload = arrow_spans.annotations_from(spool.batches(MAX_CHUNK))
+    if upload.notes:
+        raise InvalidInput("'annotation.notes' is not stored by this server yet; send the annotations without it.")
+    inputs = [
+        SpanAnnotationInput(a.span_id, a.name, a.label, a.score, a.text, updated_by=a.updated_by)
+        for a in upload.annotations
+    ]
+
+    async def store() -> list[str]:
+        async with call.state.db.session() as session:
+            return await record_annotations(session, space_id, project_id, inputs, strict=False)
+
+    unmatched = call.run(store())
+    annotated = len({a.span_id for a in upload.annotations} - set(unmatched))
+    return encode_message([(1, annotated), (2, unmatched)])
 
 
 @routes.put("write_span_attributes_metadata_request")
@@ -278,16 +302,20 @@ class _Query:
                 session, call.principal, self.span_query, PageRequest(self.chunk, cursor), call.state.cursors
             )
         records = [
-            _record(span, [*page.evaluations.get(span.id, []), *page.scoped.get(span.id, [])])
+            _record(
+                span,
+                [*page.evaluations.get(span.id, []), *page.scoped.get(span.id, [])],
+                page.annotations.get(span.id, []),
+            )
             for span in page.spans
             if sampled(span.trace_id, self.sample_rate)
         ]
         return [_Columns(self.columns).pick(r) for r in records], page.next_cursor if page.has_more else None
 
 
-def _record(span: Span, evaluations: list[Any]) -> dict[str, Any]:
+def _record(span: Span, evaluations: list[Any], annotations: list[Any]) -> dict[str, Any]:
     """One span in the SDK's export columns, from the same wire form ``/v2/spans`` answers with."""
-    wire = span_to_wire(span, evaluations)
+    wire = span_to_wire(span, evaluations, annotations=annotations)
     record: dict[str, Any] = {
         "context.span_id": wire["context"]["span_id"],
         "context.trace_id": wire["context"]["trace_id"],
