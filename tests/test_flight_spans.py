@@ -138,6 +138,10 @@ def test_export_to_df_returns_what_v2_spans_returns(
     )
     assert list(errors["name"]) == [s["name"] for s in listed if s["status_code"] == "ERROR"]
     assert "attributes.llm.model_name" in errors.columns and "attributes.input.value" not in errors.columns
+    with pytest.raises(RuntimeError, match="not a valid filter"):
+        client.spans.export_to_df(
+            space_id=space["id"], project_name=project, start_time=start, end_time=end, where="status_code = "
+        )
 
 
 def _none(value: Any) -> Any:

@@ -76,6 +76,11 @@ class TraceReceiver:
             decoded = await self._store(request, metadata, peer_address(context.peer()))
         except DomainError as exc:
             await context.abort(status_for(exc), exc.detail)
+        except Exception:  # noqa: BLE001 - e.g. the database is unreachable: nothing was acknowledged
+            log.exception("an OTLP/gRPC export could not be stored")
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, "The spans could not be stored right now; send them again."
+            )
         self.state.wake_engine()
         return otlp.encode_response(decoded, otlp.PROTOBUF)
 

@@ -434,12 +434,20 @@ def _batch(records: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
 
 
 def _cell(value: Any, kind: pa.DataType) -> Any:
+    """``value`` as a cell of type ``kind``; a value of another kind (a span stored between the
+    two passes) is left empty rather than failing the export."""
     if value is None or pa.types.is_null(kind):
         return None
     if pa.types.is_string(kind):
         return value if isinstance(value, str) else orjson.dumps(value).decode()
     if pa.types.is_floating(kind):
         return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    if pa.types.is_integer(kind):
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if pa.types.is_boolean(kind):
+        return value if isinstance(value, bool) else None
+    if pa.types.is_list(kind):
+        return value if isinstance(value, list) and all(isinstance(v, str) for v in value) else None
     return value
 
 
