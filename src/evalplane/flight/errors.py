@@ -12,6 +12,7 @@ import logging
 
 import pyarrow as pa
 from pyarrow import flight
+from sqlalchemy.exc import IntegrityError
 
 from evalplane.api.deps import RateLimited
 from evalplane.core.errors import (
@@ -54,6 +55,9 @@ def to_flight(error: BaseException) -> BaseException:
         return flight.FlightUnavailableError(error.detail)
     if isinstance(error, DomainError):
         return InvalidArgumentError(error.detail)
+    if isinstance(error, IntegrityError):
+        # A uniqueness race lost to a concurrent writer: the same outcome as the pre-check.
+        return InvalidArgumentError("The request conflicts with an existing resource (written at the same time).")
     if isinstance(error, pa.ArrowInvalid | pa.ArrowTypeError):
         # Arrow refused the stream itself (a batch that does not match its schema, a bad IPC message).
         return InvalidArgumentError(f"The Arrow stream is not valid: {error}")

@@ -26,8 +26,9 @@ use :meth:`FlightCall.run` for database work, which runs a coroutine on the Flig
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Coroutine, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -36,6 +37,7 @@ from pyarrow import flight
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.api.state import AppState
+from evalplane.core.errors import InvalidInput
 from evalplane.domains.access.principal import Principal
 from evalplane.flight.errors import to_flight
 from evalplane.flight.protocol import Fields
@@ -58,23 +60,35 @@ class FlightCall:
     state: AppState
     loop: asyncio.AbstractEventLoop
     peer: str | None = None
+    context: flight.ServerCallContext | None = None
+    # Held around bulk transactions where the database has one writer at a time (SQLite), so
+    # concurrent uploads queue here instead of timing out on the database's lock.
+    write_lock: threading.Lock | None = None
 
     def run(self, work: Coroutine[Any, Any, T]) -> T:
         """Run ``work`` on the Flight event loop and wait for its result (or its error)."""
         return asyncio.run_coroutine_threadsafe(work, self.loop).result()
 
+    def ensure_live(self) -> None:
+        """Raise if the client has gone (cancelled, disconnected, past its deadline). gRPC ends
+        such a stream as if it were complete, so an upload checks this before storing anything."""
+        if self.context is not None and self.context.is_cancelled():
+            raise InvalidInput("The stream was cut off before the client finished it; nothing was stored.")
+
     @contextmanager
     def unit_of_work(self) -> Iterator[AsyncSession]:
         """One transaction across several :meth:`run` calls (a streamed upload writes batch by
         batch into it): committed when the block ends, rolled back if it raises."""
-        manager = self.state.db.session()
-        session = self.run(manager.__aenter__())
-        try:
-            yield session
-        except BaseException as exc:
-            self.run(manager.__aexit__(type(exc), exc, exc.__traceback__))
-            raise
-        self.run(manager.__aexit__(None, None, None))
+        with self.write_lock or nullcontext():
+            manager = self.state.db.session()
+            session = self.run(manager.__aenter__())
+            try:
+                yield session
+                self.ensure_live()
+            except BaseException as exc:
+                self.run(manager.__aexit__(type(exc), exc, exc.__traceback__))
+                raise
+            self.run(manager.__aexit__(None, None, None))
 
 
 @dataclass

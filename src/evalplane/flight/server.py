@@ -4,6 +4,7 @@ by kind to the registered handlers, turning errors into Flight statuses."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,6 +73,7 @@ class EvalplaneFlightServer(flight.FlightServerBase):
         self.state = state
         self.loop = loop
         self.routes = routes
+        self.write_lock = threading.Lock() if state.db.dialect_name == "sqlite" else None
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -79,7 +81,14 @@ class EvalplaneFlightServer(flight.FlightServerBase):
         peer = _peer_host(context)
         work = principal_for(self.state, _api_key(context), peer)
         principal = asyncio.run_coroutine_threadsafe(work, self.loop).result()
-        return FlightCall(principal=principal, state=self.state, loop=self.loop, peer=peer)
+        return FlightCall(
+            principal=principal,
+            state=self.state,
+            loop=self.loop,
+            peer=peer,
+            context=context,
+            write_lock=self.write_lock,
+        )
 
     @staticmethod
     def _command(data: bytes | None, what: str, kinds: dict[str, Any]) -> tuple[Command, Any]:

@@ -117,9 +117,10 @@ class ColumnTypes:
                 kinds.add("json")
 
     def schema(self) -> pa.Schema:
-        return pa.schema(
-            [pa.field(name, self._fixed.get(name) or _type_for(kinds)) for name, kinds in self._kinds.items()]
-        )
+        """The fields seen, then any fixed field never seen (so an empty read still has them)."""
+        seen = [pa.field(name, self._fixed.get(name) or _type_for(kinds)) for name, kinds in self._kinds.items()]
+        unseen = [pa.field(name, data_type) for name, data_type in self._fixed.items() if name not in self._kinds]
+        return pa.schema(seen + unseen)
 
 
 def _type_for(kinds: set[str]) -> pa.DataType:
@@ -220,8 +221,10 @@ class Spool:
         self.close()
 
 
-def receive(reader: Any, spool: Spool) -> None:
-    """Read a DoPut stream to its end into ``spool`` (a broken stream raises here)."""
+def receive(reader: Any, spool: Spool, live: Callable[[], None]) -> None:
+    """Read a DoPut stream to its end into ``spool``. A broken stream raises here, or in
+    ``live()``, which raises if the client went away (gRPC ends such a stream quietly)."""
     for chunk in reader:
         if chunk.data is not None:
             spool.write(chunk.data)
+    live()

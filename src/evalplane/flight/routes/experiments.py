@@ -11,7 +11,7 @@ from pyarrow import flight
 from sqlalchemy import select
 
 from evalplane.core.errors import InvalidInput, NotFound
-from evalplane.core.ids import Kind, decode_id, encode_id
+from evalplane.core.ids import Kind, encode_id
 from evalplane.db.models import Experiment, ExperimentRun
 from evalplane.domains.datasets import annotations as notes
 from evalplane.domains.datasets import service as datasets
@@ -28,12 +28,11 @@ READ_CHUNK = 2000
 
 
 def _optional_space(fields: Fields) -> int | None:
-    text = fields.text("space_id", required=False)
-    return decode_id(Kind.SPACE, text, field="space_id") if text else None
+    return fields.id_of("space_id", Kind.SPACE, required=False)
 
 
 def _dataset(fields: Fields) -> int:
-    return decode_id(Kind.DATASET, fields.require("dataset_id"), field="dataset_id")
+    return fields.require_id("dataset_id", Kind.DATASET)
 
 
 def _in_space(space_id: int | None, actual: int, what: str) -> None:
@@ -94,7 +93,7 @@ def post_runs(call: FlightCall, fields: Fields, reader: flight.MetadataRecordBat
         if needed not in columns:
             raise InvalidInput(f"The runs need an '{needed}' column.")
     with Spool(reader.schema, call.state.settings.flight_max_upload_bytes) as spool:
-        receive(reader, spool)
+        receive(reader, spool, call.ensure_live)
         if spool.rows == 0:
             raise InvalidInput("The upload holds no runs.")
         with call.unit_of_work() as session:
@@ -109,7 +108,7 @@ def get_experiment(call: FlightCall, fields: Fields) -> flight.FlightDataStream:
     """Every run, in the order written: ``id``, ``example_id``, ``output``, ``error``, the columns
     it was uploaded with, then the engine's ``eval.<name>.*`` results."""
     space_id = _optional_space(fields)
-    experiment_id = decode_id(Kind.EXPERIMENT, fields.require("experiment_id"), field="experiment_id")
+    experiment_id = fields.require_id("experiment_id", Kind.EXPERIMENT)
 
     async def resolve() -> int:
         async with call.state.db.session() as session:
