@@ -258,10 +258,14 @@ def test_bad_annotations_are_refused_and_nothing_is_written(server: Server, api:
     assert annotate(good, start_time=now - timedelta(days=8), granularity="SESSION") == 400
     assert annotate(good, end_time=now + timedelta(days=1)) == 400
     assert annotate(good, start_time=now - timedelta(seconds=10)) == 404  # the span is older than the window
+    too_many = [
+        {"record_id": new_span_id(), "values": [{"name": f"n{v}", "text": "x"} for v in range(11)]} for _ in range(1000)
+    ]
     with server.http() as admin:
-        response = admin.post("/v2/spans/annotate", json={"project_id": project_id, "annotations": []})
-        assert response.status_code == 400
-        assert response.headers["content-type"] == "application/problem+json"
+        for records in ([], too_many):
+            response = admin.post("/v2/spans/annotate", json={"project_id": project_id, "annotations": records})
+            assert response.status_code == 400
+            assert response.headers["content-type"] == "application/problem+json"
 
     _, reader_key = member(server, api, space_id, "READ_ONLY")
     assert status_of(lambda: server.sdk(reader_key).spans.annotate(project=project_id, annotations=[good])) == 403

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     session_idle_seconds: float = Field(default=300.0, ge=0)
     # "text" or "json" (one JSON object per line, for log shippers).
     log_format: str = "text"
+    # One line per HTTP request (method, path, status, duration, API key id), whatever log_level says.
+    access_log: bool = False
     # Failed authentications one client address may make per minute before it gets 429.
     auth_failures_per_minute: int = 30
     # Whether /metrics and the API docs (/docs, /redoc, /openapi.json) answer without a key.

@@ -13,8 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from evalplane import __version__
+from evalplane import __version__, client_setup
 from evalplane.api import exposure, problems, text_guard
+from evalplane.api.access_log import AccessLog
 from evalplane.api.deps import RateLimited, State
 from evalplane.api.middleware import BodyGuard
 from evalplane.api.request_metrics import RequestMetrics
@@ -161,6 +162,11 @@ def create_app(
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    @app.get("/client-setup", include_in_schema=False)
+    async def sdk_setup(request: Request) -> JSONResponse:
+        # Ports and schemes only: what `evalplane client-env` needs to point the SDK here.
+        return JSONResponse(client_setup.served_endpoints(settings).to_wire())
+
     @app.get("/readyz", include_in_schema=False)
     async def readyz(state: State) -> Response:
         try:
@@ -182,4 +188,6 @@ def create_app(
         },
     )
     app.add_middleware(RequestMetrics)
+    if settings.access_log:
+        app.add_middleware(AccessLog)  # outermost: it sees every answer, 413s and 401s included
     return app

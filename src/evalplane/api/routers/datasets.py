@@ -78,8 +78,7 @@ class AnnotateRecords(BaseModel):
     annotations: list[AnnotateRecord] = Field(min_length=1, max_length=1000)
 
 
-def annotation_items(body: AnnotateRecords | Any) -> list[tuple[str, list[notes.AnnotationValue]]]:
-    """``(record_id, values)`` of a body with ``annotations`` (records, experiment runs, spans)."""
+def annotation_items(body: AnnotateRecords) -> list[tuple[str, list[notes.AnnotationValue]]]:
     return [
         (item.record_id, [notes.AnnotationValue(v.name, v.score, v.label, v.text) for v in item.values])
         for item in body.annotations

@@ -19,7 +19,7 @@ import pyarrow as pa
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from evalplane.api.deps import State, client_address, principal_for
+from evalplane.api.deps import State, client_address, note_caller, principal_for
 from evalplane.api.routers.otlp import ingest_token, space_hint
 from evalplane.api.wire import JSONResponse
 from evalplane.core.errors import InvalidInput
@@ -40,7 +40,8 @@ class _Upload:
 
 @router.post(PANDAS_ARROW_PATH, summary="Log spans or evaluations from a DataFrame (Arrow)", response_class=Response)
 async def log_table(request: Request, state: State) -> Response:
-    principal = await principal_for(state, ingest_token(request.headers), client_address(request))
+    token = ingest_token(request.headers)
+    principal = note_caller(request, await principal_for(state, token, client_address(request)))
     # The write permission is checked before the body is read, as on /v1/traces.
     async with state.db.session() as session:
         space_id = await service.ingest_space(session, principal, space_hint(request.headers))

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from evalplane.api import wire
 from evalplane.api.deps import Caller, State
-from evalplane.api.routers.datasets import AnnotateRecord, annotation_items
+from evalplane.api.routers.datasets import AnnotateRecords, annotation_items
 from evalplane.core.clock import as_utc
 from evalplane.core.ids import Kind, decode_id, encode_id
 from evalplane.db.models import SessionEvaluation, Span, SpanEvaluation, TraceEvaluation
@@ -48,13 +48,11 @@ class ListTracesBody(BaseModel):
     filter: str | None = None
 
 
-class AnnotateSpansBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AnnotateSpansBody(AnnotateRecords):
     project_id: str
     start_time: datetime | None = None
     end_time: datetime | None = None
     granularity: str | None = None
-    annotations: list[AnnotateRecord] = Field(min_length=1, max_length=1000)
 
 
 class DeleteSpansBody(BaseModel):

@@ -37,6 +37,7 @@ MAX_WINDOW = {"SPAN": timedelta(days=31), "TRACE": timedelta(days=31), "SESSION"
 # A client clock a little ahead of ours is not "the future".
 CLOCK_SLACK = timedelta(minutes=5)
 TEXT_MAX = 10_000
+MAX_VALUES = 10_000  # annotation values in one request, all records together
 _CHUNK = 500
 
 
@@ -133,6 +134,8 @@ async def annotate(
             raise InvalidInput(f"annotations[{i}]: record '{record_id}' is given twice.", field="annotations")
         seen.add(record_id)
     flat = [(v.name, v.label, v.score, v.text) for _, values in records for v in values]
+    if len(flat) > MAX_VALUES:
+        raise InvalidInput(f"At most {MAX_VALUES} annotation values may be sent per request.", field="annotations")
     checked = iter(await _checked(session, project.space_id, flat))
     targets = await _targets(session, project.id, kind, [r for r, _ in records], start, end)
     rows = [

@@ -97,7 +97,7 @@ def _space_and_project(call: FlightCall, fields: Fields) -> tuple[int, int]:
 def _spooled(call: FlightCall, reader: flight.MetadataRecordBatchReader) -> Spool:
     spool = Spool(reader.schema, call.state.settings.flight_max_upload_bytes)
     try:
-        receive(reader, spool)
+        receive(reader, spool, call.ensure_live)
     except BaseException:
         spool.close()
         raise
