@@ -109,96 +109,6 @@ class AnnotationUpload:
     notes: list[NoteRecord] = field(default_factory=list)
 
 
-# ---------------------------------------------------------------- the SDK's schema header
-
-
-@dataclass(frozen=True, slots=True)
-class UploadSchema:
-    """The ``arize-schema`` header of an uploaded Arrow stream: which project, and whether it
-    is a tracing (spans) upload at all."""
-
-    project_name: str
-    is_spans: bool
-
-
-_TRACING_ENVIRONMENT = 5
-
-
-def upload_schema(metadata: dict[bytes, bytes] | None) -> UploadSchema:
-    """Read the SDK's protobuf ``Schema`` (base64, in the Arrow schema's metadata).
-
-    Only three fields matter here: ``constants.model_id`` (the project), ``constants.environment``
-    and the ``arize_spans`` marker, read straight from the protobuf wire format.
-    """
-    import base64
-    import binascii
-
-    raw = (metadata or {}).get(b"arize-schema")
-    if raw is None:
-        raise InvalidInput("The Arrow stream carries no 'arize-schema' metadata; send it with the arize SDK.")
-    try:
-        message = base64.b64decode(raw, validate=True)
-        fields = _proto_fields(message)
-        constants = _proto_fields(fields.get(1, b""))
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidInput("The 'arize-schema' metadata is not a valid Arize schema.") from exc
-    name_raw = constants.get(1, b"")
-    if not isinstance(name_raw, bytes):
-        raise InvalidInput("The 'arize-schema' metadata is not a valid Arize schema.")
-    try:
-        name = name_raw.decode().strip()
-    except UnicodeDecodeError as exc:
-        raise InvalidInput("The project name in 'arize-schema' is not UTF-8 text.") from exc
-    is_spans = 8 in fields or constants.get(4) == _TRACING_ENVIRONMENT
-    if not name:
-        raise InvalidInput("The 'arize-schema' metadata names no project (model_id).")
-    if len(name) > 255 or "\x00" in name:
-        raise InvalidInput("The project name must be at most 255 characters, without NUL.")
-    return UploadSchema(project_name=name, is_spans=is_spans)
-
-
-def _proto_fields(message: Any) -> dict[int, bytes | int]:
-    """Top-level fields of a protobuf message: length-delimited ones as bytes, varints as ints
-    (the last occurrence wins, as protobuf does for singular fields)."""
-    if not isinstance(message, bytes):
-        raise ValueError("not a message")
-    out: dict[int, bytes | int] = {}
-    position = 0
-    while position < len(message):
-        key, position = _varint(message, position)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            out[number], position = _varint(message, position)
-        elif wire == 2:
-            size, position = _varint(message, position)
-            if position + size > len(message):
-                raise ValueError("truncated")
-            out[number] = message[position : position + size]
-            position += size
-        elif wire == 1:
-            position += 8
-        elif wire == 5:
-            position += 4
-        else:
-            raise ValueError("unsupported wire type")
-    if position != len(message):
-        raise ValueError("truncated")
-    return out
-
-
-def _varint(data: bytes, position: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if position >= len(data) or shift > 63:
-            raise ValueError("bad varint")
-        byte = data[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, position
-        shift += 7
-
-
 # ---------------------------------------------------------------- rows
 
 
@@ -367,8 +277,9 @@ def _span_row(decoded: otlp.DecodedRequest, number: int, row: dict[str, Any]) ->
     return span
 
 
-# Columns whose values the SDK sends as JSON text that stands for a list of objects.
-_LIST_OF_OBJECTS = frozenset(
+# Columns whose values the SDK sends as lists of JSON texts, each an object (one message, one
+# document...); the span export sends them back the same way.
+LIST_OF_OBJECTS = frozenset(
     {
         "attributes.llm.input_messages",
         "attributes.llm.output_messages",
@@ -384,7 +295,7 @@ _LIST_OF_OBJECTS = frozenset(
 def _decoded_json(column: str, value: Any, row: int) -> Any:
     """Lists of JSON objects are opened so their keys nest like OTLP's; other JSON text
     (metadata, invocation parameters, template variables) stays text, as instrumentors send it."""
-    if column in _LIST_OF_OBJECTS and isinstance(value, list):
+    if column in LIST_OF_OBJECTS and isinstance(value, list):
         return [_json_object(v, row, column) if isinstance(v, str) else v for v in value]
     return value
 
@@ -440,15 +351,15 @@ def _evaluations(span_id: str, number: int, row: dict[str, Any]) -> list[Evaluat
     parts: dict[tuple[str, str], dict[str, Any]] = {}
     for column, value in row.items():
         match = _EVAL_COLUMN.match(column)
-        if match is None:
-            continue
-        prefix, name, part = match.groups()
-        parts.setdefault((prefix, name.strip()), {})[part] = (column, value)
+        if match is not None:
+            prefix, name, part = match.groups()
+            parts.setdefault((prefix, name.strip()), {})[part] = value
     records = []
     for (prefix, name), values in parts.items():
-        label = _text(values.get("label", ("", None))[1], number, values.get("label", ("label",))[0])
-        score = _number(values.get("score", ("", None))[1], number, values.get("score", ("score",))[0])
-        explanation = _text(values.get("explanation", ("", None))[1], number, "explanation")
+        column = f"{prefix}.{name}"
+        label = _text(values.get("label"), number, f"{column}.label")
+        score = _number(values.get("score"), number, f"{column}.score")
+        explanation = _text(values.get("explanation"), number, f"{column}.explanation")
         if label is None and score is None and explanation is None:
             continue  # this row carries no result of that evaluation
         if not name or len(name) > _NAME_MAX:

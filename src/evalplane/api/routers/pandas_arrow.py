@@ -24,7 +24,7 @@ from evalplane.api.routers.otlp import ingest_token, space_hint
 from evalplane.api.wire import JSONResponse
 from evalplane.core.errors import InvalidInput
 from evalplane.domains.spans import service, uploads
-from evalplane.ingest import arrow_spans
+from evalplane.ingest import arize_schema, arrow_spans
 
 PANDAS_ARROW_PATH = "/v1/pandas_arrow"
 
@@ -69,7 +69,7 @@ def read_upload(body: bytes) -> _Upload:
     """Decode the Arrow stream and convert its table (in a worker thread: it can be large)."""
     try:
         reader = pa.ipc.open_stream(pa.py_buffer(body))
-        schema = arrow_spans.upload_schema(reader.schema.metadata)
+        schema = arize_schema.upload_schema(reader.schema.metadata)
         if not schema.is_spans:
             raise InvalidInput("Only tracing uploads (spans.log, update_evaluations) are accepted here.")
         names = set(reader.schema.names)
