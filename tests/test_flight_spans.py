@@ -245,3 +245,25 @@ def test_update_annotations_over_flight_lands_on_the_spans_and_in_the_export(
     with pytest.raises(RuntimeError, match="superb"):
         client.spans.update_annotations(space_id=space["id"], project_name=project, dataframe=wrong)
     assert by_name(http, space["id"], project)["agent"]["annotations"] == []
+
+
+def test_export_sampling_keeps_whole_traces_and_the_same_ones_each_time(
+    server: Server, api: Api, http: httpx.Client
+) -> None:
+    space = api.space()
+    project = new_project_name()
+    frame = pd.concat([spans_frame(2) for _ in range(24)], ignore_index=True)
+    sdk_log(server, space["id"], project, frame)
+    client = server.sdk()
+    start, end = _window()
+
+    def sample() -> pd.DataFrame:
+        return client.spans.export_to_df(
+            space_id=space["id"], project_name=project, start_time=start, end_time=end, sample_rate=0.5
+        )
+
+    first, second = sample(), sample()
+    assert sorted(first["context.span_id"]) == sorted(second["context.span_id"])
+    per_trace = first.groupby("context.trace_id").size()
+    assert set(per_trace) == {2}  # a trace is kept whole or not at all
+    assert 0 < len(per_trace) < 24

@@ -259,3 +259,10 @@ def test_evaluations_for_a_project_that_does_not_exist_are_404(server: Server, a
     response = post(server, arrow_body(table, new_project_name()), space["id"])
     assert response.status_code == 404
     assert json.loads(response.text)["status"] == 404
+
+
+def test_an_upload_over_the_span_body_limit_is_413(server: Server, api: Api) -> None:
+    space = api.space()
+    response = post(server, b"\0" * (33 * 1024 * 1024), space["id"])
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
