@@ -80,7 +80,10 @@ class Server:
     home: Path
     admin_key: str
     port: int = field(default_factory=free_port)
+    flight_port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
+    # Each test server's OTLP/gRPC receiver gets a port of its own (4317 is the default).
+    otlp_grpc_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     # An argv prefix the server starts under (e.g. another identity, tests/support_sandbox.py).
@@ -90,6 +93,10 @@ class Server:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def otlp_grpc_endpoint(self) -> str:
+        return f"127.0.0.1:{self.otlp_grpc_port}"
+
     def start(self, timeout: float = 60.0) -> None:
         env = {
             **os.environ,
@@ -98,6 +105,8 @@ class Server:
             "EVALPLANE_BOOTSTRAP_API_KEY": self.admin_key,
             "EVALPLANE_LOG_LEVEL": "warning",
             "EVALPLANE_EGRESS_ALLOW": LOOPBACK_EGRESS,
+            "EVALPLANE_FLIGHT_PORT": str(self.flight_port),
+            "EVALPLANE_OTLP_GRPC_PORT": str(self.otlp_grpc_port),
             **self.env,
         }
         self.home.mkdir(parents=True, exist_ok=True)
@@ -140,9 +149,10 @@ class Server:
         all_headers.update(headers)
         return httpx.Client(base_url=self.base_url, headers=all_headers, timeout=30.0)
 
-    def sdk(self, key: str | None = None) -> Any:
-        """The official ``arize`` SDK pointed at this server (admin key unless another is given), with
-        the traces it sends while running experiments aimed at a closed local port."""
+    def sdk(self, key: str | None = None, *, traces: bool = False) -> Any:
+        """The official ``arize`` SDK pointed at this server (admin key unless another is given), API
+        and Flight. The traces it sends while running experiments go to this server's OTLP/gRPC
+        receiver with ``traces=True``, else to a closed local port."""
         from arize import ArizeClient
 
         return ArizeClient(
@@ -152,8 +162,21 @@ class Server:
             api_port=self.port,
             otlp_scheme="http",
             otlp_host="127.0.0.1",
-            otlp_port=free_port(),
+            otlp_port=self.otlp_grpc_port if traces else free_port(),
+            flight_scheme="grpc",
+            flight_host="127.0.0.1",
+            flight_port=self.flight_port,
         )
+
+    def flight(self, key: str | None = None) -> Any:
+        """A raw ``pyarrow.flight`` client for this server and the headers that carry ``key``
+        (the admin key unless another, or '' for none, is given) the way the SDK sends it."""
+        from pyarrow import flight
+
+        key = self.admin_key if key is None else key
+        headers = [(b"auth-token-bin", key.encode())] if key else []
+        client = flight.connect(f"grpc://127.0.0.1:{self.flight_port}")
+        return client, flight.FlightCallOptions(headers=headers, timeout=60)
 
 
 class Api:

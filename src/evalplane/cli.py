@@ -66,23 +66,52 @@ def serve(host: str | None, port: int | None, workers: int, backlog: int, access
         # Migrate and bootstrap once here, so the processes do not race to do it (and the
         # bootstrap key is announced once); each process then finds the database ready.
         _prepare(settings)
+    flight = _start_flight(settings)
     _say(f"listening on http://{host}:{port}" + (f" ({workers} processes)" if workers > 1 else ""))
+    if settings.otlp_grpc_port:
+        _say(f"OTLP/gRPC traces on {host}:{settings.otlp_grpc_port}")
     _announce_client_setup(settings, host, port)
-    uvicorn.run(
-        "evalplane.server:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        log_config=log_config,
-        access_log=False,
-        backlog=backlog,
-        # The C parser and event loop (both come with uvicorn[standard]); "auto" would quietly
-        # fall back to the pure-Python ones if they were missing.
-        http=_available("httptools", "h11"),
-        loop=_available("uvloop", "asyncio"),
-    )
+    if workers > 1:
+        # The processes are started afresh and read the environment: let them share the port.
+        os.environ["EVALPLANE_OTLP_GRPC_REUSE_PORT"] = "true"
+    try:
+        uvicorn.run(
+            "evalplane.server:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level,
+            log_config=log_config,
+            access_log=False,
+            backlog=backlog,
+            # The C parser and event loop (both come with uvicorn[standard]); "auto" would quietly
+            # fall back to the pure-Python ones if they were missing.
+            http=_available("httptools", "h11"),
+            loop=_available("uvloop", "asyncio"),
+        )
+    finally:
+        if flight is not None:
+            flight.stop()
+
+
+def _start_flight(settings: Settings) -> Any:
+    """Start Arrow Flight (once, in this process, whatever the number of API processes)."""
+    if not settings.flight_port:
+        return None
+    import pyarrow as pa
+
+    from evalplane.flight.service import FlightService
+
+    try:
+        flight = FlightService.start(settings)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise click.ClickException(
+            f"Arrow Flight could not start on port {settings.flight_port}: {exc} "
+            "(set EVALPLANE_FLIGHT_PORT to another port, or to off)"
+        ) from None
+    _say(f"Arrow Flight on {flight.location}")
+    return flight
 
 
 @main.command()

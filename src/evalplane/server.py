@@ -13,7 +13,9 @@ import socket
 from datetime import timedelta
 
 from fastapi import FastAPI
+from grpc import aio
 
+from evalplane.api import otlp_grpc
 from evalplane.api.app import create_app as create_api
 from evalplane.api.state import AppState
 from evalplane.db.engine import Database
@@ -53,8 +55,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI app `evalplane serve` runs: API plus (unless disabled) an embedded engine."""
     settings = settings or Settings()
     running: list[Engine] = []
+    receivers: list[aio.Server] = []
 
     async def on_start(state: AppState) -> None:
+        receiver = await otlp_grpc.start(state)
+        if receiver is not None:
+            receivers.append(receiver)
         if not settings.worker:
             return
         engine = build_engine(settings, state.db, state.secret_key)
@@ -65,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("worker %s runs on host %s, pid %d", engine.worker.name, socket.gethostname(), os.getpid())
 
     async def on_stop(state: AppState) -> None:
+        for receiver in receivers:
+            await otlp_grpc.stop(receiver)
         for engine in running:
             await engine.stop()
 

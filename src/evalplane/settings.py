@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     # OTLP trace exports (POST /v1/traces) may be larger: this bounds the body as sent
     # and again after gzip is undone.
     otlp_max_body_bytes: int = 32 * 1024 * 1024
+    # OTLP/gRPC trace exports (TraceService/Export) on their own port; 0 (or "off") turns
+    # the receiver off. Messages are bounded by otlp_max_body_bytes, before and after gzip.
+    otlp_grpc_port: int = Field(default=4317, ge=0, le=65535)
+    # Set by `serve --workers N`: the API processes then share the OTLP/gRPC port (SO_REUSEPORT).
+    # Off otherwise, so a second server on the same port fails to start instead of sharing it.
+    otlp_grpc_reuse_port: bool = False
     log_level: str = "info"
     # Connections per process on PostgreSQL (doubled under burst); keep the sum of all
     # processes below the server's max_connections.
@@ -89,6 +95,38 @@ class Settings(BaseSettings):
     # Host names and CIDR ranges AI integrations may reach although they are loopback,
     # private, link-local or metadata addresses (refused otherwise), comma-separated.
     egress_allow: str = ""
+    # Arrow Flight, the SDK's bulk data plane (large datasets, experiments, span export), on its
+    # own port beside the HTTP API in `evalplane serve`; 0 or "off" turns it off. Plain gRPC
+    # unless both a PEM certificate and its key are given, then TLS.
+    flight_port: int = Field(default=8815, ge=0, le=65535)
+    flight_host: str | None = None  # the interface to bind; `host` unless set
+    flight_tls_cert: Path | None = None
+    flight_tls_key: Path | None = None
+    # An upload is spooled to a temporary file until its stream ends (so a broken stream stores
+    # nothing); this bounds the spool, in bytes of Arrow data.
+    flight_max_upload_bytes: int = Field(default=4 * 1024**3, ge=1)
+
+    @field_validator("flight_port", mode="before")
+    @classmethod
+    def _flight_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("off", "false", "no", "none", ""):
+            return 0
+        return value
+
+    def flight_tls(self) -> tuple[bytes, bytes] | None:
+        """The PEM certificate and key Flight serves TLS with, or None for plain gRPC."""
+        if self.flight_tls_cert is None and self.flight_tls_key is None:
+            return None
+        if self.flight_tls_cert is None or self.flight_tls_key is None:
+            raise ValueError("EVALPLANE_FLIGHT_TLS_CERT and EVALPLANE_FLIGHT_TLS_KEY must be set together")
+        return self.flight_tls_cert.read_bytes(), self.flight_tls_key.read_bytes()
+
+    @field_validator("otlp_grpc_port", mode="before")
+    @classmethod
+    def _port_off(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("off", "false", "none", "no"):
+            return 0
+        return value
 
     @field_validator("egress_allow")
     @classmethod

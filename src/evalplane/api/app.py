@@ -29,6 +29,7 @@ from evalplane.api.routers import (
     metrics,
     organizations,
     otlp,
+    pandas_arrow,
     projects,
     role_bindings,
     roles,
@@ -66,6 +67,7 @@ ROUTERS = (
     experiments.router,
     spans.router,
     otlp.router,
+    pandas_arrow.router,
     metrics.router,
 )
 
@@ -180,7 +182,10 @@ def create_app(
     app.add_middleware(
         BodyGuard,
         max_bytes=settings.max_body_bytes,
-        path_limits={otlp.TRACES_PATH: settings.otlp_max_body_bytes},
+        path_limits={
+            otlp.TRACES_PATH: settings.otlp_max_body_bytes,
+            pandas_arrow.PANDAS_ARROW_PATH: settings.otlp_max_body_bytes,
+        },
     )
     app.add_middleware(RequestMetrics)
     if settings.access_log:

@@ -45,14 +45,39 @@ async def create(
     name = common.clean_name(name)
     rows = store.validate_new(examples)
     await _ensure_unique(session, space_id, name)
+    dataset, version = await _insert_empty(session, principal, space_id, name)
+    await store.add(session, dataset.id, version.id, rows)
+    return dataset
+
+
+async def check_new(session: AsyncSession, principal: Principal, *, space_id: int, name: str) -> str:
+    """The cleaned name, once the caller may create a dataset of that name in the space."""
+    await common.visible_space(session, space_id, principal)
+    principal.require_write(space_id, "Space")
+    name = common.clean_name(name)
+    await _ensure_unique(session, space_id, name)
+    return name
+
+
+async def start(
+    session: AsyncSession, principal: Principal, *, space_id: int, name: str
+) -> tuple[Dataset, DatasetVersion]:
+    """A new dataset and its first version, still empty: the caller adds examples (in batches,
+    for bulk uploads) in the same transaction, so nobody sees it before it is whole."""
+    name = await check_new(session, principal, space_id=space_id, name=name)
+    return await _insert_empty(session, principal, space_id, name)
+
+
+async def _insert_empty(
+    session: AsyncSession, principal: Principal, space_id: int, name: str
+) -> tuple[Dataset, DatasetVersion]:
     dataset = Dataset(space_id=space_id, name=name, created_by_user_id=principal.user_id)
     session.add(dataset)
     await session.flush()
     version = DatasetVersion(dataset_id=dataset.id, name=FIRST_VERSION_NAME)
     session.add(version)
     await session.flush()
-    await store.add(session, dataset.id, version.id, rows)
-    return dataset
+    return dataset, version
 
 
 async def get(session: AsyncSession, principal: Principal, dataset_id: int) -> Dataset:

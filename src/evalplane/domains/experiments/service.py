@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
 from evalplane.core.cursors import CursorCodec
-from evalplane.core.errors import Conflict, InvalidInput, UnknownId
+from evalplane.core.errors import Conflict, InvalidInput, NotFound, UnknownId
 from evalplane.core.ids import Kind, decode_id
 from evalplane.db.models import Experiment, ExperimentRun
 from evalplane.db.paging import Page, PageRequest, paginate
@@ -151,6 +151,36 @@ async def create(
     session.add(experiment)
     await session.flush()
     return experiment, await _add_runs(session, experiment, rows)
+
+
+async def start(session: AsyncSession, principal: Principal, *, name: str, dataset_id: int) -> Experiment:
+    """A new experiment over the dataset's newest version, with no runs yet (the SDK creates it
+    first, runs its task, then uploads the runs)."""
+    dataset = await datasets.writable(session, principal, dataset_id)
+    version_id = (await datasets.version(session, dataset, None)).id
+    name = clean_name(name)
+    await _ensure_unique(session, dataset.space_id, dataset.id, name)
+    experiment = Experiment(
+        space_id=dataset.space_id,
+        dataset_id=dataset.id,
+        dataset_version_id=version_id,
+        name=name,
+        created_by_user_id=principal.user_id,
+    )
+    session.add(experiment)
+    await session.flush()
+    return experiment
+
+
+async def named(session: AsyncSession, principal: Principal, *, dataset_id: int, name: str) -> Experiment:
+    """The experiment of that name over the dataset, if the caller can see it."""
+    dataset = await datasets.get(session, principal, dataset_id)
+    found = await session.scalar(
+        select(Experiment).where(Experiment.dataset_id == dataset.id, Experiment.name == name.strip())
+    )
+    if found is None:
+        raise NotFound(f"No experiment named '{name}' was found for this dataset.")
+    return found
 
 
 async def get(session: AsyncSession, principal: Principal, experiment_id: int) -> Experiment:

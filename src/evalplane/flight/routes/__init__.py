@@ -1,0 +1,1 @@
+"""Flight handlers, one module per family; each exposes ``routes`` (see ``flight.registry``)."""
