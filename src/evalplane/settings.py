@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -169,8 +170,13 @@ class Settings(BaseSettings):
         if database is None:
             return
         database.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # SQLite gives the -wal and -shm files the mode of the database file itself.
-        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+        # SQLite gives the -wal and -shm files the mode of the database file itself. Only a
+        # missing file is created here: opening and closing an existing one would drop every
+        # POSIX lock this process's SQLite connections hold on it (Flight's pool is open by the
+        # time the API starts), after which a closing connection may checkpoint and delete the
+        # WAL under the others, and other processes read stale pages.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
             if path.exists():
                 _tighten(path, 0o600)
