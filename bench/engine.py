@@ -671,22 +671,26 @@ def main(argv: list[str] | None = None) -> None:
     )
     judge_url = f"http://127.0.0.1:{judge_port}/v1"
     try:
-        probe = subprocess.run(
-            [
-                sys.executable,
-                str(HERE / "engine_judge.py"),
-                "probe",
-                "--port",
-                str(judge_port),
-                "--connections",
-                "256",
-                "--seconds",
-                "4",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        probe_command = [
+            sys.executable,
+            str(HERE / "engine_judge.py"),
+            "probe",
+            "--port",
+            str(judge_port),
+            "--connections",
+            "256",
+            "--seconds",
+            "4",
+        ]
+        for attempt in range(3):
+            # The judge's children may still be starting; a failed probe is retried, with its error shown.
+            probe = subprocess.run(probe_command, capture_output=True, text=True)
+            if probe.returncode == 0:
+                break
+            print(f"bench: judge probe failed (try {attempt + 1}): {probe.stderr.strip()[-500:]}", flush=True)
+            time.sleep(2)
+        else:
+            raise SystemExit("bench: the judge never answered its probe")
         report.judge = json.loads(probe.stdout)
         print(f"bench: judge ceiling {report.judge['rps']:.0f} requests/s", file=sys.stderr)
         for database, worker_counts in configs.items():

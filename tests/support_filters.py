@@ -265,8 +265,14 @@ filters = st.recursive(
 metadata_columns = st.lists(st.sampled_from(KEYS), min_size=1, max_size=2).map(
     lambda keys: "metadata." + ".".join(segment(k) for k in keys)
 )
+annotations = st.fixed_dictionaries(
+    {}, optional={"label": st.none() | texts, "score": st.none() | numbers, "text": st.none() | texts}
+)
+ANNOTATION_NAMES = ["q", "My Note"]
 stored_atoms = st.one_of(
     atoms,
+    predicates(st.sampled_from(["annotation.q.label", 'annotation."My Note".text']), strings, text_ops=True),
+    predicates(st.sampled_from(["annotation.q.score", 'annotation."My Note".score']), nums, text_ops=False),
     predicates(metadata_columns, strings, text_ops=True),
     predicates(metadata_columns, nums, text_ops=False),
     st.tuples(metadata_columns, st.sampled_from(["CONTAINS", "NOT CONTAINS"]), st.one_of(nums, bools)).map(" ".join),
@@ -296,6 +302,7 @@ def stored_span_rows(draw: st.DrawFn) -> dict[str, Any]:
         "end_time": draw(st.sampled_from(TIMES)),
         "attributes": attributes,
         "evals": draw(st.dictionaries(st.sampled_from(["q", "My Eval"]), evaluations, max_size=2)),
+        "annotations": draw(st.dictionaries(st.sampled_from(ANNOTATION_NAMES), annotations, max_size=2)),
     }
 
 
@@ -356,12 +363,13 @@ class RealSpansDb:
     async def _compare(
         self, rows: list[dict[str, Any]], filters: list[str]
     ) -> list[tuple[set[int], set[int], set[int]]]:
-        from evalplane.db.models import Span, SpanEvaluation
+        from evalplane.db.models import Span, SpanAnnotation, SpanEvaluation
+        from evalplane.domains.annotations.spans import annotations_for
         from evalplane.domains.spans import filtering, repository
 
         async def work(session: Any, project_id: int) -> list[tuple[set[int], set[int], set[int]]]:
             stored_rows = [
-                {k: v for k, v in r.items() if k != "evals"}
+                {k: v for k, v in r.items() if k not in ("evals", "annotations")}
                 | {"project_id": project_id, "events": [], "resource_attributes": {}, "ingested_at": TIMES[0]}
                 for r in rows
             ]
@@ -372,12 +380,25 @@ class RealSpansDb:
                 for name, values in r["evals"].items():
                     span = by_key[(r["trace_id"], r["span_id"])]
                     session.add(SpanEvaluation(span_row_id=span.id, name=name, **values))
+                for name, values in r["annotations"].items():
+                    span = by_key[(r["trace_id"], r["span_id"])]
+                    session.add(SpanAnnotation(span_row_id=span.id, name=name, **values))
             await session.flush()
             evaluations = await repository.evaluations_for(session, [s.id for s in stored])
+            notes = await annotations_for(session, [s.id for s in stored])
             number = {by_key[(r["trace_id"], r["span_id"])].id: n for n, r in enumerate(rows)}
-            read_back = {number[s.id]: filtering.span_as_filter_dict(s, evaluations.get(s.id, [])) for s in stored}
+            read_back = {
+                number[s.id]: filtering.span_as_filter_dict(
+                    s, evaluations.get(s.id, []), annotations=notes.get(s.id, [])
+                )
+                for s in stored
+            }
             as_sent = {
-                n: filtering.span_as_filter_dict(r, [{"name": k, **v} for k, v in r["evals"].items()])
+                n: filtering.span_as_filter_dict(
+                    r,
+                    [{"name": k, **v} for k, v in r["evals"].items()],
+                    annotations=[{"name": k, **v} for k, v in r["annotations"].items()],
+                )
                 for n, r in enumerate(rows)
             }
             dialect = session.bind.dialect.name

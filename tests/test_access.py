@@ -215,7 +215,7 @@ def test_bad_organization_membership_requests_are_4xx_and_change_nothing(server:
     path = f"/v2/organizations/{org_id}/users"
     missing_user = encode_id(Kind.USER, 987_654_321)
     cases = [
-        ({"user_id": "garbage", "role": {"type": "PREDEFINED", "name": "MEMBER"}}, 400),
+        ({"user_id": "garbage", "role": {"type": "PREDEFINED", "name": "MEMBER"}}, 404),  # names no user
         ({"user_id": person["id"]}, 400),
         ({"user_id": person["id"], "role": {"type": "PREDEFINED", "name": "MEMBER"}, "extra": 1}, 400),
         ({"user_id": person["id"], "role": {"type": "PREDEFINED", "name": "OWNER"}}, 422),

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from evalplane.core.ids import Kind, encode_id
+from evalplane.settings import Settings
 from tests.arrange import Populated, TaskSpec, insert_tasks, member_key, populate_space, task_snapshot
 from tests.support import Api, Server
 
@@ -98,9 +99,11 @@ MALFORMED = {
 
 @pytest.mark.parametrize("param", list(ID_KINDS))
 @pytest.mark.parametrize("malformed", list(MALFORMED))
-def test_malformed_ids_are_400(server: Server, scene: Scene, unchanged: None, param: str, malformed: str) -> None:
+def test_ids_that_name_nothing_are_404(
+    server: Server, scene: Scene, unchanged: None, param: str, malformed: str
+) -> None:
     value = MALFORMED[malformed](ID_KINDS[param].value)
-    body = assert_problem(get_tasks(server, **{param: value}), 400)
+    body = assert_problem(get_tasks(server, **{param: value}), 404)
     assert param in body["detail"]
 
 
@@ -108,8 +111,15 @@ def test_malformed_ids_are_400(server: Server, scene: Scene, unchanged: None, pa
     ("param", "kind"),
     [("project_id", Kind.SPACE), ("space_id", Kind.PROJECT), ("dataset_id", Kind.PROJECT), ("project_id", Kind.TASK)],
 )
-def test_an_id_of_the_wrong_kind_is_400(server: Server, scene: Scene, param: str, kind: Kind) -> None:
-    assert_problem(get_tasks(server, **{param: encode_id(kind, 1)}), 400)
+def test_an_id_of_the_wrong_kind_is_404(server: Server, scene: Scene, param: str, kind: Kind) -> None:
+    assert_problem(get_tasks(server, **{param: encode_id(kind, 1)}), 404)
+
+
+@pytest.mark.parametrize("param", list(ID_KINDS))
+def test_the_seed_specs_example_ids_are_404(server: Server, scene: Scene, param: str) -> None:
+    # The seed documents 'RW50aXR5OjEyMzQ1' ("Entity:12345") and 'U3BhY2U6MTIzNDU=' ("Space:12345").
+    for example in ("RW50aXR5OjEyMzQ1", "U3BhY2U6MTIzNDU=", "UHJvamVjdDoxMjM0NQ==", "RGF0YXNldDoxMjM0NQ=="):
+        assert_problem(get_tasks(server, **{param: example}), 404)
 
 
 @pytest.mark.parametrize(
@@ -265,10 +275,11 @@ def project_names(server: Server, space_id: str) -> list[str]:
         return [p["name"] for p in client.get("/v2/projects", params={"space_id": space_id}).json()["projects"]]
 
 
-def test_a_ten_megabyte_body_is_413_and_creates_nothing(server: Server, scene: Scene) -> None:
+def test_a_body_over_the_limit_is_413_and_creates_nothing(server: Server, scene: Scene) -> None:
     space = scene.mine.space["id"]
     before = project_names(server, space)
-    huge = b'{"space_id": "' + space.encode() + b'", "name": "' + b"x" * (10 * 1024 * 1024) + b'"}'
+    over = Settings().max_body_bytes + 1024  # the default limit: the test server sets none
+    huge = b'{"space_id": "' + space.encode() + b'", "name": "' + b"x" * over + b'"}'
 
     def chunks() -> Iterator[bytes]:
         for start in range(0, len(huge), 65536):

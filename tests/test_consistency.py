@@ -1,5 +1,5 @@
 """Every resource a task points to answers the same situations with the same status:
-invisible → 404, a read-only caller's write → 403, a malformed or empty id → 400."""
+invisible → 404, a read-only caller's write → 403, an id that names nothing (malformed, empty) → 404."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_same_status_for_the_same_situation(server: Server, http, scene, kind: s
             arrange.assert_problem(reader.patch(f"/v2/{kind}/{own[kind]}", json={"name": unique("x")}), 403)
         if kind in SPACE_FILTERED_LISTS:
             arrange.assert_problem(reader.get(f"/v2/{kind}", params={"space_id": their_space}), 404)
-    arrange.assert_problem(http.get(f"/v2/{kind}/junk"), 400)
+    arrange.assert_problem(http.get(f"/v2/{kind}/junk"), 404)
     if kind in SPACE_FILTERED_LISTS:
-        arrange.assert_problem(http.get(f"/v2/{kind}", params={"space_id": ""}), 400)
-        arrange.assert_problem(http.get(f"/v2/{kind}", params={"space_id": "junk"}), 400)
+        arrange.assert_problem(http.get(f"/v2/{kind}", params={"space_id": ""}), 404)
+        arrange.assert_problem(http.get(f"/v2/{kind}", params={"space_id": "junk"}), 404)

@@ -322,7 +322,7 @@ def test_bad_template_configs_are_4xx(api: Api, http) -> None:
         (_template_body(space["id"], integration["id"], template="  "), 400),
         (_template_body(space["id"], integration["id"], direction="UPWARD"), 400),
         (_template_body(space["id"], integration["id"], include_explanations="yes"), 400),
-        (_template_body(space["id"], "not-an-id"), 400),
+        (_template_body(space["id"], "not-an-id"), 404),  # names no integration
         # An integration scoped to another space cannot be used here.
         (_template_body(space["id"], elsewhere["id"]), 404),
         ({**_template_body(space["id"], integration["id"]), "type": "CODE"}, 400),
@@ -336,7 +336,7 @@ def test_bad_template_configs_are_4xx(api: Api, http) -> None:
         assert response.headers["content-type"] == "application/problem+json"
     assert api.ok(http.get("/v2/evaluators", params={"space_id": space["id"]}))["evaluators"] == []
     bad_version = http.post("/v2/evaluators/not-an-id/versions", json={"commit_message": "x"})
-    assert bad_version.status_code == 400
+    assert bad_version.status_code == 400  # the body is incomplete, which is checked first
 
 
 def test_names_are_unique_per_space(api: Api, http) -> None:
@@ -469,7 +469,7 @@ def test_version_of_another_evaluator_is_404(api: Api, http) -> None:
     b = api.ok(http.post("/v2/evaluators", json=_code_body(space["id"], config)), 201)
     response = http.get(f"/v2/evaluators/{a['id']}", params={"version_id": b["version"]["id"]})
     assert response.status_code == 404
-    assert http.get(f"/v2/evaluators/{a['id']}", params={"version_id": "garbage"}).status_code == 400
+    assert http.get(f"/v2/evaluators/{a['id']}", params={"version_id": "garbage"}).status_code == 404
 
 
 def test_template_catalogue(api: Api, http) -> None:

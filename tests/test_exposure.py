@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sqlite3
 import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -63,6 +64,34 @@ def test_a_new_home_and_its_files_are_private_to_the_server_user(fresh_home: tup
         for name in ("evalplane.db", "evalplane.db-wal", "evalplane.db-shm"):
             assert (home / name).exists(), name
             assert mode(home / name) == 0o600, name
+
+
+def test_another_process_sees_the_servers_sqlite_writes_at_once(tmp_path: Path) -> None:
+    # The serve process holds two pools on the file (the API's and Arrow Flight's). Closing
+    # any descriptor of the file there drops SQLite's locks for both, and a connection closing
+    # later deleted the write-ahead log under the others: readers elsewhere saw old pages.
+    home = tmp_path / "home"
+    server, _ = serve_with_home("sqlite", tmp_path, home)
+    try:
+        check_sqlite_reader(server, home)
+    finally:
+        server.stop()
+
+
+def check_sqlite_reader(server: Server, home: Path) -> None:
+    with server.http() as http:
+        api = Api(http)
+        names = [api.space()["name"] for _ in range(3)]
+        reader = sqlite3.connect(home / "evalplane.db")
+        try:
+            assert reader.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            stored = {row[0] for row in reader.execute("SELECT name FROM spaces")}
+            assert set(names) <= stored
+            names.append(api.space()["name"])  # written after the reader opened the file
+            assert names[-1] in {row[0] for row in reader.execute("SELECT name FROM spaces")}
+        finally:
+            reader.close()
+    assert (home / "evalplane.db-wal").exists()
 
 
 def test_an_existing_home_with_loose_modes_is_tightened(tmp_path: Path) -> None:

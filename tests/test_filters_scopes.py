@@ -67,7 +67,7 @@ def grouped_spans(draw: st.DrawFn) -> list[dict[str, Any]]:
 
 async def _decide(session: Any, project_id: int, rows: list[dict[str, Any]], qf: Any) -> dict[str, Any]:
     stored = [
-        {k: v for k, v in r.items() if k != "evals"}
+        {k: v for k, v in r.items() if k not in ("evals", "annotations")}
         | {"project_id": project_id, "events": [], "resource_attributes": {}, "ingested_at": TIMES[0]}
         for r in rows
     ]

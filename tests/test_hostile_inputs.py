@@ -54,10 +54,10 @@ def _nested(depth: int) -> Any:
 
 
 @pytest.mark.parametrize("raw", ["OnlineTask:²", "OnlineTask:²:abcd", "OnlineTask:١٢"])
-def test_an_id_with_non_ascii_digits_is_a_400(server: Server, http: httpx.Client, raw: str) -> None:
+def test_an_id_with_non_ascii_digits_is_a_404(server: Server, http: httpx.Client, raw: str) -> None:
     task_id = base64.b64encode(raw.encode()).decode()
-    detail = _refused_fast(server, lambda: http.get(f"/v2/tasks/{task_id}"))
-    assert "identifier" in detail
+    detail = _refused_fast(server, lambda: http.get(f"/v2/tasks/{task_id}"), 404)
+    assert "task_id" in detail
 
 
 @pytest.mark.parametrize(

@@ -209,11 +209,14 @@ def test_service_key_cannot_exceed_its_creator(server: Server, api: Api) -> None
 def test_bad_identity_input_is_400_problem(api: Api, http) -> None:
     space = api.space()
     person = user(api)
+    unknown_role = {
+        "user_id": person["id"],
+        "role_id": "bm9wZQ==",
+        "resource_type": "SPACE",
+        "resource_id": space["id"],
+    }
+    assert http.post("/v2/role-bindings", json=unknown_role).status_code == 404  # an id naming no role
     cases = [
-        http.post(
-            "/v2/role-bindings",
-            json={"user_id": person["id"], "role_id": "bm9wZQ==", "resource_type": "SPACE", "resource_id": space["id"]},
-        ),
         http.post(
             "/v2/role-bindings",
             json={"user_id": person["id"], "role_id": "x", "resource_type": "TEAM", "resource_id": space["id"]},
@@ -241,4 +244,4 @@ def test_bad_identity_input_is_400_problem(api: Api, http) -> None:
         "resource_type": "PROJECT",
         "resource_id": space["id"],
     }
-    assert http.post("/v2/role-bindings", json=binding).status_code == 400  # a space id is not a project id
+    assert http.post("/v2/role-bindings", json=binding).status_code == 404  # a space id names no project

@@ -216,5 +216,5 @@ def test_span_access_follows_the_projects_space(server: Server, api: Api, http: 
     with pytest.raises(ApiException) as caught:
         server.sdk(stranger).spans.delete(project=project_id, span_ids=[span.span_id.hex()])
     assert caught.value.status == 404
-    assert http.post("/v2/spans", json={"project_id": "not-an-id"}).status_code == 400
+    assert http.post("/v2/spans", json={"project_id": "not-an-id"}).status_code == 404
     assert http.post("/v2/spans", json={}).status_code == 400

@@ -103,6 +103,16 @@ def test_second_trigger_while_a_run_is_active_is_409(server: Server, world: Worl
     assert second.status == "PENDING"
 
 
+def test_a_first_trigger_without_a_window_covers_the_last_seven_days(server: Server, world: World, http) -> None:
+    client = server.sdk()
+    task = create(http, project_task_body(world))
+    before = datetime.now(UTC)
+    run = client.tasks.trigger_run(task=task["id"])  # no window at all, as the SDK sends it
+    assert run.status == "PENDING"
+    assert before - timedelta(seconds=5) <= run.data_end_time <= datetime.now(UTC) + timedelta(seconds=5)
+    assert run.data_end_time - run.data_start_time == timedelta(days=7)
+
+
 def test_concurrent_triggers_let_exactly_one_run_through(server: Server, world: World, http) -> None:
     task = create(http, project_task_body(world))
     body = {"data_start_time": hours_ago(2).isoformat()}
@@ -120,7 +130,6 @@ def test_concurrent_triggers_let_exactly_one_run_through(server: Server, world: 
 @pytest.mark.parametrize(
     ("body", "status", "fragment"),
     [
-        ({}, 400, "data_start_time"),  # the first run needs a start
         ({"data_start_time": "2026-01-01T00:00:00Z", "data_end_time": "2026-03-01T00:00:00Z"}, 400, "30 days"),
         ({"data_start_time": "2026-01-02T00:00:00Z", "data_end_time": "2026-01-01T00:00:00Z"}, 400, "before"),
         ({"data_start_time": "2026-01-01T00:00:00Z", "max_spans": 0}, 400, "max_spans"),
@@ -263,7 +272,7 @@ def test_cancel_is_refused_once_a_run_is_over(server: Server, world: World, http
         arrange.set_run_status(server, run["id"], final)
         assert_problem(http.post(f"/v2/task-runs/{run['id']}/cancel"), 409, final.lower())
     assert_problem(http.post("/v2/task-runs/T25saW5lVGFza1J1bjo5OTk5OTk=/cancel"), 404)
-    assert_problem(http.get("/v2/task-runs/not-an-id"), 400, "run_id")
+    assert_problem(http.get("/v2/task-runs/not-an-id"), 404, "run_id")
 
 
 def test_seed_dialect_task_run_has_only_basic_fields_and_lower_case_status(world: World, http) -> None:

@@ -195,7 +195,7 @@ def _cases() -> list[tuple[str, Any, int, str]]:
         (
             "malformed evaluator id",
             lambda w: project_task_body(w, evaluators=[{"evaluator_id": "nope"}]),
-            400,
+            404,
             "evaluator_id",
         ),
         (

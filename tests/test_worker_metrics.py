@@ -63,7 +63,7 @@ def test_metrics_count_requests_runs_and_evaluations(engine_server: Server, llm:
     samples = parse(response.text)
     assert samples['evalplane_http_requests_total{method="GET",route="/v2/spaces",status="200"}'] >= 1
     # Route templates, not paths: one series however many ids are asked for.
-    assert samples['evalplane_http_requests_total{method="GET",route="/v2/tasks/{task_id}",status="400"}'] >= 1
+    assert samples['evalplane_http_requests_total{method="GET",route="/v2/tasks/{task_id}",status="404"}'] >= 1
     assert samples['evalplane_task_runs{status="COMPLETED"}'] >= 1
     assert samples['evalplane_work_units_open{state="PENDING"}'] >= 0
     assert samples['evalplane_evaluations_recorded_total{outcome="SUCCEEDED"}'] >= 17

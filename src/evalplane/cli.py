@@ -41,11 +41,19 @@ def main() -> None:
     type=click.IntRange(min=1),
     help="Pending connections the socket queues.",
 )
-def serve(host: str | None, port: int | None, workers: int, backlog: int) -> None:
+@click.option(
+    "--access-log/--no-access-log",
+    default=None,
+    help="Log one line per request: method, path, status, duration, API key id (default EVALPLANE_ACCESS_LOG, off).",
+)
+def serve(host: str | None, port: int | None, workers: int, backlog: int, access_log: bool | None) -> None:
     """Run the API (and, unless EVALPLANE_WORKER=false, the evaluation engine) on the configured
     database, migrating and bootstrapping it if needed."""
     import uvicorn
 
+    if access_log is not None:
+        # Each API process builds its settings from the environment, so the flag travels there.
+        os.environ["EVALPLANE_ACCESS_LOG"] = "true" if access_log else "false"
     settings = Settings()
     host = host or settings.host
     port = port or settings.port
@@ -62,6 +70,7 @@ def serve(host: str | None, port: int | None, workers: int, backlog: int) -> Non
     _say(f"listening on http://{host}:{port}" + (f" ({workers} processes)" if workers > 1 else ""))
     if settings.otlp_grpc_port:
         _say(f"OTLP/gRPC traces on {host}:{settings.otlp_grpc_port}")
+    _announce_client_setup(settings, host, port)
     if workers > 1:
         # The processes are started afresh and read the environment: let them share the port.
         os.environ["EVALPLANE_OTLP_GRPC_REUSE_PORT"] = "true"
@@ -154,6 +163,47 @@ def worker(metrics_port: int | None, metrics_host: str) -> None:
             await state.db.dispose()
 
     asyncio.run(run())
+
+
+@main.command("client-env")
+@click.option("--url", default="http://127.0.0.1:8787", show_default=True, help="Where the server's API answers.")
+@click.option("--api-key", default=None, envvar="ARIZE_API_KEY", help="Include this key (default: $ARIZE_API_KEY).")
+@click.option("--python", "as_python", is_flag=True, help="Print the ArizeClient(...) call instead of shell exports.")
+def client_env(url: str, api_key: str | None, as_python: bool) -> None:
+    """Print the ARIZE_* settings that point the arize SDK's API, Flight and OTLP at a running
+    server: `eval "$(evalplane client-env --url http://host:8787)"`."""
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    from evalplane import client_setup
+
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.UsageError(f"--url must be an http(s) URL such as http://127.0.0.1:8787, not {url!r}")
+    api = client_setup.Endpoint(parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    try:
+        response = httpx.get(f"{parts.scheme}://{parts.netloc}/client-setup", timeout=10)
+        response.raise_for_status()
+        endpoints = client_setup.from_wire(response.json(), api)
+    except (httpx.HTTPError, ValueError) as exc:
+        raise click.ClickException(f"could not read {parts.netloc}/client-setup: {exc}") from None
+    render = client_setup.python_client if as_python else client_setup.shell_exports
+    click.echo(render(endpoints, api_key))
+
+
+def _announce_client_setup(settings: Settings, host: str, port: int) -> None:
+    from evalplane import client_setup
+
+    endpoints = client_setup.served_endpoints(settings, host, port)
+    if settings.log_format.strip().lower() == "json":
+        import logging
+
+        logging.getLogger("evalplane.cli").info(
+            "arize SDK settings for this server", extra={"arize_env": dict(client_setup.environment(endpoints))}
+        )
+    else:
+        click.echo(client_setup.banner(endpoints), err=True)
 
 
 def _available(module: str, fallback: str) -> str:

@@ -65,7 +65,7 @@ async def _resolve_task(session: Any, reference: str) -> Any:
     """A task by its id (as the API and `tasks list` show it) or by its exact name."""
     from sqlalchemy import select
 
-    from evalplane.core.errors import InvalidInput
+    from evalplane.core.errors import UnknownId
     from evalplane.core.ids import Kind, decode_id
     from evalplane.db.models import Task
 
@@ -73,7 +73,7 @@ async def _resolve_task(session: Any, reference: str) -> Any:
         task = await session.get(Task, decode_id(Kind.TASK, reference))
         if task is not None:
             return task
-    except InvalidInput:
+    except UnknownId:
         pass
     found = (await session.scalars(select(Task).where(Task.name == reference).order_by(Task.id).limit(2))).all()
     if not found:

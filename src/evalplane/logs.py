@@ -64,6 +64,8 @@ def dict_config(log_format: str, level: str) -> dict[str, Any]:
             "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
             "uvicorn.error": {"level": level},
             "uvicorn.access": {"handlers": ["default"], "level": level, "propagate": False},
+            # Only written when the access log is on; then every line, whatever the level.
+            "evalplane.access": {"handlers": ["default"], "level": "INFO", "propagate": False},
             # Libraries that log a line per LLM call or per migration step at INFO.
             **{name: {"level": quiet} for name in _CHATTY},
         },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -36,7 +37,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8787
     api_dialect: DialectDefault = DialectDefault.SEED
-    max_body_bytes: int = 5 * 1024 * 1024
+    # The SDK sends up to 8 MiB of JSON over REST before it switches to Flight
+    # (ARIZE_MAX_HTTP_PAYLOAD_SIZE_MB); twice that leaves room for its own framing and escapes.
+    max_body_bytes: int = 16 * 1024 * 1024
     # OTLP trace exports (POST /v1/traces) may be larger: this bounds the body as sent
     # and again after gzip is undone.
     otlp_max_body_bytes: int = 32 * 1024 * 1024
@@ -52,11 +55,14 @@ class Settings(BaseSettings):
     db_pool_size: int = 5
     # The evaluation engine: `serve` embeds one unless worker=false; `evalplane worker` runs one alone.
     worker: bool = True
-    worker_slots: int = 4
+    # Batches in flight per worker: a batch waits for its slowest judge call, so enough of
+    # them keep the provider's connections busy meanwhile.
+    worker_slots: int = 8
     worker_batch_size: int = 64
     # Calls in flight per AI integration (per engine process). A judge answering in 200 ms
-    # needs about 60 to sustain 300 evaluations/s; 429s with Retry-After slow it down.
-    provider_concurrency: int = 128
+    # needs about 120 to sustain 600 evaluations/s, more while a batch's slowest calls finish;
+    # 429s with Retry-After slow it down.
+    provider_concurrency: int = 256
     tick_seconds: float = 1.0
     code_timeout_seconds: float = 10.0
     # Per worker process: custom code children alive at once, and the memory they may
@@ -80,6 +86,8 @@ class Settings(BaseSettings):
     session_idle_seconds: float = Field(default=300.0, ge=0)
     # "text" or "json" (one JSON object per line, for log shippers).
     log_format: str = "text"
+    # One line per HTTP request (method, path, status, duration, API key id), whatever log_level says.
+    access_log: bool = False
     # Failed authentications one client address may make per minute before it gets 429.
     auth_failures_per_minute: int = 30
     # Whether /metrics and the API docs (/docs, /redoc, /openapi.json) answer without a key.
@@ -163,15 +171,12 @@ class Settings(BaseSettings):
             return
         database.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # SQLite gives the -wal and -shm files the mode of the database file itself. Only a
-        # missing file is opened here: closing any descriptor of an open database drops every
-        # POSIX lock this process holds on it, and the Flight server's connections (in this
-        # process, opened first) would lose theirs; another process could then reset the WAL
-        # under them, and what they write afterwards would be lost to every other process.
-        if not database.exists():
-            try:
-                os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            except FileExistsError:
-                pass
+        # missing file is created here: opening and closing an existing one would drop every
+        # POSIX lock this process's SQLite connections hold on it (Flight's pool is open by the
+        # time the API starts), after which a closing connection may checkpoint and delete the
+        # WAL under the others, and other processes read stale pages.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
             if path.exists():
                 _tighten(path, 0o600)

@@ -13,13 +13,15 @@ from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from evalplane import __version__
+from evalplane import __version__, client_setup
 from evalplane.api import exposure, problems, text_guard
+from evalplane.api.access_log import AccessLog
 from evalplane.api.deps import RateLimited, State
 from evalplane.api.middleware import BodyGuard
 from evalplane.api.request_metrics import RequestMetrics
 from evalplane.api.routers import (
     ai_integrations,
+    annotation_configs,
     api_keys,
     datasets,
     evaluators,
@@ -27,6 +29,7 @@ from evalplane.api.routers import (
     metrics,
     organizations,
     otlp,
+    pandas_arrow,
     projects,
     role_bindings,
     roles,
@@ -59,10 +62,12 @@ ROUTERS = (
     role_bindings.router,
     evaluators.router,
     ai_integrations.router,
+    annotation_configs.router,
     datasets.router,
     experiments.router,
     spans.router,
     otlp.router,
+    pandas_arrow.router,
     metrics.router,
 )
 
@@ -157,6 +162,11 @@ def create_app(
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    @app.get("/client-setup", include_in_schema=False)
+    async def sdk_setup() -> JSONResponse:
+        # Ports and schemes only: what `evalplane client-env` needs to point the SDK here.
+        return JSONResponse(client_setup.served_endpoints(settings).to_wire())
+
     @app.get("/readyz", include_in_schema=False)
     async def readyz(state: State) -> Response:
         try:
@@ -172,7 +182,12 @@ def create_app(
     app.add_middleware(
         BodyGuard,
         max_bytes=settings.max_body_bytes,
-        path_limits={otlp.TRACES_PATH: settings.otlp_max_body_bytes},
+        path_limits={
+            otlp.TRACES_PATH: settings.otlp_max_body_bytes,
+            pandas_arrow.PANDAS_ARROW_PATH: settings.otlp_max_body_bytes,
+        },
     )
     app.add_middleware(RequestMetrics)
+    if settings.access_log:
+        app.add_middleware(AccessLog)  # outermost: it sees every answer, 413s and 401s included
     return app

@@ -48,7 +48,13 @@ def client_address(request: Request) -> str | None:
 
 
 async def current_principal(request: Request, state: Annotated[AppState, Depends(app_state)]) -> Principal:
-    return await principal_for(state, bearer_token(request), client_address(request))
+    return note_caller(request, await principal_for(state, bearer_token(request), client_address(request)))
+
+
+def note_caller(request: Request, principal: Principal) -> Principal:
+    """Remember which key made the request, for the access log (the id only, never the key)."""
+    request.state.api_key_id = principal.api_key_id
+    return principal
 
 
 async def principal_for(state: AppState, token: str, client: str | None = None) -> Principal:

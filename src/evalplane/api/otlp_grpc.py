@@ -31,6 +31,9 @@ log = logging.getLogger("evalplane.ingest")
 SERVICE = trace_service_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name
 # How long in-flight exports may take to finish (and be stored) when the server stops.
 STOP_GRACE_SECONDS = 5.0
+# Exports handled at once per process; more are refused with RESOURCE_EXHAUSTED, which
+# exporters retry. Bounds the memory a burst of large messages can hold.
+MAX_CONCURRENT_EXPORTS = 64
 
 _CODES: tuple[tuple[type[DomainError], grpc.StatusCode], ...] = (
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
@@ -73,6 +76,11 @@ class TraceReceiver:
             decoded = await self._store(request, metadata, peer_address(context.peer()))
         except DomainError as exc:
             await context.abort(status_for(exc), exc.detail)
+        except Exception:  # noqa: BLE001 - e.g. the database is unreachable: nothing was acknowledged
+            log.exception("an OTLP/gRPC export could not be stored")
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, "The spans could not be stored right now; send them again."
+            )
         self.state.wake_engine()
         return otlp.encode_response(decoded, otlp.PROTOBUF)
 
@@ -107,6 +115,7 @@ async def start(state: AppState) -> aio.Server | None:
             ("grpc.so_reuseport", 1 if settings.otlp_grpc_reuse_port else 0),
         ],
         compression=None,
+        maximum_concurrent_rpcs=MAX_CONCURRENT_EXPORTS,
     )
     receiver = TraceReceiver(state)
     handler = grpc.unary_unary_rpc_method_handler(receiver.export)  # raw bytes in and out

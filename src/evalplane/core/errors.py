@@ -26,6 +26,11 @@ class NotFound(DomainError):
     title = "Resource not found"
 
 
+class UnknownId(NotFound):
+    """An id that names nothing: malformed, of another kind, or never issued. To a caller it is
+    the same as an id of something it cannot see (404), since an id is only a string to them."""
+
+
 class Forbidden(DomainError):
     """The caller can see the resource but their role does not allow this operation."""
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 from functools import lru_cache
 from urllib.parse import unquote
 
-from evalplane.core.errors import InvalidInput
+from evalplane.core.errors import UnknownId
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
@@ -40,6 +40,7 @@ class Kind(StrEnum):
     EXPERIMENT_RUN = "ExperimentRun"
     TASK = "OnlineTask"
     TASK_RUN = "OnlineTaskRun"
+    ANNOTATION_CONFIG = "AnnotationConfig"
 
 
 def _check(kind: str, number: int) -> str:
@@ -80,32 +81,52 @@ def _make_encoder(kind: Kind) -> Callable[[int], str]:
 _ENCODERS = {kind: _make_encoder(kind) for kind in Kind}
 
 
+# What each kind is called in messages.
+_NOUNS = {Kind.PROJECT: "project", Kind.AI_INTEGRATION: "AI integration", Kind.TASK: "task", Kind.TASK_RUN: "task run"}
+
+
 def decode_id(kind: Kind, value: str, *, field: str = "id") -> int:
-    """Return the row number behind ``value`` or raise :class:`InvalidInput`.
+    """Return the row number behind ``value`` or raise :class:`UnknownId` (a 404).
 
     Accepts percent-encoded input (path parameters), missing base64 padding, and the
-    two-part ``Kind:number`` form the seed's own parameter examples use.
+    two-part ``Kind:number`` form the seed's own parameter examples use. Any string is a
+    well-typed id, so one that decodes to nothing of ``kind`` names nothing: not found,
+    exactly like a real id of something the caller may not see.
     """
     text = unquote(value).strip()
-    if not text or len(text) > 200:
-        raise InvalidInput(f"'{field}' is not a valid {kind.value} identifier.", field=field)
+    number = _number(kind, text) if 0 < len(text) <= 200 else None
+    if number is None:
+        noun = _NOUNS.get(kind) or " ".join(_split_words(kind.value)).lower()
+        raise UnknownId(f"No {noun} has the id given in '{field}'.", field=field)
+    return number
+
+
+def _number(kind: Kind, text: str) -> int | None:
     try:
         padded = text + "=" * (-len(text) % 4)
         decoded = base64.b64decode(padded, altchars=None, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInput(
-            f"'{field}' is not a valid identifier (expected an opaque base64 id).", field=field
-        ) from None
+        return None
     parts = decoded.split(":")
     # str.isdigit() also accepts digits such as '²' that int() refuses: ASCII only.
     if len(parts) not in (2, 3) or parts[0] != kind.value or not (parts[1].isascii() and parts[1].isdigit()):
-        raise InvalidInput(f"'{field}' is not a valid {kind.value} identifier.", field=field)
+        return None
     number = int(parts[1])
     if len(parts) == 3 and parts[2] != _check(kind.value, number):
-        raise InvalidInput(f"'{field}' is not a valid {kind.value} identifier.", field=field)
+        return None
     if number <= 0 or number >= 2**63:
-        raise InvalidInput(f"'{field}' is not a valid {kind.value} identifier.", field=field)
+        return None
     return number
+
+
+def _split_words(name: str) -> list[str]:
+    words: list[str] = []
+    for char in name:
+        if char.isupper() or not words:
+            words.append(char)
+        else:
+            words[-1] += char
+    return words
 
 
 def maybe_decode_id(kind: Kind, value: str | None, *, field: str) -> int | None:

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import noload
 
-from evalplane.core.errors import InvalidInput
+from evalplane.core.errors import UnknownId
 from evalplane.core.ids import Kind, decode_id, encode_id
 from evalplane.db.models import (
     AiIntegration,
@@ -55,7 +55,7 @@ def example_number(public_id: str | None) -> int | None:
         return None
     try:
         return decode_id(Kind.DATASET_EXAMPLE, public_id, field="example_id")
-    except InvalidInput:
+    except UnknownId:
         return None
 
 

@@ -40,11 +40,11 @@ class EngineOptions:
     # exports costs a few ticks a second, not one per export.
     wake_gap_seconds: float = 0.25
     batch_size: int = 64
-    slots: int = 4
+    slots: int = 8
     lease_seconds: float = 60.0
     max_attempts: int = 3
     shutdown_grace_seconds: float = 10.0
-    provider_concurrency: int = 128
+    provider_concurrency: int = 256
     code_timeout_seconds: float = 10.0
     sandbox_max_children: int = 4
     sandbox_memory_mb: int = 2048

@@ -5,7 +5,8 @@ Quick reference (see parser.py for the grammar):
 - Columns: name, span_kind, status_code, status_message, latency_ms, start_time, end_time,
   parent_id, context.trace_id, context.span_id, attributes.<path>, metadata.<path> (short for
   attributes.metadata.<path>), eval.<name>.label|score|explanation, and the same under
-  trace_eval. / session_eval. for the span's trace and session results. An optional ``span.`` prefix
+  trace_eval. / session_eval. for the span's trace and session results, annotation.<name>.label|score|text
+  for human annotations of the span. An optional ``span.`` prefix
   is accepted. Column names are case-insensitive; attribute keys and evaluator names are not.
 - A path segment that is not a plain word is double-quoted: eval."My Eval".label,
   attributes."user id". Inside quotes, "" is one double quote. All-digit segments index lists

@@ -23,6 +23,10 @@ SPAN_COLUMNS: dict[str, str] = {
 EVAL_FIELDS: dict[str, str] = {"label": "text", "score": "number", "explanation": "text"}
 # The evaluations a span can be filtered on: its own, its trace's and its session's.
 EVAL_SCOPES = ("eval", "trace_eval", "session_eval")
+# Human annotations on a span (``annotation.<name>.…``) read like its evaluations, with a note
+# (``text``) where an evaluation has an explanation.
+ANNOTATION_SCOPE = "annotation"
+ANNOTATION_FIELDS: dict[str, str] = {"label": "text", "score": "number", "text": "text"}
 
 ValueType = Literal["text", "number", "timestamp", "json"]
 CompareOp = Literal["=", "!=", "<", "<=", ">", ">="]
@@ -48,11 +52,12 @@ class AttributeColumn:
 @dataclass(frozen=True, slots=True)
 class EvalColumn:
     """``eval.<evaluator>.label|score|explanation``: a stored evaluation of the span
-    (``trace_eval.…`` of the span's trace, ``session_eval.…`` of its session)."""
+    (``trace_eval.…`` of the span's trace, ``session_eval.…`` of its session), or
+    ``annotation.<name>.label|score|text``: a human annotation of the span."""
 
     evaluator: str
-    field: Literal["label", "score", "explanation"]
-    scope: Literal["eval", "trace_eval", "session_eval"] = "eval"
+    field: Literal["label", "score", "explanation", "text"]
+    scope: Literal["eval", "trace_eval", "session_eval", "annotation"] = "eval"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +81,8 @@ def column_type(column: Column) -> ValueType:
     if isinstance(column, SpanColumn):
         return SPAN_COLUMNS[column.name]  # type: ignore[return-value]
     if isinstance(column, EvalColumn):
-        return EVAL_FIELDS[column.field]  # type: ignore[return-value]
+        fields = ANNOTATION_FIELDS if column.scope == ANNOTATION_SCOPE else EVAL_FIELDS
+        return fields[column.field]  # type: ignore[return-value]
     return "json"
 
 

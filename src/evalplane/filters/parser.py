@@ -42,6 +42,7 @@ VALID_COLUMNS = (
     "eval.<name>.label|score|explanation",
     "trace_eval.<name>.label|score|explanation",
     "session_eval.<name>.label|score|explanation",
+    "annotation.<name>.label|score|text",
 )
 
 
@@ -391,6 +392,15 @@ def _column(token: Token) -> ast.Column:
                 f"'{token.text}' at position {token.pos} is not an evaluation column; write "
                 f"{head}.<name>.label, {head}.<name>.score or {head}.<name>.explanation "
                 f'(quote names with spaces or dots: {head}."My Eval".label)',
+                position=token.pos,
+            )
+        return ast.EvalColumn(rest[0], rest[1].lower(), head)  # type: ignore[arg-type]
+    if head == ast.ANNOTATION_SCOPE:
+        if len(rest) != 2 or rest[1].lower() not in ast.ANNOTATION_FIELDS:
+            raise FilterSyntaxError(
+                f"'{token.text}' at position {token.pos} is not an annotation column; write "
+                "annotation.<name>.label, annotation.<name>.score or annotation.<name>.text "
+                '(quote names with spaces or dots: annotation."My Note".label)',
                 position=token.pos,
             )
         return ast.EvalColumn(rest[0], rest[1].lower(), head)  # type: ignore[arg-type]

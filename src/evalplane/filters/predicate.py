@@ -7,7 +7,8 @@ A span is a plain mapping::
      "context": {"trace_id": ..., "span_id": ...},
      "attributes": {nested dicts and lists},
      "evals": {"<evaluator name>": {"label": ..., "score": ..., "explanation": ...}},
-     "trace_eval": {<the same, for the span's trace>}, "session_eval": {<for its session>}}
+     "trace_eval": {<the same, for the span's trace>}, "session_eval": {<for its session>},
+     "annotations": {"<annotation name>": {"label": ..., "score": ..., "text": ...}}}
 
 Missing keys read as NULL. Times may be datetimes (naive means UTC) or ISO-8601 strings.
 """
@@ -95,7 +96,7 @@ def _flip(result: bool | None, negated: bool) -> bool | None:
 
 
 # Where a span mapping holds the evaluations of each scope.
-_EVAL_KEYS = {"eval": "evals", "trace_eval": "trace_eval", "session_eval": "session_eval"}
+_EVAL_KEYS = {"eval": "evals", "trace_eval": "trace_eval", "session_eval": "session_eval", "annotation": "annotations"}
 
 
 def _reader(column: ast.Column) -> _Reader:

@@ -32,7 +32,7 @@ class SqlResolver:
     SQL expression. ``attributes``: the JSON document column. ``evals``: ``(evaluator, field)``
     → a scalar SQL expression, typically a correlated subquery; NULL when there is none.
     ``scoped_evals``: the same for ``(scope, evaluator, field)`` of trace and session
-    evaluations; without it such a column is refused.
+    evaluations and of annotations (scope ``annotation``); without it such a column is refused.
     """
 
     dialect: str

@@ -85,7 +85,7 @@ PROTOBUF = "protobuf"
 JSON = "json"
 
 
-class _Rejected(Exception):
+class SpanRejected(Exception):
     """One span cannot be stored; it is reported in partial success and the batch goes on."""
 
 
@@ -199,7 +199,7 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
-def _row(
+def span_row(
     decoded: DecodedRequest,
     trace_id: str | None,
     span_id: str | None,
@@ -260,7 +260,7 @@ def session_id_of(attributes: dict[str, Any]) -> str | None:
     return _storable(value)
 
 
-def _nested(flat: dict[str, Any]) -> dict[str, Any]:
+def nested_attributes(flat: dict[str, Any]) -> dict[str, Any]:
     _check_key_depth(flat)
     return unflatten(flat)
 
@@ -270,7 +270,7 @@ def _check_key_depth(keys: Any) -> None:
     if max(map(len, keys), default=0) >= MAX_ATTRIBUTE_DEPTH and any(
         key.count(".") >= MAX_ATTRIBUTE_DEPTH for key in keys
     ):
-        raise _Rejected(f"attributes must not nest more than {MAX_ATTRIBUTE_DEPTH} levels deep")
+        raise SpanRejected(f"attributes must not nest more than {MAX_ATTRIBUTE_DEPTH} levels deep")
 
 
 def _hex_id(raw: bytes, size: int) -> str | None:
@@ -279,7 +279,7 @@ def _hex_id(raw: bytes, size: int) -> str | None:
     return raw.hex()
 
 
-def _event_time(ns: int) -> str:
+def event_time(ns: int) -> str:
     return _time(ns).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -351,10 +351,10 @@ def _decode_protobuf(payload: bytes, decoded: DecodedRequest) -> None:
                 status = span.status
                 try:
                     attributes, span_kind = _pb_nested(span.attributes)
-                except _Rejected as exc:
+                except SpanRejected as exc:
                     decoded.reject(str(exc))
                     continue
-                row = _row(
+                row = span_row(
                     decoded,
                     _hex_id(span.trace_id, 16),
                     _hex_id(span.span_id, 8),
@@ -369,7 +369,7 @@ def _decode_protobuf(payload: bytes, decoded: DecodedRequest) -> None:
                     [
                         {
                             "name": e.name,
-                            "timestamp": _event_time(e.time_unix_nano),
+                            "timestamp": event_time(e.time_unix_nano),
                             "attributes": _pb_attributes(e.attributes),
                         }
                         for e in span.events
@@ -418,7 +418,7 @@ def _int(value: Any, what: str) -> int:
         # ASCII only ('²' is a digit to str.isdigit) and short: int() of 5,000 digits raises
         if digits.isascii() and digits.isdigit():
             if len(digits) > 20:
-                raise _Rejected(f"'{what}' is out of range")
+                raise SpanRejected(f"'{what}' is out of range")
             return int(text)
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -429,7 +429,7 @@ def _nanos(value: Any, what: str) -> int:
     """A time in nanoseconds since the epoch; out of the fixed64 range rejects the span."""
     number = _int(value, what)
     if not 0 <= number < _MAX_NANOS:
-        raise _Rejected(f"'{what}' is out of range")
+        raise SpanRejected(f"'{what}' is out of range")
     return number
 
 
@@ -462,7 +462,7 @@ def _json_value(value: Any, depth: int) -> Any:
 
 def _check_depth(depth: int) -> None:
     if depth >= MAX_ATTRIBUTE_DEPTH:
-        raise _Rejected(f"attributes must not nest more than {MAX_ATTRIBUTE_DEPTH} levels deep")
+        raise SpanRejected(f"attributes must not nest more than {MAX_ATTRIBUTE_DEPTH} levels deep")
 
 
 def _json_attributes(items: list[Any], depth: int = 0) -> dict[str, Any]:
@@ -494,7 +494,7 @@ def _json_status(status: dict[str, Any]) -> str:
             return name
         if code.isascii() and code.isdigit() and len(code) <= 10:
             return _STATUS.get(int(code), "UNSET")
-        raise _Rejected("'status.code' must be a status code name (STATUS_CODE_OK) or number")
+        raise SpanRejected("'status.code' must be a status code name (STATUS_CODE_OK) or number")
     return _STATUS.get(code, "UNSET") if isinstance(code, int) else "UNSET"
 
 
@@ -513,11 +513,11 @@ def _json_span(decoded: DecodedRequest, span: dict[str, Any]) -> SpanRow | None:
         events.append(
             {
                 "name": str(event.get("name", "")),
-                "timestamp": _event_time(_nanos(_get(event, "timeUnixNano", "time_unix_nano", 0), "timeUnixNano")),
+                "timestamp": event_time(_nanos(_get(event, "timeUnixNano", "time_unix_nano", 0), "timeUnixNano")),
                 "attributes": _json_attributes(_list(event, "attributes", "attributes")),
             }
         )
-    return _row(
+    return span_row(
         decoded,
         _json_id(_get(span, "traceId", "trace_id"), 16),
         _json_id(_get(span, "spanId", "span_id"), 8),
@@ -528,7 +528,7 @@ def _json_span(decoded: DecodedRequest, span: dict[str, Any]) -> SpanRow | None:
         _json_status(status),
         str(status.get("message", "")),
         flat.get(SPAN_KIND_ATTRIBUTE),
-        _nested(flat),
+        nested_attributes(flat),
         events,
     )
 
@@ -550,7 +550,7 @@ def _decode_json(payload: bytes, decoded: DecodedRequest) -> None:
                 for span in _list(scope_spans, "spans", "spans"):
                     try:
                         row = _json_span(decoded, span)
-                    except _Rejected as exc:
+                    except SpanRejected as exc:
                         decoded.reject(str(exc))
                         continue
                     if row is not None:
@@ -558,7 +558,7 @@ def _decode_json(payload: bytes, decoded: DecodedRequest) -> None:
             decoded.batches.append(batch)
     except _Shape as exc:
         raise InvalidInput(f"The request body is not an OTLP ExportTraceServiceRequest: {exc}.") from exc
-    except _Rejected as exc:  # outside any span: the resource itself
+    except SpanRejected as exc:  # outside any span: the resource itself
         raise InvalidInput(f"The request body's resource cannot be stored: {exc}.") from exc
     except (binascii.Error, OverflowError) as exc:
         raise InvalidInput("The request body is not an OTLP ExportTraceServiceRequest.") from exc

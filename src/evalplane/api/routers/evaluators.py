@@ -19,7 +19,7 @@ from starlette.responses import Response
 from evalplane.api import wire
 from evalplane.api.deps import Caller, State, WireDialect
 from evalplane.api.mappers import evaluators as mapper
-from evalplane.core.errors import InvalidInput
+from evalplane.core.errors import InvalidInput, UnknownId
 from evalplane.core.ids import Kind, decode_id, maybe_decode_id
 from evalplane.domains.evaluators import service
 from evalplane.domains.evaluators.catalogue import TEMPLATES
@@ -311,7 +311,7 @@ async def delete_evaluator_versions(
     for raw in dict.fromkeys(body.version_ids):
         try:
             decoded[raw] = decode_id(Kind.EVALUATOR_VERSION, raw, field="version_ids")
-        except InvalidInput:
+        except UnknownId:
             decoded[raw] = None  # unknown ids are reported as not deleted, not rejected
     async with state.db.session() as session:
         deleted, _ = await service.delete_versions(

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from evalplane.api import problems
-from evalplane.api.deps import State, client_address, principal_for
+from evalplane.api.deps import State, client_address, note_caller, principal_for
 from evalplane.core.errors import Unauthenticated
 from evalplane.domains.spans import service
 from evalplane.ingest import compression, otlp
@@ -48,7 +48,8 @@ def space_hint(headers: Headers) -> str | None:
 
 @router.post(TRACES_PATH, summary="Export traces (OTLP/HTTP)", response_class=Response)
 async def export_traces(request: Request, state: State) -> Response:
-    principal = await principal_for(state, ingest_token(request.headers), client_address(request))
+    token = ingest_token(request.headers)
+    principal = note_caller(request, await principal_for(state, token, client_address(request)))
     try:
         fmt = otlp.body_format(request.headers.get("content-type"))
     except compression.UnsupportedMediaType as exc:

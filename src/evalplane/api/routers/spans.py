@@ -8,12 +8,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
 
 from evalplane.api import wire
 from evalplane.api.deps import Caller, State
+from evalplane.api.routers.datasets import AnnotateRecords, annotation_items
 from evalplane.core.clock import as_utc
 from evalplane.core.ids import Kind, decode_id, encode_id
 from evalplane.db.models import SessionEvaluation, Span, SpanEvaluation, TraceEvaluation
+from evalplane.domains.annotations import spans as span_annotations
+from evalplane.domains.annotations.spans import ShownAnnotation
 from evalplane.domains.spans import service
 from evalplane.domains.spans.columns import ColumnSelection, truncate_strings
 from evalplane.domains.spans.service import SpanQuery
@@ -42,6 +46,13 @@ class ListTracesBody(BaseModel):
     start_time: datetime | None = None
     end_time: datetime | None = None
     filter: str | None = None
+
+
+class AnnotateSpansBody(AnnotateRecords):
+    project_id: str
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    granularity: str | None = None
 
 
 class DeleteSpansBody(BaseModel):
@@ -81,11 +92,27 @@ def evaluation_to_wire(evaluation: SpanEvaluation | TraceEvaluation | SessionEva
     return out
 
 
+def annotation_to_wire(annotation: ShownAnnotation) -> dict[str, Any]:
+    """An annotation as the SDK's ``Annotation``: fields without a value are left out."""
+    out: dict[str, Any] = {"name": annotation.name}
+    for field in ("label", "score", "text"):
+        if getattr(annotation, field) is not None:
+            out[field] = getattr(annotation, field)
+    out["updated_at"] = timestamp(annotation.updated_at)
+    if annotation.annotator_id is not None:
+        out["annotator"] = {
+            "id": encode_id(Kind.USER, annotation.annotator_id),
+            "email": annotation.annotator_email or "",
+        }
+    return out
+
+
 def span_to_wire(
     span: Span,
     evaluations: Sequence[SpanEvaluation | TraceEvaluation | SessionEvaluation],
     columns: ColumnSelection = ALL_COLUMNS,
     truncate: int | None = None,
+    annotations: Sequence[ShownAnnotation] = (),
 ) -> dict[str, Any]:
     attributes, chosen = columns.apply(span.attributes, [evaluation_to_wire(e) for e in evaluations])
     if truncate is not None:
@@ -99,7 +126,7 @@ def span_to_wire(
         "status_code": span.status_code,
         "status_message": span.status_message,
         "attributes": attributes,
-        "annotations": [],
+        "annotations": [annotation_to_wire(a) for a in annotations],
         "trace_annotations": [],
         "evaluations": chosen,
         "events": span.events,
@@ -137,9 +164,28 @@ async def list_spans(
     async with state.db.session() as session:
         page = await service.list_spans(session, caller, query, wire.page_request(limit, cursor), state.cursors)
     spans = [
-        span_to_wire(s, _all_evaluations(page, s), query.columns, query.truncate_string_length) for s in page.spans
+        span_to_wire(
+            s, _all_evaluations(page, s), query.columns, query.truncate_string_length, page.annotations.get(s.id, ())
+        )
+        for s in page.spans
     ]
     return wire.JSONResponse({"spans": spans, "pagination": _pagination(page.has_more, page.next_cursor)})
+
+
+@router.post("/spans/annotate", tags=["Spans"], status_code=202, response_class=Response, summary="Annotate spans")
+async def annotate_spans(body: AnnotateSpansBody, state: State, caller: Caller) -> Response:
+    project_id = decode_id(Kind.PROJECT, body.project_id, field="project_id")
+    async with state.db.session() as session:
+        await span_annotations.annotate(
+            session,
+            caller,
+            project_id,
+            annotation_items(body),
+            granularity=body.granularity,
+            start_time=body.start_time,
+            end_time=body.end_time,
+        )
+    return Response(status_code=202)
 
 
 @router.delete("/spans", tags=["Spans"], summary="Delete spans")
@@ -172,7 +218,10 @@ async def list_traces(
                 "start_time": timestamp(min(s.start_time for s in entry.spans)),
                 "end_time": timestamp(max(s.end_time for s in entry.spans)),
                 "spans_truncated": entry.truncated,
-                "spans": [span_to_wire(s, _all_evaluations(page, s)) for s in entry.spans],
+                "spans": [
+                    span_to_wire(s, _all_evaluations(page, s), annotations=page.annotations.get(s.id, ()))
+                    for s in entry.spans
+                ],
             }
         )
     return wire.JSONResponse({"traces": traces, "pagination": _pagination(page.has_more, page.next_cursor)})

@@ -1,6 +1,7 @@
 """ORM models, one module per aggregate. Importing this package registers every table."""
 
 from evalplane.db.models.ai_integrations import AiIntegration, AiIntegrationScoping
+from evalplane.db.models.annotations import AnnotationConfig, SpanAnnotation
 from evalplane.db.models.base import Base
 from evalplane.db.models.datasets import Dataset, DatasetExample, DatasetVersion, DatasetVersionExample
 from evalplane.db.models.evaluators import Evaluator, EvaluatorVersion
@@ -14,6 +15,7 @@ from evalplane.db.models.work_units import WorkUnit
 __all__ = [
     "AiIntegration",
     "AiIntegrationScoping",
+    "AnnotationConfig",
     "ApiKey",
     "Base",
     "Dataset",
@@ -32,6 +34,7 @@ __all__ = [
     "ServerState",
     "Space",
     "Span",
+    "SpanAnnotation",
     "SpanEvaluation",
     "TraceEvaluation",
     "SessionEvaluation",

@@ -16,7 +16,7 @@ from sqlalchemy import update as sa_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.cursors import CursorCodec
-from evalplane.core.errors import InvalidInput
+from evalplane.core.errors import InvalidInput, UnknownId
 from evalplane.core.ids import Kind, decode_id
 from evalplane.db.models import (
     Dataset,
@@ -41,7 +41,7 @@ class Written:
 def _example_number(public_id: str) -> int | None:
     try:
         return decode_id(Kind.DATASET_EXAMPLE, public_id, field="id")
-    except InvalidInput:
+    except UnknownId:
         return None
 
 

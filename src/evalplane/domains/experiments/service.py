@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import utcnow
 from evalplane.core.cursors import CursorCodec
-from evalplane.core.errors import Conflict, InvalidInput, NotFound
+from evalplane.core.errors import Conflict, InvalidInput, NotFound, UnknownId
 from evalplane.core.ids import Kind, decode_id
 from evalplane.db.models import Experiment, ExperimentRun
 from evalplane.db.paging import Page, PageRequest, paginate
@@ -275,7 +275,7 @@ async def annotate_runs(
         notes.clean_values(values, f"annotations[{i}]")
         try:
             number = decode_id(Kind.EXPERIMENT_RUN, record_id, field="record_id")
-        except InvalidInput:
+        except UnknownId:
             continue
         wanted.setdefault(number, []).extend(values)
     if not wanted:

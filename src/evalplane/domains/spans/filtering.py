@@ -10,7 +10,8 @@ in-memory predicate accepts (tests/test_span_filters_agree.py checks this on bot
   span (NULL when there is none);
 - ``trace_eval.<name>.…`` is the ``trace_evaluations`` row of that name for the span's project
   and trace, ``session_eval.<name>.…`` the ``session_evaluations`` row for its project and
-  ``session_id`` (NULL for a span in no session): every span of a trace or session reads the same.
+  ``session_id`` (NULL for a span in no session): every span of a trace or session reads the same;
+- ``annotation.<name>.label|score|text`` is the ``span_annotations`` row of that name for the span.
 
 What the engine calls:
 - ``span_filter_where(dialect, project_id, *filters)``: a WHERE clause over ``spans``;
@@ -28,7 +29,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
-from evalplane.db.models import SessionEvaluation, Span, SpanEvaluation, TraceEvaluation
+from evalplane.db.models import SessionEvaluation, Span, SpanAnnotation, SpanEvaluation, TraceEvaluation
 from evalplane.filters import (
     Expr,
     FilterSyntaxError,
@@ -42,10 +43,12 @@ from evalplane.filters import (
 FilterText = str | None
 _FIXED = ("name", "span_kind", "status_code", "status_message", "latency_ms", "start_time", "end_time", "parent_id")
 _EVAL_FIELDS = ("label", "score", "explanation")
+_ANNOTATION_FIELDS = ("label", "score", "text")
 _SPANS: Table = Span.__table__  # type: ignore[assignment]
 _EVALS: Table = SpanEvaluation.__table__  # type: ignore[assignment]
 _TRACE_EVALS: Table = TraceEvaluation.__table__  # type: ignore[assignment]
 _SESSION_EVALS: Table = SessionEvaluation.__table__  # type: ignore[assignment]
+_ANNOTATIONS: Table = SpanAnnotation.__table__  # type: ignore[assignment]
 
 
 def parse_span_filter(text: str, *, field: str = "filter") -> Expr:
@@ -79,6 +82,12 @@ def span_resolver(dialect: str, spans: Any = _SPANS) -> SqlResolver:
         )
 
     def scoped(scope: str, name: str, field: str) -> ColumnElement[Any]:
+        if scope == "annotation":  # at most one row: (span, name) is unique
+            return (
+                select(_ANNOTATIONS.c[field])
+                .where(_ANNOTATIONS.c.span_row_id == spans.c.id, _ANNOTATIONS.c.name == name)
+                .scalar_subquery()
+            )
         table, key = (_TRACE_EVALS, "trace_id") if scope == "trace_eval" else (_SESSION_EVALS, "session_id")
         # at most one row: (project, trace or session, name) is unique
         return (
@@ -124,6 +133,7 @@ def span_as_filter_dict(
     evaluations: Iterable[Any] = (),
     trace_evaluations: Iterable[Any] = (),
     session_evaluations: Iterable[Any] = (),
+    annotations: Iterable[Any] = (),
 ) -> dict[str, Any]:
     """The span as the in-memory predicate reads it.
 
@@ -132,7 +142,8 @@ def span_as_filter_dict(
     null and ``metadata`` strings into objects, and SQL sees the stored form.
     ``evaluations``: the span's ``SpanEvaluation`` rows (or mappings with ``name``, ``label``,
     ``score``, ``explanation``); ``trace_evaluations`` / ``session_evaluations`` the same of its
-    trace and of its session.
+    trace and of its session; ``annotations`` its ``SpanAnnotation`` rows (or mappings with
+    ``name``, ``label``, ``score``, ``text``).
     """
     get = row.get if isinstance(row, Mapping) else lambda key: getattr(row, key, None)
     span: dict[str, Any] = {name: get(name) for name in _FIXED}
@@ -141,14 +152,15 @@ def span_as_filter_dict(
     span["evals"] = _by_name(evaluations)
     span["trace_eval"] = _by_name(trace_evaluations)
     span["session_eval"] = _by_name(session_evaluations)
+    span["annotations"] = _by_name(annotations, _ANNOTATION_FIELDS)
     return span
 
 
-def _by_name(evaluations: Iterable[Any]) -> dict[str, dict[str, Any]]:
+def _by_name(evaluations: Iterable[Any], fields: tuple[str, ...] = _EVAL_FIELDS) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for evaluation in evaluations:
         read = evaluation.get if isinstance(evaluation, Mapping) else lambda key, e=evaluation: getattr(e, key, None)
-        found[cast(str, read("name"))] = {field: read(field) for field in _EVAL_FIELDS}
+        found[cast(str, read("name"))] = {field: read(field) for field in fields}
     return found
 
 

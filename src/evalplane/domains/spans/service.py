@@ -21,12 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from evalplane.core.clock import as_utc, utcnow
 from evalplane.core.cursors import CursorCodec
-from evalplane.core.errors import InvalidInput, NotFound, Unprocessable
+from evalplane.core.errors import InvalidInput, NotFound, UnknownId, Unprocessable
 from evalplane.core.ids import Kind, decode_id
 from evalplane.db.models import Space, Span, SpanEvaluation
 from evalplane.db.paging import PageRequest
 from evalplane.domains import common
 from evalplane.domains.access.principal import Principal
+from evalplane.domains.annotations.spans import ShownAnnotation, annotations_for
 from evalplane.domains.spans import filtering, repository, scoped
 from evalplane.domains.spans.columns import ColumnSelection
 from evalplane.domains.spans.openinference import metadata_as_object
@@ -53,7 +54,7 @@ async def resolve_ingest_space(session: AsyncSession, principal: Principal, hint
     if hint:
         try:
             space_id = decode_id(Kind.SPACE, hint, field="arize-space-id")
-        except InvalidInput:
+        except UnknownId:
             space_id = await _visible_space_named(session, principal, hint)
         await common.visible_space(session, space_id, principal)
         return space_id
@@ -148,6 +149,7 @@ class SpanPage:
     next_cursor: str | None
     # trace and session evaluations, on root spans only (see ``scoped``)
     scoped: dict[int, list[scoped.ScopedEvaluation]] = field(default_factory=dict)
+    annotations: dict[int, list[ShownAnnotation]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +166,7 @@ class TracePage:
     has_more: bool
     next_cursor: str | None
     scoped: dict[int, list[scoped.ScopedEvaluation]] = field(default_factory=dict)
+    annotations: dict[int, list[ShownAnnotation]] = field(default_factory=dict)
 
 
 def validate_query(query: SpanQuery) -> None:
@@ -220,7 +223,10 @@ async def list_spans(
     cursor = _next_cursor(codec, "spans", query, start, end, spans[-1]) if has_more else None
     evaluations = await repository.evaluations_for(session, (s.id for s in spans))
     on_roots = await scoped.on_roots(session, query.project_id, spans)
-    return SpanPage(spans=spans, evaluations=evaluations, has_more=has_more, next_cursor=cursor, scoped=on_roots)
+    notes = await annotations_for(session, (s.id for s in spans))
+    return SpanPage(
+        spans=spans, evaluations=evaluations, has_more=has_more, next_cursor=cursor, scoped=on_roots, annotations=notes
+    )
 
 
 async def list_traces(
@@ -255,8 +261,16 @@ async def list_traces(
     shown = {span.id for entry in entries for span in entry.spans}
     evaluations = await repository.evaluations_for(session, shown)
     on_roots = await scoped.on_roots(session, query.project_id, (span for entry in entries for span in entry.spans))
+    notes = await annotations_for(session, shown)
     cursor = _next_cursor(codec, "traces", query, start, end, roots[-1]) if has_more else None
-    return TracePage(traces=entries, evaluations=evaluations, has_more=has_more, next_cursor=cursor, scoped=on_roots)
+    return TracePage(
+        traces=entries,
+        evaluations=evaluations,
+        has_more=has_more,
+        next_cursor=cursor,
+        scoped=on_roots,
+        annotations=notes,
+    )
 
 
 async def delete_spans(

@@ -24,6 +24,8 @@ from evalplane.filters.records import check_record_filter
 from evalplane.jobs import units
 
 MAX_WINDOW = timedelta(days=30)
+# A trigger that names no start: a first run looks back this far (as span lists do by default).
+FIRST_RUN_LOOKBACK = timedelta(days=7)
 DEFAULT_MAX_SPANS = 10_000
 ACTIVE_RUN_CONFLICT = "This task already has a pending or running run; wait for it to finish or cancel it first."
 
@@ -87,7 +89,8 @@ async def _evaluation_run(
 
 
 async def _window(session: AsyncSession, task: Task, request: RunRequest) -> tuple[datetime, datetime]:
-    """The span window: ends now unless given; starts where the previous run's window ended."""
+    """The span window: ends now unless given. Without a start it continues where the previous
+    run's window ended (at most 30 days back); a task's first run covers the last 7 days."""
     end = as_utc(request.data_end_time) if request.data_end_time is not None else utcnow()
     start: datetime | None
     if request.data_start_time is not None:
@@ -97,9 +100,10 @@ async def _window(session: AsyncSession, task: Task, request: RunRequest) -> tup
             select(TaskRun.data_end_time).where(TaskRun.task_id == task.id).order_by(TaskRun.id.desc()).limit(1)
         )
         start = previous or task.last_run_at
-        if start is None:
+        start = end - FIRST_RUN_LOOKBACK if start is None else max(as_utc(start), end - MAX_WINDOW)
+        if start >= end:
             raise InvalidInput(
-                "'data_start_time' is required for a task's first run (later runs continue from the last one).",
+                "The previous run already covered everything up to 'data_end_time'; send 'data_start_time'.",
                 field="data_start_time",
             )
     if start >= end:

@@ -1,0 +1,1 @@
+"""Human annotations: the configs a space allows, and annotations written on spans."""
