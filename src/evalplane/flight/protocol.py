@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from evalplane.core.errors import InvalidInput, NotFound
+from evalplane.core.errors import InvalidInput
 from evalplane.core.ids import Kind, decode_id
 
 MAX_COMMAND_BYTES = 64 * 1024
@@ -54,15 +54,10 @@ class Fields:
         return value
 
     def id_of(self, name: str, kind: Kind, *, required: bool = True) -> int | None:
-        """The row number behind an id field. As on ``/v2``, an id that names nothing the caller
-        could see (malformed, or of another kind) is not found rather than invalid."""
+        """The row number behind an id field; as on ``/v2``, an id that names nothing (malformed,
+        or of another kind) is not found."""
         text = self.text(name, required=required)
-        if text is None:
-            return None
-        try:
-            return decode_id(kind, text, field=name)
-        except InvalidInput:
-            raise NotFound(f"No {kind.value} '{text}' was found.", field=name) from None
+        return None if text is None else decode_id(kind, text, field=name)
 
     def require_id(self, name: str, kind: Kind) -> int:
         number = self.id_of(name, kind)
