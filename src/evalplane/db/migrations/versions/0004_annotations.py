@@ -1,6 +1,6 @@
 """annotation configs and span annotations
 
-Revision ID: rest_0004
+Revision ID: 0004_annotations
 Revises: 0003_trace_session_scopes
 Create Date: 2026-12-06 05:29:59.924239
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import evalplane.db.types
 
-revision = "rest_0004"
+revision = "0004_annotations"
 down_revision = "0003_trace_session_scopes"
 branch_labels = None
 depends_on = None
