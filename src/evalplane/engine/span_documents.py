@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+from sqlalchemy import Text, type_coerce
+
 from evalplane.core.clock import isoformat
 from evalplane.db.models import Span
 
@@ -24,6 +27,26 @@ SPAN_COLUMNS = (
     Span.events,
     Span.resource_attributes,
 )
+
+
+# The same columns with the JSON ones left as the database returns them (text on SQLite), for
+# readers that decode a span only if it is used (``decoded_span_document``).
+RAW_SPAN_COLUMNS = tuple(
+    type_coerce(column, Text).label(column.key)
+    if column.key in ("attributes", "events", "resource_attributes")
+    else column
+    for column in SPAN_COLUMNS
+)
+
+
+def decoded_span_document(row: Any) -> dict[str, Any]:
+    """``span_document`` of a row read with ``RAW_SPAN_COLUMNS``."""
+    document = span_document(row)
+    for key in ("attributes", "events", "resource"):
+        value = document[key]
+        if isinstance(value, str | bytes):
+            document[key] = orjson.loads(value) or ({} if key != "events" else [])
+    return document
 
 
 def span_document(row: Any) -> dict[str, Any]:

@@ -11,23 +11,30 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from evalplane.engine.variables import resolve_path
 
 LIMIT = 100_000
+T = TypeVar("T")
 
 
 def root_span(spans: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The first span without a parent in the group (spans come in start-time order); the
-    earliest span when the root was never received."""
-    known = {doc["context"]["span_id"] for doc in spans}
-    for doc in spans:
-        if not doc.get("parent_id") or doc["parent_id"] not in known:
-            return doc
-    return spans[0] if spans else {}
+    """The group's root span document (see ``first_root``), or {} for no spans."""
+    found = first_root(spans, [(doc["context"]["span_id"], doc.get("parent_id")) for doc in spans])
+    return found if found is not None else {}
+
+
+def first_root(spans: Sequence[T], ids: Sequence[tuple[str, str | None]]) -> T | None:
+    """The first span without a parent in the group (spans come in start-time order, ``ids``
+    gives each one's (span id, parent id)); the earliest span when the root was never received."""
+    known = {span_id for span_id, _ in ids}
+    for span, (_, parent_id) in zip(spans, ids, strict=True):
+        if not parent_id or parent_id not in known:
+            return span
+    return spans[0] if spans else None
 
 
 def conversation(spans: Sequence[dict[str, Any]]) -> str:

@@ -25,8 +25,8 @@ from evalplane.db.models import SessionEvaluation, Span, Task, TaskRun, TraceEva
 from evalplane.engine.plans import SESSION, TRACE, EvaluatorPlan
 from evalplane.engine.sampling import sampled
 from evalplane.engine.scopes.admission import QueryFilters, admission_sql, admitted, filter_flags, mapped_ids
-from evalplane.engine.scopes.conversation import conversation, root_span
-from evalplane.engine.span_documents import SPAN_COLUMNS, span_document
+from evalplane.engine.scopes.conversation import conversation, first_root
+from evalplane.engine.span_documents import RAW_SPAN_COLUMNS, decoded_span_document
 from evalplane.engine.variables import resolve_path, resolve_variables
 from evalplane.jobs.units import Claimed, NewUnit
 
@@ -152,10 +152,31 @@ async def load_documents(
     return documents
 
 
-@dataclass(frozen=True, slots=True)
 class GroupSpan:
-    document: dict[str, Any]
-    matches: frozenset[str]  # the query_filters ids this span matches
+    """One span of a trace/session batch. Its JSON columns are decoded only when something reads
+    ``document``: a unit usually needs one or two of its spans (those its mappings choose, the
+    root), and decoding every span's attributes was the trace scope's largest extra cost."""
+
+    __slots__ = ("_document", "_row", "matches")
+
+    def __init__(self, row: Any, matches: frozenset[str]) -> None:
+        self._row = row
+        self._document: dict[str, Any] | None = None
+        self.matches = matches  # the query_filters ids this span matches
+
+    @property
+    def span_id(self) -> str:
+        return str(self._row.span_id)
+
+    @property
+    def parent_id(self) -> str | None:
+        return self._row.parent_id
+
+    @property
+    def document(self) -> dict[str, Any]:
+        if self._document is None:
+            self._document = decoded_span_document(self._row)
+        return self._document
 
 
 async def _spans_of(
@@ -168,18 +189,23 @@ async def _spans_of(
     # Sorted here, not by ORDER BY: to skip a sort, SQLite without statistics walked the whole
     # project's (project_id, start_time) index per batch instead of probing the batch's ids.
     rows = sorted((await session.execute(stmt)).all(), key=lambda row: (row.start_time, row.id))
-    first_flag = len(SPAN_COLUMNS) + 1
+    first_flag = len(RAW_SPAN_COLUMNS) + 1
     groups: dict[str, list[GroupSpan]] = defaultdict(list)
     for row in rows:
         matches = frozenset(id for n, (id, _) in enumerate(flags) if row[first_flag + n])
-        groups[row.group_key].append(GroupSpan(span_document(row), matches))
+        groups[row.group_key].append(GroupSpan(row, matches))
     return groups
+
+
+def root_of(spans: Sequence[GroupSpan]) -> GroupSpan | None:
+    """The group's root span, found without decoding any span."""
+    return first_root(spans, [(span.span_id, span.parent_id) for span in spans])
 
 
 def batch_spans_statement(scope: GroupScope, flags: list[tuple[str, Any]], project_id: int, keys: set[str]) -> Any:
     """The spans of a batch's traces/sessions (no ORDER BY: see ``_spans_of``), each with ``flags``."""
     column = _SPANS.c[scope.column]
-    return select(*SPAN_COLUMNS, column.label("group_key"), *(flag for _, flag in flags)).where(
+    return select(*RAW_SPAN_COLUMNS, column.label("group_key"), *(flag for _, flag in flags)).where(
         Span.project_id == project_id, column.in_(sorted(keys))
     )
 
@@ -192,16 +218,15 @@ def unit_variables(
     for a session) as a span evaluator would read it."""
     mappings = {str(m["variable_name"]): m for m in evaluator.query_mappings}
     names = list(evaluator.variables) + [name for name in mappings if name not in evaluator.variables]
-    documents = [span.document for span in spans]
-    root = root_span(documents)
     values: dict[str, Any] = {}
     for name in names:
         if name in mappings:
             values[name] = _collect(qf, spans, mappings[name])
         elif name == "conversation" and scope.kind == SESSION:
-            values[name] = conversation(documents)
+            values[name] = conversation([span.document for span in spans])
         else:
-            values[name] = resolve_variables(root, [name], None)[name]
+            root = root_of(spans)
+            values[name] = resolve_variables(root.document if root else {}, [name], None)[name]
     return values
 
 
