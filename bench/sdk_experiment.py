@@ -51,7 +51,6 @@ from ingest import BENCH_VENV, Phoenix, ensure_peers  # noqa: E402
 from tests.support import Api, LlmServer, Server, create_pg_database, drop_pg_database  # noqa: E402
 
 README = HERE / "README.md"
-BEGIN, END = "<!-- sdk_experiment:begin -->", "<!-- sdk_experiment:end -->"
 PHOENIX_SIDE = HERE / "sdk_experiment_phoenix.py"
 
 
@@ -106,7 +105,9 @@ def run_evalplane(n: int, concurrency: int, llm: LlmServer, backend: str) -> dic
             pg_name, url = create_pg_database()
         else:
             url = f"sqlite:///{home}/bench.db"
-        server = Server(backend=backend, database_url=url, home=Path(home), admin_key="ep_bench_" + secrets.token_hex(12))
+        server = Server(
+            backend=backend, database_url=url, home=Path(home), admin_key="ep_bench_" + secrets.token_hex(12)
+        )
         server.start()
         try:
             with server.http() as http:
@@ -218,12 +219,16 @@ def main() -> None:
         lines.append(f"ratio (phoenix time / evalplane time): {phoenix['seconds'] / ours['seconds']:.2f}x")
     print("\n".join(lines))
     if not args.no_readme:
+        # One block per concurrency, so the default-argument run and a high-concurrency run stand side by side.
+        begin, end = (
+            f"<!-- sdk_experiment:c{args.concurrency}:begin -->",
+            f"<!-- sdk_experiment:c{args.concurrency}:end -->",
+        )
         command = " ".join([".venv/bin/python", "bench/sdk_experiment.py", *sys.argv[1:]])
-        block = f"{BEGIN}\n```\n$ {command}\n" + "\n".join(lines) + f"\n```\n{END}"
+        block = f"{begin}\n```\n$ {command}\n" + "\n".join(lines) + f"\n```\n{end}"
         text = README.read_text()
-        if BEGIN in text:
-            start, end = text.index(BEGIN), text.index(END) + len(END)
-            text = text[:start] + block + text[end:]
+        if begin in text:
+            text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
         else:
             text = text.rstrip("\n") + "\n\n" + block + "\n"
         README.write_text(text)
