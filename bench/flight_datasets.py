@@ -11,13 +11,20 @@ about 1 KB each (question, context, answer text and two numbers), then:
     .venv/bin/python bench/flight_datasets.py                       # 100,000 rows, SQLite and PostgreSQL
     .venv/bin/python bench/flight_datasets.py --rows 20000 --databases sqlite --no-readme
 
-Phoenix side by side is not measured here (see bench/README.md).
+    .venv/bin/python bench/flight_datasets.py --phoenix             # ... and Phoenix beside them
+
+With ``--phoenix``, the same parquet rows also go to a Phoenix server (``.bench-venv``, as
+``bench/ingest.py`` installs it) through its own client, ``create_dataset(dataframe=...)`` (a
+CSV upload over HTTP: Phoenix has no Arrow Flight), and are read back with ``get_dataset``
+(bench/flight_datasets_phoenix.py); the same memory and CPU readings of its server process.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +37,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # makes tests/ importable: the imports below come after it
 
-from bench.ingest import cpu_seconds, peak_rss_mb  # noqa: E402
+from bench.ingest import BENCH_VENV, Phoenix, cpu_seconds, ensure_peers, peak_rss_mb  # noqa: E402
 from tests.support import Api, Server, create_pg_database, drop_pg_database  # noqa: E402
 
 README = ROOT / "bench" / "README.md"
@@ -117,6 +124,57 @@ def run(database: str, rows: int, source: Path, work: Path) -> Result:
             drop_pg_database(pg_name)
 
 
+def run_phoenix(rows: int, source: Path, work: Path) -> Result:
+    ensure_peers()
+    (work / "phoenix-target").mkdir()
+    target = Phoenix(work / "phoenix-target")
+    try:
+        pid = target.process.pid
+        rss_before = peak_rss_mb(pid)
+        cpu_before = cpu_seconds(pid)
+        child = subprocess.Popen(
+            [str(BENCH_VENV / "bin" / "python"), str(ROOT / "bench" / "flight_datasets_phoenix.py")]
+            + [f"http://127.0.0.1:{target.port}", str(source)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdin is not None and child.stdout is not None
+        upload = json.loads(child.stdout.readline() or "{}")
+        if "upload_s" not in upload:
+            raise RuntimeError(f"phoenix: the upload failed (exit {child.wait()})")
+        upload_cpu = cpu_seconds(pid) - cpu_before
+        rss_upload = peak_rss_mb(pid)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        read = json.loads(child.stdout.readline() or "{}")
+        child.wait()
+        if read.get("rows_read") != rows:
+            raise RuntimeError(f"phoenix: read back {read}, expected {rows} rows")
+        version = subprocess.run(
+            [
+                str(BENCH_VENV / "bin" / "python"),
+                "-c",
+                "import importlib.metadata as m; print(m.version('arize-phoenix'))",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        return Result(
+            f"phoenix {version} (its SQLite; CSV over HTTP)",
+            rows,
+            upload["upload_s"],
+            read["read_s"],
+            rss_before,
+            rss_upload,
+            peak_rss_mb(pid),
+            upload_cpu,
+        )
+    finally:
+        target.close()
+
+
 def table(results: list[Result], row_bytes: float) -> str:
     lines = [
         f"{results[0].rows:,} rows of ~{row_bytes / 1024:.1f} KB (Arrow size), one `datasets.create` from a parquet file:",
@@ -138,14 +196,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--no-readme", action="store_true")
+    parser.add_argument("--phoenix", action="store_true", help="also upload the rows to Phoenix with its client")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="evalplane-flight-bench-") as tmp:
         work = Path(tmp)
         source = work / "rows.parquet"
         row_bytes = write_rows(source, args.rows)
         results = []
-        for database in [d.strip() for d in args.databases.split(",") if d.strip()]:
-            result = run(database, args.rows, source, work)
+        databases = [d.strip() for d in args.databases.split(",") if d.strip()]
+        for database in databases + (["phoenix"] if args.phoenix else []):
+            result = (
+                run_phoenix(args.rows, source, work)
+                if database == "phoenix"
+                else run(database, args.rows, source, work)
+            )
             print(
                 f"{database}: upload {result.rows / result.upload_s:,.0f} rows/s ({result.upload_s:.1f} s, "
                 f"server CPU {result.upload_cpu_s:.1f} s), read {result.rows / result.read_s:,.0f} rows/s, "
@@ -155,6 +219,14 @@ def main(argv: list[str] | None = None) -> None:
             )
             results.append(result)
     text = table(results, row_bytes)
+    phoenix = [r for r in results if r.database.startswith("phoenix")]
+    for r in results:
+        if phoenix and r not in phoenix:
+            p = phoenix[0]
+            text += (
+                f"\n\nevalplane {r.database} ÷ Phoenix: upload {p.upload_s / r.upload_s:.1f}×, "
+                f"read back {p.read_s / r.read_s:.1f}×"
+            )
     print(text)
     if not args.no_readme:
         command = "python bench/flight_datasets.py " + " ".join(argv if argv is not None else sys.argv[1:])

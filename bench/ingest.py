@@ -269,6 +269,7 @@ class Phoenix(Target):
 
     def __init__(self, work: Path) -> None:
         self.port = free_port()
+        self.grpc_port = free_port()  # its OTLP/gRPC receiver (bench/otlp_grpc.py sends there)
         self.headers = {}
         self.dir = work / "phoenix"
         self.dir.mkdir()
@@ -277,7 +278,7 @@ class Phoenix(Target):
             **os.environ,
             "PHOENIX_WORKING_DIR": str(self.dir),
             "PHOENIX_PORT": str(self.port),
-            "PHOENIX_GRPC_PORT": str(free_port()),
+            "PHOENIX_GRPC_PORT": str(self.grpc_port),
             "PHOENIX_HOST": "127.0.0.1",
             "PHOENIX_TELEMETRY_ENABLED": "false",
         }

@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/otlp_grpc.py                          # SQLite, README updated
     .venv/bin/python bench/otlp_grpc.py --backends sqlite,postgres --no-readme
+    .venv/bin/python bench/otlp_grpc.py --phoenix                # ... and Phoenix's receiver beside it
 
 For each backend: one ``evalplane serve`` on a fresh database; the payloads of
 ``bench/ingest_payloads.py`` (batches of 1,000 ~2 KB LLM spans, the same bytes for both
@@ -11,8 +12,9 @@ transports); then, per round, the round's batches over HTTP and another round's 
 connections. A transport's round ends when every export has been acknowledged: evalplane
 acknowledges only after the commit, and the bench checks afterwards that the table holds
 exactly the spans sent (then re-sends a round over gRPC and checks nothing was added).
-Spans/s is the median over the rounds. Phoenix also receives OTLP/gRPC, but its server is
-not installed on this machine (``bench/ingest.py`` installs it for the HTTP comparison).
+Spans/s is the median over the rounds. With ``--phoenix``, the gRPC rounds then go to
+Phoenix's own OTLP/gRPC receiver (its server from ``.bench-venv``, installed as
+``bench/ingest.py`` does), timed until its table holds them (it stores after acknowledging).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ ROOT = HERE.parent
 README = HERE / "README.md"
 sys.path.insert(0, str(HERE))
 
-from ingest import API_KEY, Evalplane, cpu_seconds, free_port, peak_rss_mb  # noqa: E402
+from ingest import API_KEY, Evalplane, Phoenix, cpu_seconds, ensure_peers, free_port, peak_rss_mb  # noqa: E402
 from ingest import send as send_http  # noqa: E402
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -161,6 +163,86 @@ def run_backend(backend: str, rounds: list[list[Path]], warmup: Path, args: argp
         target.close()
 
 
+@dataclass
+class PhoenixFigures:
+    rates: list[float] = field(default_factory=list)  # spans/s, acknowledged and in its table
+    answered: list[float] = field(default_factory=list)  # spans/s counting only until the last acknowledgement
+    cpu: list[float] = field(default_factory=list)  # server CPU ms per 1k spans stored
+    peak_rss_mb: float = 0.0
+    stored: int = 0
+    expected: int = 0
+    version: str = ""
+
+
+def run_phoenix(rounds: list[list[Path]], warmup: Path, args: argparse.Namespace, work: Path) -> PhoenixFigures:
+    """The same gRPC rounds into Phoenix's own OTLP/gRPC receiver. Phoenix acknowledges an export
+    before its spans are inserted (it queues them), so a round's clock runs until its table holds
+    them all."""
+    ensure_peers()
+    target = Phoenix(work)
+    figures = PhoenixFigures(version=_phoenix_version())
+    per = args.spans_per_batch
+    try:
+        expected = per
+        _, data = send_grpc(target.grpc_port, [warmup], 1)
+        if data["codes"] != {"OK": 1}:
+            raise RuntimeError(f"phoenix: warm-up export failed: {data}")
+        _wait_count(target, expected, 600)
+        for i, files in enumerate(rounds[1::2]):  # as many rounds as evalplane got over gRPC
+            cpu = cpu_seconds(target.process.pid)
+            t0 = time.perf_counter()
+            answered, data = send_grpc(target.grpc_port, files, args.connections)
+            if data["codes"] != {"OK": len(files)}:
+                raise RuntimeError(f"phoenix grpc: {data}")
+            expected += per * len(files)
+            _wait_count(target, expected, 1800)
+            seconds = time.perf_counter() - t0
+            spans = per * len(files)
+            figures.rates.append(spans / seconds)
+            figures.answered.append(spans / answered)
+            figures.cpu.append((cpu_seconds(target.process.pid) - cpu) * 1000 / spans * 1000)
+            print(f"bench: phoenix grpc round {i + 1}: {spans / seconds:8.0f} spans/s stored", file=sys.stderr)
+        figures.stored, figures.expected = target.count(), expected
+        figures.peak_rss_mb = peak_rss_mb(target.process.pid)
+        return figures
+    finally:
+        target.close()
+
+
+def _wait_count(target: Phoenix, expected: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while target.count() < expected:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"phoenix: {target.count()} spans stored, {expected} sent")
+        time.sleep(0.1)
+
+
+def _phoenix_version() -> str:
+    from ingest import BENCH_VENV
+
+    out = subprocess.run(
+        [str(BENCH_VENV / "bin" / "python"), "-c", "import importlib.metadata as m; print(m.version('arize-phoenix'))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip()
+
+
+def phoenix_lines(phoenix: PhoenixFigures, results: list[Figures]) -> str:
+    rate = statistics.median(phoenix.rates)
+    lines = [
+        f"Phoenix {phoenix.version} (its own SQLite), the same gRPC rounds into its OTLP/gRPC receiver: "
+        f"{rate:,.0f} spans/s stored (median; {statistics.median(phoenix.answered):,.0f} spans/s counting only "
+        f"until the last acknowledgement, as it stores after acknowledging), "
+        f"{statistics.median(phoenix.cpu):,.0f} server CPU ms / 1k spans, peak RSS {phoenix.peak_rss_mb:,.0f} MB, "
+        f"stored / sent {phoenix.stored:,} / {phoenix.expected:,}.",
+    ]
+    for r in results:
+        lines.append(f"evalplane {r.backend} over OTLP/gRPC ÷ Phoenix: {statistics.median(r.grpc) / rate:.1f}×.")
+    return "\n".join(lines)
+
+
 def table(results: list[Figures]) -> str:
     lines = [
         "| database | OTLP/HTTP spans/s (median) | OTLP/gRPC spans/s (median) | gRPC ÷ HTTP | "
@@ -177,7 +259,9 @@ def table(results: list[Figures]) -> str:
     return "\n".join(lines)
 
 
-def write_readme(results: list[Figures], args: argparse.Namespace, command: str, load: str) -> None:
+def write_readme(
+    results: list[Figures], args: argparse.Namespace, command: str, load: str, phoenix_text: str = ""
+) -> None:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False
     ).stdout.strip()
@@ -198,6 +282,7 @@ def write_readme(results: list[Figures], args: argparse.Namespace, command: str,
             "",
             table(results),
             "",
+            *([phoenix_text, ""] if phoenix_text else []),
             args.note or "",
             end,
         ]
@@ -223,6 +308,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--no-readme", action="store_true", help="print only; leave bench/README.md alone")
     parser.add_argument("--note", default="", help="a line to record under the table")
+    parser.add_argument(
+        "--phoenix", action="store_true", help="also send the gRPC rounds to Phoenix (installed into .bench-venv)"
+    )
     args = parser.parse_args(argv)
     from ingest_payloads import build_batches
 
@@ -242,10 +330,17 @@ def main(argv: list[str] | None = None) -> None:
             backend_dir = work / backend
             backend_dir.mkdir()
             results.append(run_backend(backend, rounds, warmup, args, backend_dir))
+        phoenix_text = ""
+        if args.phoenix:
+            phoenix_dir = work / "phoenix-target"
+            phoenix_dir.mkdir()
+            phoenix_text = phoenix_lines(run_phoenix(rounds, warmup, args, phoenix_dir), results)
     load = load_before + " / " + " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(table(results))
+    if phoenix_text:
+        print(phoenix_text)
     if not args.no_readme:
-        write_readme(results, args, ("python bench/otlp_grpc.py " + shlex.join(argv)).strip(), load)
+        write_readme(results, args, ("python bench/otlp_grpc.py " + shlex.join(argv)).strip(), load, phoenix_text)
         print(f"bench: results written to {README.relative_to(ROOT)}", file=sys.stderr)
 
 
