@@ -15,7 +15,6 @@ from starlette.responses import Response
 
 from evalplane import __version__, client_setup
 from evalplane.api import exposure, problems, text_guard
-from evalplane.api.access_log import AccessLog
 from evalplane.api.deps import RateLimited, State
 from evalplane.api.middleware import BodyGuard
 from evalplane.api.request_metrics import RequestMetrics
@@ -187,7 +186,6 @@ def create_app(
             pandas_arrow.PANDAS_ARROW_PATH: settings.otlp_max_body_bytes,
         },
     )
-    app.add_middleware(RequestMetrics)
-    if settings.access_log:
-        app.add_middleware(AccessLog)  # outermost: it sees every answer, 413s and 401s included
+    # Outermost: it counts (and logs) every answer, 413s and 401s included.
+    app.add_middleware(RequestMetrics, access_log=settings.access_log)
     return app
