@@ -440,6 +440,11 @@ def write_readme(results: list[Result], args: argparse.Namespace, command: str, 
             end,
         ]
     )
+    replace_readme_block(start, end, block)
+
+
+def replace_readme_block(start: str, end: str, block: str) -> None:
+    """Put ``block`` in bench/README.md between its ``start`` and ``end`` markers (appended when absent)."""
     text = README.read_text()
     if start in text and end in text:
         text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]

@@ -39,7 +39,16 @@ ROOT = HERE.parent
 README = HERE / "README.md"
 sys.path.insert(0, str(HERE))
 
-from ingest import API_KEY, Evalplane, Phoenix, cpu_seconds, ensure_peers, free_port, peak_rss_mb  # noqa: E402
+from ingest import (  # noqa: E402
+    API_KEY,
+    Evalplane,
+    Phoenix,
+    cpu_seconds,
+    ensure_peers,
+    free_port,
+    peak_rss_mb,
+    replace_readme_block,
+)
 from ingest import send as send_http  # noqa: E402
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -287,12 +296,7 @@ def write_readme(
             end,
         ]
     )
-    text = README.read_text()
-    if start in text and end in text:
-        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    README.write_text(text)
+    replace_readme_block(start, end, block)
 
 
 def main(argv: list[str] | None = None) -> None:
